@@ -1,0 +1,93 @@
+//! One error type for the library. Every error is either *transient* (the pipeline retries
+//! from its last checkpoint with backoff) or *definite* (binlake stops and tells the operator
+//! what to change).
+
+use crate::position::BinlogPos;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    #[error("source {context}: {source}")]
+    Source {
+        context: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+
+    #[error("source is not ready for replication: {0}")]
+    Preflight(String),
+
+    #[error("binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: delete the state file (or use a new one) and run again, and raise binlog retention")]
+    BinlogPurged { position: BinlogPos, detail: String },
+
+    #[error("cannot decode {table} at {position}: {detail}")]
+    Decode {
+        table: String,
+        position: BinlogPos,
+        detail: String,
+    },
+
+    #[error("target {context}: {source}")]
+    Target {
+        context: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("writing Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    #[error("building Arrow data: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("state store: {0}")]
+    State(#[from] sqlx::Error),
+
+    #[error("state store migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    #[error("{0}")]
+    Lease(String),
+
+    #[error("source connection lost: {0}")]
+    Disconnected(String),
+}
+
+impl Error {
+    pub fn source(context: impl Into<String>, source: mysql_async::Error) -> Self {
+        Error::Source { context: context.into(), source }
+    }
+
+    pub fn target(context: impl Into<String>, source: object_store::Error) -> Self {
+        Error::Target { context: context.into(), source }
+    }
+
+    /// Transient errors are retried from the last checkpoint; all others stop binlake.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Disconnected(_) => true,
+            Error::Source { source, .. } => match source {
+                mysql_async::Error::Io(_) => true,
+                mysql_async::Error::Driver(_) => true,
+                // 1053 server shutdown, 1152/1159/1160/1161 aborted connection or network
+                // timeouts, 2013 lost connection, 1040 too many connections.
+                mysql_async::Error::Server(e) => {
+                    matches!(e.code, 1040 | 1053 | 1152 | 1159 | 1160 | 1161 | 2006 | 2013)
+                }
+                _ => false,
+            },
+            Error::Target { source, .. } => !matches!(
+                source,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::NotSupported { .. }
+            ),
+            _ => false,
+        }
+    }
+}

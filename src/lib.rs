@@ -1,0 +1,25 @@
+//! binlake replicates MySQL/MariaDB tables into a data lake in the AWS DMS S3 layout.
+//!
+//! ```text
+//! MySQL/MariaDB --replica protocol--> source::binlog ---+
+//!       +--------consistent SELECT--> source::snapshot -+
+//!                                                       v
+//!                    change::SourceEvent (rows, commits, in binlog order)
+//!                                                       v
+//!    pipeline: per-table open files, closed only at transaction boundaries
+//!                                                       v
+//!    sink::parquet encode -> sink::layout (DMS keys) -> sink::target (object store)
+//!                                                       v
+//!    state: file manifest + checkpoint in one transaction   <-- COMMIT POINT
+//! ```
+
+pub mod change;
+pub mod config;
+pub mod error;
+pub mod pipeline;
+pub mod position;
+pub mod schema;
+pub mod sink;
+pub mod source;
+pub mod state;
+pub mod value;

@@ -1,0 +1,144 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use binlake::config::{RunArgs, SourceArgs, StateArgs};
+use binlake::source::preflight::{self, Status};
+use binlake::state::Store;
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// binlake replicates MySQL and MariaDB tables to S3 or a local directory in exactly the
+/// layout AWS DMS writes (LOAD and CDC Parquet files with an `Op` column): a consistent full
+/// load, then the ROW binlog, exactly once, resuming after any restart.
+#[derive(Parser)]
+#[command(name = "binlake", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "BINLAKE_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check that the source is ready for replication: one line per requirement, with the fix
+    /// for each failure. Exits 1 when any check fails.
+    Check {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Full load of the selected tables, then stream the binlog into CDC files.
+    Run(RunArgs),
+    /// Per-table progress and the last committed position, from the state store.
+    Status {
+        /// Same as for `run`: the state URL is read from it when not given.
+        #[arg(long, env = "BINLAKE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    // object_store and mysql_async bring different rustls providers; pick one for all.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINLAKE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Check { source, state } => {
+            let state_url = state.resolve(source.config.as_deref())?;
+            let (source, server_id) = source.resolve(&state_url)?;
+            let checks = preflight::run(&source, server_id).await?;
+            for check in &checks {
+                println!("{check}");
+            }
+            let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+            if failed > 0 {
+                println!("{failed} check(s) failed: {} is not ready for binlake", source.display);
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("all checks passed: {} is ready for binlake", source.display);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => {
+            let (settings, state_url) = args.resolve()?;
+            let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("stop requested; finishing the current transaction, then flushing.");
+                let _ = stop_tx.send(true);
+                // Keep the sender alive so receivers do not see a closed channel.
+                std::future::pending::<()>().await;
+            });
+            binlake::pipeline::run(settings, store, stop_rx).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config, state } => {
+            let state_url = state.resolve(config.as_deref())?;
+            let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
+            match store.checkpoint().await? {
+                Some(c) => println!(
+                    "checkpoint: {} gtid={} committed_at={}",
+                    c.position,
+                    c.gtid.as_deref().unwrap_or("-"),
+                    c.committed_at
+                ),
+                None => println!("checkpoint: none (streaming has not committed yet)"),
+            }
+            println!("{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {}", "table", "phase", "rows_loaded", "LOAD", "CDC", "cdc_rows", "last_commit");
+            for t in store.tables().await? {
+                println!(
+                    "{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {}",
+                    t.id.to_string(),
+                    t.phase,
+                    t.rows_loaded,
+                    t.load_files,
+                    t.cdc_files,
+                    t.cdc_rows,
+                    t.last_commit_at.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,363 @@
+//! The run loop: preflight -> recover -> snapshot -> stream. It owns the commit point:
+//! files are made durable on the target first, then one state transaction records them and
+//! advances the checkpoint. Any transient error drops everything uncommitted and resumes
+//! from the last checkpoint, so a file never holds a row twice nor misses one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::change::{Change, SourceEvent};
+use crate::error::{Error, Result};
+use crate::position::{BinlogPos, MariadbGtidPos};
+use crate::schema::{TableFilter, TableId, TableSchema};
+use crate::sink::layout;
+use crate::sink::parquet::{FileWriter, ParquetOptions};
+use crate::sink::target::Target;
+use crate::source::binlog::Assembler;
+use crate::source::snapshot::{self, Chunk};
+use crate::source::{self, Source, preflight};
+use crate::state::{ClosedFile, Store};
+
+pub struct Settings {
+    pub source: Source,
+    pub target: Target,
+    pub filter: TableFilter,
+    pub server_id: u32,
+    /// DMS `CdcMaxBatchInterval`.
+    pub cdc_max_batch_interval: Duration,
+    /// DMS `CdcMinFileSize`, in bytes.
+    pub cdc_min_file_size: u64,
+    /// DMS `MaxFileSize` for LOAD files, in bytes.
+    pub max_file_size: u64,
+    pub snapshot_chunk_rows: usize,
+    pub heartbeat: Duration,
+    pub until_caught_up: bool,
+    pub parquet: ParquetOptions,
+}
+
+/// Runs until `stop` turns true (then flushes and commits) or, with `until_caught_up`, until
+/// everything committed on the server before the call is in committed files.
+pub async fn run(settings: Settings, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
+    store.acquire_lease().await?;
+    Pipeline { s: settings, store, target_pos: None, gtid: None }.run(&mut stop).await
+}
+
+struct Pipeline {
+    s: Settings,
+    store: Store,
+    /// With `--until caught-up`: the server position to reach.
+    target_pos: Option<BinlogPos>,
+    gtid: Option<MariadbGtidPos>,
+}
+
+enum Ended {
+    Stopped,
+    CaughtUp,
+}
+
+impl Pipeline {
+    async fn run(mut self, stop: &mut watch::Receiver<bool>) -> Result<()> {
+        let checks = preflight::run(&self.s.source, self.s.server_id).await?;
+        let failed: Vec<String> = checks.iter().filter(|c| c.status == preflight::Status::Fail).map(|c| c.to_string()).collect();
+        if !failed.is_empty() {
+            return Err(Error::Preflight(format!("run `binlake check` for details\n{}", failed.join("\n"))));
+        }
+        self.s.target.probe().await?;
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            self.recover().await?;
+            let started = Instant::now();
+            match self.session(stop).await {
+                Ok(Ended::Stopped) => info!("stopped after committing all complete transactions"),
+                Ok(Ended::CaughtUp) => info!(position = %self.target_pos.as_ref().map(|p| p.to_string()).unwrap_or_default(), "caught up with the source"),
+                Err(e) if e.is_transient() => {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        backoff = Duration::from_secs(1);
+                    }
+                    warn!(error = %e, retry_in = ?backoff, "transient error; resuming from the last checkpoint.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        self.recover().await?;
+                        break;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e);
+                }
+            }
+            break;
+        }
+        self.store.release_lease().await?;
+        Ok(())
+    }
+
+    /// Removes every object that was uploaded (or started) but never committed.
+    async fn recover(&self) -> Result<()> {
+        let pending = self.store.pending_files().await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for key in &pending {
+            self.s.target.delete_if_exists(key).await?;
+        }
+        self.store.forget_pending(&pending).await?;
+        info!(files = pending.len(), "removed files of an interrupted run that were never committed.");
+        Ok(())
+    }
+
+    async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
+        let mut conn = self.s.source.connect().await?;
+        let catalog = source::load_catalog(&mut conn, &self.s.filter).await?;
+        if catalog.is_empty() {
+            warn!("no table matches the table selection; only the binlog position is tracked.");
+        }
+        let states: HashMap<TableId, _> = self.store.tables().await?.into_iter().map(|t| (t.id.clone(), t)).collect();
+        let mut to_load: Vec<Arc<TableSchema>> = catalog
+            .values()
+            .filter(|t| states.get(&t.id).is_none_or(|s| s.phase != "streaming"))
+            .cloned()
+            .collect();
+        to_load.sort_by(|a, b| a.id.cmp(&b.id));
+        if !to_load.is_empty() && self.snapshot(to_load, stop).await? {
+            return Ok(Ended::Stopped);
+        }
+        let snapshots: HashMap<TableId, BinlogPos> =
+            self.store.tables().await?.into_iter().filter_map(|t| Some((t.id, t.snapshot?))).collect();
+        let checkpoint = self.store.checkpoint().await?;
+        if self.gtid.is_none() {
+            self.gtid = checkpoint.as_ref().and_then(|c| c.gtid.as_deref()).and_then(MariadbGtidPos::parse);
+        }
+        let start = match &checkpoint {
+            Some(c) => c.position.clone(),
+            None => match snapshots.values().min() {
+                Some(p) => p.clone(),
+                None => source::current_position(&mut conn).await?,
+            },
+        };
+        if self.s.until_caught_up && self.target_pos.is_none() {
+            self.target_pos = Some(source::current_position(&mut conn).await?);
+        }
+        drop(conn);
+        self.stream(start, catalog, snapshots, stop).await
+    }
+
+    /// Loads `tables` from one consistent snapshot. Returns true when stopped midway.
+    async fn snapshot(&self, tables: Vec<Arc<TableSchema>>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+        for t in &tables {
+            self.store.begin_load(&t.id).await?;
+        }
+        let (position, mut chunks) = snapshot::start(&self.s.source, tables.clone(), self.s.snapshot_chunk_rows).await?;
+        info!(tables = tables.len(), position = %position, "full load started from a consistent snapshot.");
+        let mut load = LoadState::default();
+        let started = Instant::now();
+        loop {
+            let chunk = tokio::select! {
+                c = chunks.recv() => c,
+                _ = stop.changed() => {
+                    if let Some(w) = load.writer.take() { drop(w); }
+                    info!("stopping during the full load; tables not fully loaded start over on the next run.");
+                    return Ok(true);
+                }
+            };
+            let Some(chunk) = chunk else {
+                return Err(Error::Disconnected("the snapshot connection ended early".into()));
+            };
+            match chunk? {
+                Chunk::Rows { table, rows } => {
+                    let schema = &tables[table];
+                    for row in rows {
+                        if load.writer.as_ref().is_some_and(|w| w.size() >= self.s.max_file_size) {
+                            load.close().await?;
+                        }
+                        if load.writer.is_none() {
+                            load.number += 1;
+                            let key = self.s.target.path(&format!("{}/{}", layout::table_folder(&schema.id), layout::load_name(load.number))).to_string();
+                            self.store.add_pending(&key, &schema.id, "LOAD").await?;
+                            load.writer = Some(FileWriter::create(&self.s.target, &key, schema, false, &self.s.parquet)?);
+                            load.table = Some(schema.id.clone());
+                        }
+                        load.writer.as_mut().unwrap().append(None, &row).await?;
+                    }
+                    let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
+                    if loaded / 100_000 != (loaded - loaded.min(self.s.snapshot_chunk_rows as u64)) / 100_000 {
+                        info!(table = %schema.id, rows = loaded, rows_per_s = (loaded as f64 / started.elapsed().as_secs_f64()) as u64, "loading.");
+                    }
+                }
+                Chunk::TableDone { table, rows } => {
+                    load.close().await?;
+                    let schema = &tables[table];
+                    self.store.commit_load(&schema.id, &position, &load.files, rows).await?;
+                    info!(table = %schema.id, rows, files = load.files.len(), "table loaded.");
+                    load = LoadState::default();
+                    if table + 1 == tables.len() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn stream(
+        &mut self,
+        start: BinlogPos,
+        catalog: HashMap<TableId, Arc<TableSchema>>,
+        snapshots: HashMap<TableId, BinlogPos>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Ended> {
+        let mut stream = self.s.source.binlog_stream(self.s.server_id, &start, self.s.heartbeat).await?;
+        info!(from = %start, tables = catalog.len(), "streaming the binlog.");
+        let mut assembler = Assembler::new(&start);
+        let mut batch = Batch::default();
+        let mut events = Vec::new();
+        let mut stopping = false;
+        let silence = self.s.heartbeat * 3;
+        loop {
+            if !assembler.in_transaction() {
+                let at = assembler.position();
+                let caught_up = self.target_pos.as_ref().is_some_and(|t| &at >= t);
+                let due = batch.opened.is_some_and(|t| t.elapsed() >= self.s.cdc_max_batch_interval)
+                    || batch.largest() >= self.s.cdc_min_file_size
+                    || batch.idle_since.elapsed() >= self.s.cdc_max_batch_interval;
+                if stopping || caught_up || due {
+                    self.flush(&mut batch, &at).await?;
+                }
+                if stopping {
+                    return Ok(Ended::Stopped);
+                }
+                if caught_up {
+                    return Ok(Ended::CaughtUp);
+                }
+            }
+            let tick = self.s.cdc_max_batch_interval.min(Duration::from_secs(1));
+            let next = tokio::select! {
+                n = tokio::time::timeout(tick, stream.next()) => n,
+                _ = stop.changed(), if !stopping => { stopping = true; continue; }
+            };
+            let event = match next {
+                Err(_) => {
+                    if batch.last_event.elapsed() > silence {
+                        return Err(Error::Disconnected(format!("no event or heartbeat from the source for {} s", silence.as_secs())));
+                    }
+                    continue;
+                }
+                Ok(None) => return Err(Error::Disconnected("the source closed the replication stream".into())),
+                Ok(Some(Err(e))) => return Err(source::stream_error(e, &assembler.position())),
+                Ok(Some(Ok(event))) => event,
+            };
+            batch.last_event = Instant::now();
+            assembler.push(&event, &catalog, &mut events)?;
+            for item in events.drain(..) {
+                match item {
+                    SourceEvent::Row { change, at } => {
+                        if snapshots.get(&change.table.id).is_some_and(|s| &at <= s) {
+                            continue; // already in the table's LOAD files
+                        }
+                        self.append(&mut batch, change, at).await?;
+                    }
+                    SourceEvent::Commit { gtid: Some(gtid), .. } => {
+                        advance_gtid(self.gtid.get_or_insert_with(Default::default), &gtid);
+                    }
+                    SourceEvent::Commit { gtid: None, .. } => {}
+                    SourceEvent::Statement { end, query } => {
+                        tracing::debug!(at = %end, query = %query, "statement.");
+                    }
+                    SourceEvent::Heartbeat { .. } => {}
+                }
+            }
+        }
+    }
+
+    async fn append(&self, batch: &mut Batch, change: Change, at: BinlogPos) -> Result<()> {
+        let id = &change.table.id;
+        if !batch.files.contains_key(id) {
+            let last = self.store.last_cdc_key(id).await?;
+            let last_name = last.as_deref().and_then(|k| k.rsplit('/').next());
+            let name = layout::next_cdc_name(chrono::Utc::now(), last_name);
+            let key = self.s.target.path(&format!("{}/{name}", layout::table_folder(id))).to_string();
+            self.store.add_pending(&key, id, "CDC").await?;
+            let writer = FileWriter::create(&self.s.target, &key, &change.table, true, &self.s.parquet)?;
+            batch.files.insert(id.clone(), (writer, at.clone()));
+            batch.opened.get_or_insert_with(Instant::now);
+        }
+        let (writer, _) = batch.files.get_mut(id).expect("opened above");
+        writer.append(Some(change.op), &change.row).await
+    }
+
+    /// The commit point: close every open file (durable on the target), then record them and
+    /// the checkpoint `at` in one state transaction.
+    async fn flush(&self, batch: &mut Batch, at: &BinlogPos) -> Result<()> {
+        let mut closed = Vec::with_capacity(batch.files.len());
+        for (id, (writer, first)) in batch.files.drain() {
+            let key = writer.key.clone();
+            let stats = writer.finish().await?;
+            closed.push(ClosedFile { key, table: id, rows: stats.rows, bytes: stats.bytes, first_position: Some(first) });
+        }
+        let gtid = self.gtid.as_ref().map(|g| g.to_string());
+        self.store.commit_cdc(&self.s.source.display, &closed, at, gtid.as_deref()).await?;
+        if !closed.is_empty() {
+            let rows: u64 = closed.iter().map(|f| f.rows).sum();
+            info!(files = closed.len(), rows, position = %at, "committed CDC files.");
+        }
+        batch.opened = None;
+        batch.idle_since = Instant::now();
+        Ok(())
+    }
+}
+
+fn advance_gtid(pos: &mut MariadbGtidPos, gtid: &str) {
+    let mut it = gtid.splitn(3, '-');
+    if let (Some(Ok(d)), Some(Ok(s)), Some(Ok(n))) = (it.next().map(str::parse), it.next().map(str::parse), it.next().map(str::parse)) {
+        pos.advance(d, s, n);
+    }
+}
+
+/// The open CDC files of the current batch, one per table.
+struct Batch {
+    files: HashMap<TableId, (FileWriter, BinlogPos)>,
+    opened: Option<Instant>,
+    idle_since: Instant,
+    last_event: Instant,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self { files: HashMap::new(), opened: None, idle_since: Instant::now(), last_event: Instant::now() }
+    }
+}
+
+impl Batch {
+    fn largest(&self) -> u64 {
+        self.files.values().map(|(w, _)| w.size()).max().unwrap_or(0)
+    }
+}
+
+#[derive(Default)]
+struct LoadState {
+    writer: Option<FileWriter>,
+    table: Option<TableId>,
+    number: u32,
+    rows: u64,
+    files: Vec<ClosedFile>,
+}
+
+impl LoadState {
+    async fn close(&mut self) -> Result<()> {
+        if let (Some(w), Some(table)) = (self.writer.take(), self.table.clone()) {
+            let key = w.key.clone();
+            let stats = w.finish().await?;
+            self.rows += stats.rows;
+            self.files.push(ClosedFile { key, table, rows: stats.rows, bytes: stats.bytes, first_position: None });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The MySQL/MariaDB side: connections, server facts, table catalog, the replication stream
+//! and the consistent snapshot.
+
+pub mod binlog;
+pub mod preflight;
+pub mod snapshot;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts, OptsBuilder, Row};
+
+use crate::error::{Error, Result};
+use crate::position::BinlogPos;
+use crate::schema::{Column, TableFilter, TableId, TableSchema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    MySql,
+    MariaDb,
+}
+
+/// A configured source server.
+#[derive(Clone)]
+pub struct Source {
+    opts: Opts,
+    /// The URL with the password hidden, for messages.
+    pub display: String,
+}
+
+impl Source {
+    /// Parses `mysql://user:pass@host:port[?require_ssl=true...]`.
+    pub fn new(url: &str) -> Result<Self> {
+        let parsed = url::Url::parse(url).map_err(|e| Error::Config(format!("source URL {url:?}: {e}")))?;
+        if parsed.scheme() != "mysql" && parsed.scheme() != "mariadb" {
+            return Err(Error::Config(format!(
+                "source URL must start with mysql:// (got {}://)",
+                parsed.scheme()
+            )));
+        }
+        let mut normalized = parsed.clone();
+        let _ = normalized.set_scheme("mysql");
+        let opts = Opts::from_url(normalized.as_str()).map_err(|e| Error::Config(format!("source URL: {e}")))?;
+        let opts = OptsBuilder::from_opts(opts)
+            .conn_ttl(None)
+            .stmt_cache_size(0)
+            .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
+        let mut display = parsed;
+        if display.password().is_some() {
+            let _ = display.set_password(Some("***"));
+        }
+        Ok(Self { opts: opts.into(), display: display.to_string() })
+    }
+
+    pub async fn connect(&self) -> Result<Conn> {
+        let connect = Conn::new(self.opts.clone());
+        match tokio::time::timeout(Duration::from_secs(15), connect).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(Error::source(format!("connecting to {}", self.display), e)),
+            Err(_) => Err(Error::Disconnected(format!(
+                "connecting to {} timed out after 15 s; is the host reachable and the port open?",
+                self.display
+            ))),
+        }
+    }
+
+    /// Opens the replication stream at `from`, registering as replica `server_id`.
+    pub async fn binlog_stream(&self, server_id: u32, from: &BinlogPos, heartbeat: Duration) -> Result<BinlogStream> {
+        let mut conn = self.connect().await?;
+        let flavor = flavor(&mut conn).await?;
+        let period_ns = heartbeat.as_nanos().min(u64::MAX as u128) as u64;
+        conn.query_drop(format!("SET @master_heartbeat_period = {period_ns}"))
+            .await
+            .map_err(|e| Error::source("setting the heartbeat period", e))?;
+        if flavor == Flavor::MariaDb {
+            // Capability 4 (GTID): the server sends its GTID events instead of rewriting them.
+            conn.query_drop("SET @mariadb_slave_capability = 4")
+                .await
+                .map_err(|e| Error::source("announcing MariaDB replica capabilities", e))?;
+        }
+        let request = BinlogStreamRequest::new(server_id)
+            .with_filename(from.file.as_bytes())
+            .with_pos(from.offset);
+        conn.get_binlog_stream(request)
+            .await
+            .map_err(|e| stream_error(e, from))
+    }
+}
+
+/// Maps replication errors, recognising a purged binlog (server error 1236).
+pub fn stream_error(e: mysql_async::Error, from: &BinlogPos) -> Error {
+    if let mysql_async::Error::Server(s) = &e
+        && s.code == 1236
+    {
+        return Error::BinlogPurged { position: from.clone(), detail: s.message.clone() };
+    }
+    Error::source(format!("reading the binlog from {from}"), e)
+}
+
+pub async fn flavor(conn: &mut Conn) -> Result<Flavor> {
+    let version: String = conn
+        .query_first("SELECT VERSION()")
+        .await
+        .map_err(|e| Error::source("reading the server version", e))?
+        .unwrap_or_default();
+    Ok(if version.to_ascii_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql })
+}
+
+/// The server's current binlog end (a transaction boundary).
+pub async fn current_position(conn: &mut Conn) -> Result<BinlogPos> {
+    let row: Option<Row> = match conn.query_first("SHOW MASTER STATUS").await {
+        Ok(row) => row,
+        // MySQL 8.4 renamed it.
+        Err(_) => conn
+            .query_first("SHOW BINARY LOG STATUS")
+            .await
+            .map_err(|e| Error::source("reading the binlog position (SHOW MASTER STATUS)", e))?,
+    };
+    let row = row.ok_or_else(|| Error::Preflight("the binary log is disabled (log_bin=OFF): SHOW MASTER STATUS returned nothing".into()))?;
+    let file: String = row.get(0).unwrap_or_default();
+    let offset: u64 = row.get(1).unwrap_or_default();
+    Ok(BinlogPos::new(file, offset))
+}
+
+/// Reads the schemas of all selected base tables from `information_schema`.
+pub async fn load_catalog(conn: &mut Conn, filter: &TableFilter) -> Result<HashMap<TableId, Arc<TableSchema>>> {
+    let tables: Vec<(String, String)> = conn
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+        .await
+        .map_err(|e| Error::source("listing tables", e))?;
+    let mut catalog = HashMap::new();
+    for (db, table) in tables {
+        if filter.matches(&db, &table) {
+            let id = TableId::new(db, table);
+            let schema = load_schema(conn, &id).await?;
+            catalog.insert(id, Arc::new(schema));
+        }
+    }
+    Ok(catalog)
+}
+
+pub async fn load_schema(conn: &mut Conn, id: &TableId) -> Result<TableSchema> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, \
+             DATETIME_PRECISION, CHARACTER_SET_NAME, COLUMN_KEY \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (&id.database, &id.table),
+        )
+        .await
+        .map_err(|e| Error::source(format!("reading the columns of {id}"), e))?;
+    let mut columns = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let name: String = row.take(0).unwrap_or_default();
+        let data_type: String = row.take(1).unwrap_or_default();
+        let column_type: String = row.take(2).unwrap_or_default();
+        let nullable: String = row.take(3).unwrap_or_default();
+        let column = Column::from_information_schema(
+            name,
+            &data_type,
+            &column_type,
+            nullable == "YES",
+            row.take::<Option<u64>, _>(4).flatten(),
+            row.take::<Option<u64>, _>(5).flatten(),
+            row.take::<Option<u64>, _>(6).flatten(),
+            row.take::<Option<String>, _>(7).flatten(),
+        )
+        .map_err(|e| Error::Preflight(format!("table {id}: {e}")))?;
+        columns.push(column);
+    }
+    let key: Vec<String> = conn
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION",
+            (&id.database, &id.table),
+        )
+        .await
+        .map_err(|e| Error::source(format!("reading the primary key of {id}"), e))?;
+    let primary_key = key
+        .iter()
+        .filter_map(|k| columns.iter().position(|c| &c.name == k))
+        .collect();
+    Ok(TableSchema { id: id.clone(), columns, primary_key })
+}

@@ -1,0 +1,150 @@
+//! Full load. All tables of one snapshot are read inside a single
+//! `START TRANSACTION WITH CONSISTENT SNAPSHOT`, so every table is consistent with one binlog
+//! position and no lock is taken (`FLUSH TABLES WITH READ LOCK` is not allowed on RDS).
+//!
+//! - MariaDB (and Percona Server) report the exact binlog position of the snapshot
+//!   (`binlog_snapshot_file`/`binlog_snapshot_position`): LOAD and CDC meet exactly.
+//! - MySQL has no such status; binlake records the position just *before* the snapshot
+//!   starts. Changes committed between that position and the snapshot are then both in LOAD
+//!   and in the first CDC files: replaying them over LOAD by primary key converges to the
+//!   source (each change is a full row image), but keyless tables may show such rows twice.
+//!
+//! Rows with a primary key are read in key order in keyset chunks (`WHERE (pk) > (last)
+//! ORDER BY pk LIMIT n`); keyless tables in one streamed scan. Chunks travel through a
+//! bounded channel, so memory is bounded by the chunk size whatever the table size.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row, Value};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::position::BinlogPos;
+use crate::schema::{TableSchema, quote_ident};
+use crate::source::{Flavor, Source, current_position, flavor};
+use crate::value::{self, Cell};
+
+pub enum Chunk {
+    Rows { table: usize, rows: Vec<Vec<Cell>> },
+    TableDone { table: usize, rows: u64 },
+}
+
+/// Opens a consistent snapshot and returns its position and a receiver of row chunks for
+/// `tables`, read one table after another.
+pub async fn start(
+    source: &Source,
+    tables: Vec<Arc<TableSchema>>,
+    chunk_rows: usize,
+) -> Result<(BinlogPos, mpsc::Receiver<Result<Chunk>>)> {
+    let mut conn = source.connect().await?;
+    let flavor = flavor(&mut conn).await?;
+    let q = |e| Error::source("starting the snapshot transaction", e);
+    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(q)?;
+    // A slow target must not make the server drop a streamed keyless scan.
+    conn.query_drop("SET SESSION net_write_timeout = 3600").await.map_err(q)?;
+    let before = current_position(&mut conn).await?;
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
+    let exact = if flavor == Flavor::MariaDb { snapshot_status(&mut conn).await? } else { None };
+    let position = exact.unwrap_or(before);
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+        for (i, table) in tables.iter().enumerate() {
+            if let Err(e) = read_table(&mut conn, i, table, chunk_rows, &tx).await {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+        let _ = conn.query_drop("COMMIT").await;
+        let _ = conn.disconnect().await;
+    });
+    Ok((position, rx))
+}
+
+async fn snapshot_status(conn: &mut Conn) -> Result<Option<BinlogPos>> {
+    let rows: Vec<(String, String)> = conn
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(|e| Error::source("reading binlog_snapshot_position", e))?;
+    let get = |name: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    Ok(match (get("binlog_snapshot_file"), get("binlog_snapshot_position")) {
+        (Some(file), Some(pos)) if !file.is_empty() => pos.parse().ok().map(|p| BinlogPos::new(file, p)),
+        _ => None,
+    })
+}
+
+async fn read_table(
+    conn: &mut Conn,
+    index: usize,
+    table: &TableSchema,
+    chunk_rows: usize,
+    tx: &mpsc::Sender<Result<Chunk>>,
+) -> Result<()> {
+    let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let select = format!("SELECT {} FROM {}", columns.join(", "), table.id.quoted());
+    let read_err = |e| Error::source(format!("reading {}", table.id), e);
+    let mut total = 0u64;
+    if table.primary_key.is_empty() {
+        let mut result = conn.query_iter(select).await.map_err(read_err)?;
+        let mut stream = result.stream::<Row>().await.map_err(read_err)?.ok_or_else(|| Error::Preflight("empty result".into()))?;
+        let mut chunk = Vec::with_capacity(chunk_rows.min(4096));
+        while let Some(row) = stream.next().await {
+            chunk.push(cells(table, row.map_err(read_err)?)?);
+            if chunk.len() >= chunk_rows {
+                total += chunk.len() as u64;
+                send(tx, Chunk::Rows { table: index, rows: std::mem::take(&mut chunk) }).await?;
+            }
+        }
+        total += chunk.len() as u64;
+        if !chunk.is_empty() {
+            send(tx, Chunk::Rows { table: index, rows: chunk }).await?;
+        }
+    } else {
+        let key: Vec<&str> = table.primary_key.iter().map(|&i| columns[i].as_str()).collect();
+        let key_list = key.join(", ");
+        let marks = vec!["?"; key.len()].join(", ");
+        let first = format!("{select} ORDER BY {key_list} LIMIT {chunk_rows}");
+        let next = format!("{select} WHERE ({key_list}) > ({marks}) ORDER BY {key_list} LIMIT {chunk_rows}");
+        let mut last_key: Option<Vec<Value>> = None;
+        loop {
+            let rows: Vec<Row> = match &last_key {
+                None => conn.query(&first).await.map_err(read_err)?,
+                Some(k) => conn.exec(&next, k.clone()).await.map_err(read_err)?,
+            };
+            let n = rows.len();
+            if let Some(last) = rows.last() {
+                last_key = Some(table.primary_key.iter().map(|&i| last.as_ref(i).cloned().unwrap_or(Value::NULL)).collect());
+            }
+            let chunk = rows.into_iter().map(|r| cells(table, r)).collect::<Result<Vec<_>>>()?;
+            total += n as u64;
+            if n > 0 {
+                send(tx, Chunk::Rows { table: index, rows: chunk }).await?;
+            }
+            if n < chunk_rows {
+                break;
+            }
+        }
+    }
+    send(tx, Chunk::TableDone { table: index, rows: total }).await
+}
+
+async fn send(tx: &mpsc::Sender<Result<Chunk>>, chunk: Chunk) -> Result<()> {
+    tx.send(Ok(chunk)).await.map_err(|_| Error::Disconnected("snapshot consumer stopped".into()))
+}
+
+fn cells(table: &TableSchema, row: Row) -> Result<Vec<Cell>> {
+    let values = row.unwrap();
+    table
+        .columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| {
+            value::from_snapshot(c, v).map_err(|detail| Error::Decode {
+                table: table.id.to_string(),
+                position: BinlogPos::new("snapshot", 0),
+                detail,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,287 @@
+//! The state store (SQLite through sqlx): lease, checkpoint, per-table progress and the file
+//! manifest. Every commit is one SQLite transaction that also proves this process still
+//! holds the lease, so two binlakes on the same state can never both commit.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+
+use crate::error::{Error, Result};
+use crate::position::BinlogPos;
+use crate::schema::TableId;
+
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
+
+pub struct Store {
+    pool: SqlitePool,
+    owner: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub position: BinlogPos,
+    pub gtid: Option<String>,
+    pub committed_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableState {
+    pub id: TableId,
+    pub phase: String,
+    pub snapshot: Option<BinlogPos>,
+    pub rows_loaded: i64,
+    pub load_files: i64,
+    pub cdc_files: i64,
+    pub cdc_rows: i64,
+    pub last_commit_at: Option<String>,
+}
+
+/// A file closed and durable on the target, about to be committed.
+#[derive(Debug, Clone)]
+pub struct ClosedFile {
+    pub key: String,
+    pub table: TableId,
+    pub rows: u64,
+    pub bytes: u64,
+    pub first_position: Option<BinlogPos>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `sqlite://path` or a bare path.
+    pub async fn open(url: &str) -> Result<Self> {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("state directory {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let owner = format!("{}:{}:{}", host.trim(), std::process::id(), rand::random::<u32>());
+        Ok(Self { pool, owner })
+    }
+
+    /// Takes the lease, or explains who holds it. A lease left by a dead process on this
+    /// host is taken over at once; others expire after [`LEASE_TTL`].
+    pub async fn acquire_lease(&self) -> Result<()> {
+        let now = Utc::now().timestamp();
+        let mut tx = self.pool.begin().await?;
+        let current = sqlx::query("SELECT owner, expires_at FROM lease WHERE id = 1").fetch_optional(&mut *tx).await?;
+        if let Some(row) = current {
+            let owner: String = row.get(0);
+            let expires_at: i64 = row.get(1);
+            if expires_at > now && !holder_is_dead(&owner) {
+                return Err(Error::Lease(format!(
+                    "another binlake ({owner}) is running on this state for {} more seconds; stop it first, or use another --state",
+                    expires_at - now
+                )));
+            }
+        }
+        sqlx::query("INSERT INTO lease (id, owner, expires_at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at")
+            .bind(&self.owner)
+            .bind(now + LEASE_TTL.as_secs() as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn renew_lease(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn release_lease(&self) -> Result<()> {
+        sqlx::query("DELETE FROM lease WHERE owner = ?").bind(&self.owner).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Extends the lease inside a commit transaction, failing if another process took it.
+    async fn fence(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<()> {
+        let expires = Utc::now().timestamp() + LEASE_TTL.as_secs() as i64;
+        let done = sqlx::query("UPDATE lease SET expires_at = ? WHERE id = 1 AND owner = ?")
+            .bind(expires)
+            .bind(&self.owner)
+            .execute(&mut **tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Lease("the state lease was taken by another binlake; stopping without committing".into()));
+        }
+        Ok(())
+    }
+
+    pub async fn checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query("SELECT binlog_file, binlog_offset, gtid, committed_at FROM checkpoint WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Checkpoint {
+            position: BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64),
+            gtid: r.get(2),
+            committed_at: r.get(3),
+        }))
+    }
+
+    pub async fn tables(&self) -> Result<Vec<TableState>> {
+        let rows = sqlx::query(
+            "SELECT database_name, table_name, phase, snapshot_file, snapshot_offset, rows_loaded, load_files, cdc_files, cdc_rows, last_commit_at \
+             FROM tables ORDER BY database_name, table_name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TableState {
+                id: TableId::new(r.get::<String, _>(0), r.get::<String, _>(1)),
+                phase: r.get(2),
+                snapshot: r.get::<Option<String>, _>(3).map(|f| BinlogPos::new(f, r.get::<Option<i64>, _>(4).unwrap_or(0) as u64)),
+                rows_loaded: r.get(5),
+                load_files: r.get(6),
+                cdc_files: r.get(7),
+                cdc_rows: r.get(8),
+                last_commit_at: r.get(9),
+            })
+            .collect())
+    }
+
+    /// Records a file before its upload starts, so a crash can never leave an unknown object.
+    pub async fn add_pending(&self, key: &str, table: &TableId, kind: &str) -> Result<()> {
+        sqlx::query("INSERT INTO files (key, database_name, table_name, kind, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
+            .bind(key)
+            .bind(&table.database)
+            .bind(&table.table)
+            .bind(kind)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn pending_files(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT key FROM files WHERE status = 'pending' ORDER BY key").fetch_all(&self.pool).await?)
+    }
+
+    /// Forgets pending files once their objects are gone.
+    pub async fn forget_pending(&self, keys: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM files WHERE key = ? AND status = 'pending'").bind(key).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The latest CDC key ever used for a table (committed or not), so new names sort after it.
+    pub async fn last_cdc_key(&self, table: &TableId) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT MAX(key) FROM files WHERE database_name = ? AND table_name = ? AND kind = 'CDC'")
+            .bind(&table.database)
+            .bind(&table.table)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Starts (or restarts) the full load of a table.
+    pub async fn begin_load(&self, table: &TableId) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, 'loading') \
+             ON CONFLICT (database_name, table_name) DO UPDATE SET phase = 'loading', rows_loaded = 0, load_files = 0",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Commit point of a table's full load: its LOAD files and its snapshot position.
+    pub async fn commit_load(&self, table: &TableId, snapshot: &BinlogPos, files: &[ClosedFile], rows: u64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx).await?;
+        let now = Utc::now().to_rfc3339();
+        for f in files {
+            mark_committed(&mut tx, f, Some(snapshot), &now).await?;
+        }
+        sqlx::query(
+            "UPDATE tables SET phase = 'streaming', snapshot_file = ?, snapshot_offset = ?, rows_loaded = ?, load_files = ?, last_commit_at = ? \
+             WHERE database_name = ? AND table_name = ?",
+        )
+        .bind(&snapshot.file)
+        .bind(snapshot.offset as i64)
+        .bind(rows as i64)
+        .bind(files.len() as i64)
+        .bind(&now)
+        .bind(&table.database)
+        .bind(&table.table)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commit point of streaming: the closed CDC files and the new checkpoint, atomically.
+    pub async fn commit_cdc(&self, source: &str, files: &[ClosedFile], checkpoint: &BinlogPos, gtid: Option<&str>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx).await?;
+        let now = Utc::now().to_rfc3339();
+        for f in files {
+            mark_committed(&mut tx, f, Some(checkpoint), &now).await?;
+            sqlx::query("UPDATE tables SET cdc_files = cdc_files + 1, cdc_rows = cdc_rows + ?, last_commit_at = ? WHERE database_name = ? AND table_name = ?")
+                .bind(f.rows as i64)
+                .bind(&now)
+                .bind(&f.table.database)
+                .bind(&f.table.table)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO checkpoint (id, source, binlog_file, binlog_offset, gtid, committed_at) VALUES (1, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET source = excluded.source, binlog_file = excluded.binlog_file, binlog_offset = excluded.binlog_offset, \
+             gtid = COALESCE(excluded.gtid, checkpoint.gtid), committed_at = excluded.committed_at",
+        )
+        .bind(source)
+        .bind(&checkpoint.file)
+        .bind(checkpoint.offset as i64)
+        .bind(gtid)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn mark_committed(tx: &mut Transaction<'_, Sqlite>, f: &ClosedFile, last: Option<&BinlogPos>, now: &str) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE files SET status = 'committed', rows = ?, bytes = ?, first_position = ?, last_position = ?, committed_at = ? WHERE key = ? AND status = 'pending'",
+    )
+    .bind(f.rows as i64)
+    .bind(f.bytes as i64)
+    .bind(f.first_position.as_ref().map(|p| p.to_string()))
+    .bind(last.map(|p| p.to_string()))
+    .bind(now)
+    .bind(&f.key)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Lease(format!("file {} was not pending in the state store; another process changed the state", f.key)));
+    }
+    Ok(())
+}
+
+/// True when `owner` (host:pid:nonce) names a process of this host that no longer exists.
+fn holder_is_dead(owner: &str) -> bool {
+    let mut parts = owner.split(':');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else { return false };
+    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    host == this_host.trim() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
