@@ -2,6 +2,7 @@
 //! and the consistent snapshot.
 
 pub mod binlog;
+pub mod decode;
 pub mod preflight;
 pub mod snapshot;
 

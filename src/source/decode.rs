@@ -1,0 +1,384 @@
+//! Row images of binlog row events, decoded by binlake itself.
+//!
+//! mysql_common frames the events and parses TABLE_MAPs, DECIMAL and JSONB; the row values
+//! are decoded here because the generic decoder guesses where binlake knows better: it
+//! reads unsigned columns as signed without signedness metadata, mis-decodes (and panics on)
+//! negative TIME(1)/TIME(2), reports YEAR 0 as 1900 and returns ENUM/SET as raw numbers. The
+//! tracked schema supplies signedness, labels and character sets; the TABLE_MAP supplies
+//! the physical layout, and the two must agree or the row is refused.
+
+use mysql_common::constants::ColumnType as Wire;
+use mysql_common::binlog::decimal::Decimal;
+use mysql_common::binlog::events::TableMapEvent;
+use mysql_common::binlog::jsonb;
+use mysql_common::io::ParseBuf;
+
+use crate::schema::{Column, ColumnType, TableSchema};
+use crate::value::{self, Cell};
+
+/// The physical layout of one column as the TABLE_MAP describes it.
+#[derive(Debug, Clone)]
+pub struct WireColumn {
+    ty: Wire,
+    meta: [u8; 2],
+}
+
+/// Computes the wire layout of every column once per TABLE_MAP, and checks that it can carry
+/// the tracked schema's types.
+pub fn wire_layout(schema: &TableSchema, tme: &TableMapEvent<'_>) -> Result<Vec<WireColumn>, String> {
+    let n = tme.columns_count() as usize;
+    if n != schema.columns.len() {
+        return Err(format!(
+            "the binlog row has {n} columns but the tracked schema has {}; the table changed (DDL) after its schema was read. Re-snapshot the table to continue",
+            schema.columns.len()
+        ));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, column) in schema.columns.iter().enumerate() {
+        let ty = tme
+            .get_column_type(i)
+            .map_err(|e| format!("column {}: {e}", column.name))?
+            .ok_or_else(|| format!("column {} missing from the TABLE_MAP", column.name))?;
+        let raw = tme.get_column_metadata(i).unwrap_or(&[]);
+        let meta = [raw.first().copied().unwrap_or(0), raw.get(1).copied().unwrap_or(0)];
+        if !compatible(&column.ty, ty) {
+            return Err(format!(
+                "column {} is {:?} in the tracked schema but {ty:?} in the binlog; the table changed (DDL) after its schema was read. Re-snapshot the table to continue",
+                column.name, column.ty
+            ));
+        }
+        out.push(WireColumn { ty, meta });
+    }
+    Ok(out)
+}
+
+fn compatible(ty: &ColumnType, wire: Wire) -> bool {
+    use ColumnType as C;
+    match ty {
+        C::TinyInt => wire == Wire::MYSQL_TYPE_TINY,
+        C::SmallInt => wire == Wire::MYSQL_TYPE_SHORT,
+        C::MediumInt => wire == Wire::MYSQL_TYPE_INT24,
+        C::Int => wire == Wire::MYSQL_TYPE_LONG,
+        C::BigInt => wire == Wire::MYSQL_TYPE_LONGLONG,
+        C::Decimal { .. } => wire == Wire::MYSQL_TYPE_NEWDECIMAL,
+        C::Float => wire == Wire::MYSQL_TYPE_FLOAT,
+        C::Double => wire == Wire::MYSQL_TYPE_DOUBLE,
+        C::Bit { .. } => wire == Wire::MYSQL_TYPE_BIT,
+        C::Date => matches!(wire, Wire::MYSQL_TYPE_DATE | Wire::MYSQL_TYPE_NEWDATE),
+        C::Time { .. } => matches!(wire, Wire::MYSQL_TYPE_TIME | Wire::MYSQL_TYPE_TIME2),
+        C::DateTime => matches!(wire, Wire::MYSQL_TYPE_DATETIME | Wire::MYSQL_TYPE_DATETIME2),
+        C::Timestamp => matches!(wire, Wire::MYSQL_TYPE_TIMESTAMP | Wire::MYSQL_TYPE_TIMESTAMP2),
+        C::Year => wire == Wire::MYSQL_TYPE_YEAR,
+        C::Enum(_) => wire == Wire::MYSQL_TYPE_ENUM,
+        C::Set(_) => wire == Wire::MYSQL_TYPE_SET,
+        C::Json => matches!(wire, Wire::MYSQL_TYPE_JSON | Wire::MYSQL_TYPE_BLOB),
+        C::Text | C::Binary => matches!(
+            wire,
+            Wire::MYSQL_TYPE_STRING
+                | Wire::MYSQL_TYPE_VARCHAR
+                | Wire::MYSQL_TYPE_VAR_STRING
+                | Wire::MYSQL_TYPE_BLOB
+                | Wire::MYSQL_TYPE_TINY_BLOB
+                | Wire::MYSQL_TYPE_MEDIUM_BLOB
+                | Wire::MYSQL_TYPE_LONG_BLOB
+                | Wire::MYSQL_TYPE_GEOMETRY
+        ),
+    }
+}
+
+/// A cursor over the rows data of one rows event.
+pub struct RowReader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> RowReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.buf.len() < n {
+            return Err(format!("row image truncated: need {n} bytes, {} left", self.buf.len()));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    fn uint_le(&mut self, n: usize) -> Result<u64, String> {
+        Ok(self.take(n)?.iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    }
+
+    fn uint_be(&mut self, n: usize) -> Result<u64, String> {
+        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    }
+
+    /// Reads one row image. `present` says which columns the image holds (from the event's
+    /// column bitmap); binlake needs all of them (`binlog_row_image=FULL`).
+    pub fn read_row(&mut self, schema: &TableSchema, wire: &[WireColumn], present: &[bool]) -> Result<Vec<Cell>, String> {
+        if let Some(missing) = present.iter().position(|p| !p) {
+            return Err(format!(
+                "column {} is missing from the row image; binlake needs binlog_row_image=FULL (SET GLOBAL binlog_row_image='FULL')",
+                schema.columns.get(missing).map_or("?", |c| c.name.as_str())
+            ));
+        }
+        let nulls = self.take(present.len().div_ceil(8))?;
+        let mut row = Vec::with_capacity(wire.len());
+        for (i, (column, w)) in schema.columns.iter().zip(wire).enumerate() {
+            if nulls[i / 8] & (1 << (i % 8)) != 0 {
+                row.push(Cell::Null);
+            } else {
+                row.push(self.read_value(column, w).map_err(|e| format!("column {}: {e}", column.name))?);
+            }
+        }
+        Ok(row)
+    }
+
+    fn read_value(&mut self, column: &Column, w: &WireColumn) -> Result<Cell, String> {
+        let int = |v: u64, bytes: u32, unsigned: bool| -> Cell {
+            if unsigned {
+                Cell::UInt(v)
+            } else {
+                let shift = 64 - bytes * 8;
+                Cell::Int(((v << shift) as i64) >> shift)
+            }
+        };
+        Ok(match w.ty {
+            Wire::MYSQL_TYPE_TINY => int(self.uint_le(1)?, 1, column.unsigned),
+            Wire::MYSQL_TYPE_SHORT => int(self.uint_le(2)?, 2, column.unsigned),
+            Wire::MYSQL_TYPE_INT24 => int(self.uint_le(3)?, 3, column.unsigned),
+            Wire::MYSQL_TYPE_LONG => int(self.uint_le(4)?, 4, column.unsigned),
+            Wire::MYSQL_TYPE_LONGLONG => int(self.uint_le(8)?, 8, column.unsigned),
+            Wire::MYSQL_TYPE_FLOAT => Cell::Float(f32::from_bits(self.uint_le(4)? as u32)),
+            Wire::MYSQL_TYPE_DOUBLE => Cell::Double(f64::from_bits(self.uint_le(8)?)),
+            Wire::MYSQL_TYPE_NEWDECIMAL => {
+                let (precision, scale) = (w.meta[0] as usize, w.meta[1] as usize);
+                let dec = Decimal::read_bin(&mut self.buf, precision, scale, false).map_err(|e| e.to_string())?;
+                Cell::Decimal(dec.to_string())
+            }
+            Wire::MYSQL_TYPE_YEAR => match self.uint_le(1)? {
+                0 => Cell::Int(0),
+                y => Cell::Int(1900 + y as i64),
+            },
+            Wire::MYSQL_TYPE_DATE | Wire::MYSQL_TYPE_NEWDATE => {
+                let v = self.uint_le(3)? as u32;
+                date_cell(value::days_from_civil((v >> 9) as i32, (v >> 5) & 15, v & 31))
+            }
+            Wire::MYSQL_TYPE_DATETIME2 => {
+                let int_part = self.uint_be(5)? as i64 - 0x80_0000_0000;
+                let frac = self.fraction(w.meta[0])?;
+                let ymd = int_part >> 17;
+                let (ym, d) = (ymd >> 5, (ymd & 31) as u32);
+                let (y, m) = ((ym / 13) as i32, (ym % 13) as u32);
+                let hms = int_part & 0x1_FFFF;
+                match value::days_from_civil(y, m, d) {
+                    Some(days) => Cell::Micros(micros(days, hms >> 12, (hms >> 6) & 63, hms & 63, frac)),
+                    None => Cell::Null, // zero date
+                }
+            }
+            Wire::MYSQL_TYPE_DATETIME => {
+                // Pre-5.6 format: YYYYMMDDhhmmss as an integer.
+                let v = self.uint_le(8)? as i64;
+                let (date, time) = (v / 1_000_000, v % 1_000_000);
+                match value::days_from_civil((date / 10_000) as i32, ((date / 100) % 100) as u32, (date % 100) as u32) {
+                    Some(days) => Cell::Micros(micros(days, time / 10_000, (time / 100) % 100, time % 100, 0)),
+                    None => Cell::Null,
+                }
+            }
+            Wire::MYSQL_TYPE_TIMESTAMP2 => {
+                let sec = self.uint_be(4)? as i64;
+                let frac = self.fraction(w.meta[0])?;
+                if sec == 0 && frac == 0 { Cell::Null } else { Cell::Micros(sec * 1_000_000 + frac) }
+            }
+            Wire::MYSQL_TYPE_TIMESTAMP => match self.uint_le(4)? as i64 {
+                0 => Cell::Null,
+                sec => Cell::Micros(sec * 1_000_000),
+            },
+            Wire::MYSQL_TYPE_TIME2 => Cell::Text(self.time2(w.meta[0], column)?),
+            Wire::MYSQL_TYPE_TIME => {
+                // Pre-5.6 format: a signed HHMMSS integer.
+                let v = self.uint_le(3)? as i64;
+                let v = (v << 40) >> 40;
+                let (neg, v) = (v < 0, v.abs());
+                Cell::Text(format_time(neg, (v / 10_000) as u64, ((v / 100) % 100) as u64, (v % 100) as u64, 0, 0))
+            }
+            Wire::MYSQL_TYPE_BIT => {
+                let bits = w.meta[1] as usize * 8 + w.meta[0] as usize;
+                let bytes = self.take(bits.div_ceil(8))?;
+                if matches!(column.ty, ColumnType::Bit { bits: 1 }) {
+                    Cell::Bool(bytes.iter().any(|b| *b != 0))
+                } else {
+                    Cell::Bytes(bytes.to_vec())
+                }
+            }
+            Wire::MYSQL_TYPE_ENUM => {
+                let index = self.uint_le(w.meta[1].max(1) as usize)? as usize;
+                let ColumnType::Enum(labels) = &column.ty else { return Err("ENUM value for a non-ENUM column".into()) };
+                match index {
+                    0 => Cell::Text(String::new()), // MySQL's invalid-value marker
+                    i => Cell::Text(labels.get(i - 1).cloned().ok_or_else(|| format!("ENUM index {i} beyond its {} labels", labels.len()))?),
+                }
+            }
+            Wire::MYSQL_TYPE_SET => {
+                let mask = self.uint_le(w.meta[1].max(1) as usize)?;
+                let ColumnType::Set(labels) = &column.ty else { return Err("SET value for a non-SET column".into()) };
+                let chosen: Vec<&str> = labels.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, l)| l.as_str()).collect();
+                Cell::Text(chosen.join(","))
+            }
+            Wire::MYSQL_TYPE_STRING => {
+                // meta = [real type | length high bits, length low byte]
+                let length = ((((w.meta[0] as u32) & 0x30) ^ 0x30) << 4) | w.meta[1] as u32;
+                let n = if length > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
+                bytes_cell(column, self.take(n)?)
+            }
+            Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
+                let max = u16::from_le_bytes(w.meta) as usize;
+                let n = if max > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
+                bytes_cell(column, self.take(n)?)
+            }
+            Wire::MYSQL_TYPE_BLOB
+            | Wire::MYSQL_TYPE_TINY_BLOB
+            | Wire::MYSQL_TYPE_MEDIUM_BLOB
+            | Wire::MYSQL_TYPE_LONG_BLOB
+            | Wire::MYSQL_TYPE_GEOMETRY => {
+                let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
+                bytes_cell(column, self.take(n)?)
+            }
+            Wire::MYSQL_TYPE_JSON => {
+                let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
+                let raw = self.take(n)?;
+                let parsed: jsonb::Value<'_> = ParseBuf(raw).parse(()).map_err(|e| format!("bad JSON: {e}"))?;
+                let json = serde_json::Value::try_from(parsed).map_err(|e| format!("bad JSON: {e}"))?;
+                Cell::Text(json.to_string())
+            }
+            other => return Err(format!("unsupported binlog column type {other:?}")),
+        })
+    }
+
+    /// Fractional seconds of DATETIME2/TIMESTAMP2, in microseconds.
+    fn fraction(&mut self, fsp: u8) -> Result<i64, String> {
+        Ok(match fsp {
+            1 | 2 => self.uint_be(1)? as i64 * 10_000,
+            3 | 4 => self.uint_be(2)? as i64 * 100,
+            5 | 6 => self.uint_be(3)? as i64,
+            _ => 0,
+        })
+    }
+
+    /// TIME2: a signed packed value. Negative values with one to four fractional digits
+    /// store the fraction as a borrow from the integer part.
+    fn time2(&mut self, fsp: u8, column: &Column) -> Result<String, String> {
+        let packed: i64 = match fsp {
+            1 | 2 => {
+                let mut int_part = self.uint_be(3)? as i64 - 0x80_0000;
+                let mut frac = self.uint_be(1)? as i64;
+                if int_part < 0 && frac > 0 {
+                    int_part += 1;
+                    frac -= 0x100;
+                }
+                (int_part << 24) + frac * 10_000
+            }
+            3 | 4 => {
+                let mut int_part = self.uint_be(3)? as i64 - 0x80_0000;
+                let mut frac = self.uint_be(2)? as i64;
+                if int_part < 0 && frac > 0 {
+                    int_part += 1;
+                    frac -= 0x1_0000;
+                }
+                (int_part << 24) + frac * 100
+            }
+            5 | 6 => self.uint_be(6)? as i64 - 0x8000_0000_0000,
+            _ => (self.uint_be(3)? as i64 - 0x80_0000) << 24,
+        };
+        let (neg, packed) = (packed < 0, packed.abs());
+        let hms = packed >> 24;
+        let fsp_out = match column.ty {
+            ColumnType::Time { fsp } => fsp,
+            _ => fsp,
+        };
+        Ok(format_time(
+            neg,
+            ((hms >> 12) & 0x3FF) as u64,
+            ((hms >> 6) & 63) as u64,
+            (hms & 63) as u64,
+            (packed & 0xFF_FFFF) as u64,
+            fsp_out,
+        ))
+    }
+}
+
+fn date_cell(days: Option<i32>) -> Cell {
+    days.map_or(Cell::Null, Cell::Date)
+}
+
+fn micros(days: i32, h: i64, mi: i64, s: i64, us: i64) -> i64 {
+    ((days as i64 * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + us
+}
+
+/// `[-]HH:MM:SS[.f]` as MySQL prints TIME, with exactly `fsp` fractional digits.
+pub fn format_time(neg: bool, h: u64, m: u64, s: u64, us: u64, fsp: u8) -> String {
+    let mut t = format!("{}{h:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
+    if fsp > 0 {
+        let frac = format!("{us:06}");
+        t.push('.');
+        t.push_str(&frac[..fsp.min(6) as usize]);
+    }
+    t
+}
+
+fn bytes_cell(column: &Column, bytes: &[u8]) -> Cell {
+    match column.ty {
+        ColumnType::Binary => Cell::Bytes(bytes.to_vec()),
+        _ => Cell::Text(value::decode_text(column.charset.as_deref(), bytes)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(ty: ColumnType) -> Column {
+        Column { name: "t".into(), ty, unsigned: false, nullable: true, charset: None }
+    }
+
+    #[test]
+    fn negative_time_with_two_fraction_digits() {
+        // '-12:34:56.78' as TIME(2): the server stores int part -(12:34:56)-1... see time2().
+        let hms: i64 = (12 << 12) | (34 << 6) | 56;
+        let packed = -((hms << 24) + 780_000);
+        // Encode like the server: int part = floor(nr / 2^24), fraction = C remainder / 10^4.
+        let int_part = (packed >> 24) + 0x80_0000;
+        let frac = ((packed % (1 << 24)) / 10_000) as i8 as u8;
+        let mut bytes = (int_part as u32).to_be_bytes()[1..].to_vec();
+        bytes.push(frac);
+        let c = col(ColumnType::Time { fsp: 2 });
+        let mut r = RowReader::new(&bytes);
+        assert_eq!(r.time2(2, &c).unwrap(), "-12:34:56.78");
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn signed_and_unsigned_ints() {
+        let mut r = RowReader::new(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        let mut c = col(ColumnType::BigInt);
+        c.unsigned = true;
+        let w = WireColumn { ty: Wire::MYSQL_TYPE_LONGLONG, meta: [0, 0] };
+        assert_eq!(r.read_value(&c, &w).unwrap(), Cell::UInt(u64::MAX));
+        let mut r = RowReader::new(&[0xFE, 0xFF, 0xFF]);
+        let c = col(ColumnType::MediumInt);
+        let w = WireColumn { ty: Wire::MYSQL_TYPE_INT24, meta: [0, 0] };
+        assert_eq!(r.read_value(&c, &w).unwrap(), Cell::Int(-2));
+    }
+
+    #[test]
+    fn year_zero_is_zero() {
+        let c = col(ColumnType::Year);
+        let w = WireColumn { ty: Wire::MYSQL_TYPE_YEAR, meta: [0, 0] };
+        assert_eq!(RowReader::new(&[0]).read_value(&c, &w).unwrap(), Cell::Int(0));
+        assert_eq!(RowReader::new(&[124]).read_value(&c, &w).unwrap(), Cell::Int(2024));
+    }
+}
