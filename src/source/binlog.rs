@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use mysql_async::binlog::EventType;
 use mysql_async::binlog::events::{
-    Event, EventData, RotateEvent, RowsEventData, TransactionPayloadEvent,
+    Event, EventData, RotateEvent, RowsEventData, TableMapEvent, TransactionPayloadEvent,
 };
 
 use crate::change::{Change, Op, SourceEvent};
@@ -27,13 +27,14 @@ const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_GTID: u8 = 162;
 
 /// Where the schemas of the selected tables come from. Tables the catalog does not know are
-/// not replicated; their events are skipped.
+/// not replicated; their events are skipped. The TABLE_MAP is offered for catalogs that have
+/// no server to ask (binlog files read in tests).
 pub trait Catalog {
-    fn schema(&self, id: &TableId) -> Option<Arc<TableSchema>>;
+    fn schema(&self, id: &TableId, table_map: &TableMapEvent<'_>) -> Option<Arc<TableSchema>>;
 }
 
 impl Catalog for HashMap<TableId, Arc<TableSchema>> {
-    fn schema(&self, id: &TableId) -> Option<Arc<TableSchema>> {
+    fn schema(&self, id: &TableId, _: &TableMapEvent<'_>) -> Option<Arc<TableSchema>> {
         self.get(id).cloned()
     }
 }
@@ -140,7 +141,7 @@ impl Assembler {
             Some(EventData::XidEvent(_)) => self.commit(end, header.timestamp(), out),
             Some(EventData::TableMapEvent(tme)) => {
                 let id = TableId::new(tme.database_name(), tme.table_name());
-                let entry = match catalog.schema(&id) {
+                let entry = match catalog.schema(&id, &tme) {
                     Some(schema) => {
                         let wire = wire_layout(&schema, &tme).map_err(|d| self.decode_error(&id.to_string(), &at, d))?;
                         Some((schema, wire))

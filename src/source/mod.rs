@@ -59,7 +59,15 @@ impl Source {
         let connect = Conn::new(self.opts.clone());
         match tokio::time::timeout(Duration::from_secs(15), connect).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(Error::source(format!("connecting to {}", self.display), e)),
+            Ok(Err(e)) => {
+                let hint = match &e {
+                    mysql_async::Error::Server(s) if s.code == 1045 => " (check the user and password in the source URL)",
+                    mysql_async::Error::Server(s) if s.code == 1049 => " (the database in the source URL does not exist; leave it out)",
+                    mysql_async::Error::Io(_) => " (is the server running, and are host and port right?)",
+                    _ => "",
+                };
+                Err(Error::source(format!("connecting to {}{hint}", self.display), e))
+            }
             Err(_) => Err(Error::Disconnected(format!(
                 "connecting to {} timed out after 15 s; is the host reachable and the port open?",
                 self.display

@@ -1,0 +1,407 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use mysql_async::prelude::*;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub fn mysql_url() -> String {
+    std::env::var("BINLAKE_TEST_MYSQL").unwrap_or_else(|_| "mysql://binlake:binlake@127.0.0.1:3307".into())
+}
+
+pub fn statement_mysql_url() -> String {
+    std::env::var("BINLAKE_TEST_MYSQL_STATEMENT").unwrap_or_else(|_| "mysql://binlake:binlake@127.0.0.1:3308".into())
+}
+
+pub async fn connect(url: &str) -> mysql_async::Conn {
+    mysql_async::Conn::from_url(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test MariaDB at {url} ({e}); start it with scripts/services.sh start"))
+}
+
+/// A fresh database for one test, dropped on success.
+pub struct TestDb {
+    pub name: String,
+    pub conn: mysql_async::Conn,
+}
+
+impl TestDb {
+    pub async fn new(test: &str) -> Self {
+        let mut conn = connect(&mysql_url()).await;
+        let name = format!("bl_{test}_{}", std::process::id() % 100_000);
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
+        conn.query_drop(format!("CREATE DATABASE `{name}`")).await.unwrap();
+        conn.query_drop(format!("USE `{name}`")).await.unwrap();
+        Self { name, conn }
+    }
+
+    pub async fn exec(&mut self, sql: &str) {
+        self.conn.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Rows of `table` as text, keyed by the `key` columns (all columns when `key` is empty,
+    /// with a counter for identical rows).
+    pub async fn rows(&mut self, table: &str) -> Vec<Vec<String>> {
+        let rows: Vec<mysql_async::Row> = self.conn.query(format!("SELECT * FROM `{}`.`{table}`", self.name)).await.unwrap();
+        rows.into_iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| match r.as_ref(i).unwrap() {
+                        mysql_async::Value::NULL => "NULL".to_string(),
+                        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                        other => other.as_sql(true),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A target for one test: a local directory or a bucket on the S3 test server.
+pub struct Lake {
+    pub url: String,
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Lake {
+    pub fn local() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        Self { url: dir.path().display().to_string(), store: Arc::new(store), prefix: String::new(), _dir: Some(dir) }
+    }
+
+    /// A new bucket on the S3 test server (s3s-fs keeps each bucket as a folder of its root).
+    pub fn s3(test: &str, prefix: &str) -> Self {
+        let root = std::env::var("BINLAKE_TEST_S3_ROOT")
+            .unwrap_or_else(|_| format!("{}/target/services/s3/root", env!("CARGO_MANIFEST_DIR")));
+        let bucket = format!("bl-{}-{}", test.replace('_', "-"), std::process::id() % 100_000);
+        let _ = std::fs::remove_dir_all(format!("{root}/{bucket}"));
+        std::fs::create_dir_all(format!("{root}/{bucket}")).expect("S3 test server root (scripts/services.sh start)");
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&bucket)
+            .with_endpoint(s3_endpoint())
+            .with_allow_http(true)
+            .with_access_key_id("binlake")
+            .with_secret_access_key("binlakesecret")
+            .with_region("us-east-1")
+            .build()
+            .unwrap();
+        Self { url: format!("s3://{bucket}/{prefix}"), store: Arc::new(store), prefix: prefix.to_string(), _dir: None }
+    }
+
+    /// Keys under `db/table/`, sorted (LOAD files sort before CDC files: `L` > `2`, so
+    /// order them explicitly: LOAD first, then CDC by name).
+    pub async fn files(&self, db: &str, table: &str) -> Vec<String> {
+        let folder = if self.prefix.is_empty() { format!("{db}/{table}") } else { format!("{}/{db}/{table}", self.prefix) };
+        let mut keys: Vec<String> = self
+            .store
+            .list(Some(&folder.as_str().into()))
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        keys.sort_by_key(|k| (!k.rsplit('/').next().unwrap().starts_with("LOAD"), k.clone()));
+        keys
+    }
+
+    /// Rows of one Parquet object as text, with the Arrow schema's column names.
+    pub async fn read(&self, key: &str) -> (Vec<String>, Vec<Vec<String>>) {
+        let bytes: Bytes = self.store.get(&key.into()).await.unwrap().bytes().await.unwrap();
+        read_parquet(bytes)
+    }
+
+    /// LOAD rows then CDC rows of a table, each row with its Op first (`I` for LOAD rows).
+    pub async fn changes(&self, db: &str, table: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for key in self.files(db, table).await {
+            let (columns, rows) = self.read(&key).await;
+            let has_op = columns.first().map(String::as_str) == Some("Op");
+            for row in rows {
+                if has_op {
+                    out.push(row);
+                } else {
+                    out.push(std::iter::once("I".to_string()).chain(row).collect());
+                }
+            }
+        }
+        out
+    }
+}
+
+pub fn s3_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9100".into())
+}
+
+pub fn read_parquet(bytes: Bytes) -> (Vec<String>, Vec<Vec<String>>) {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().build().unwrap();
+    let mut columns = Vec::new();
+    let mut rows = Vec::new();
+    let options = FormatOptions::default().with_null("NULL");
+    for batch in reader {
+        let batch = batch.unwrap();
+        columns = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+        let formatters: Vec<_> = batch.columns().iter().map(|a| ArrayFormatter::try_new(a.as_ref(), &options).unwrap()).collect();
+        for i in 0..batch.num_rows() {
+            rows.push(formatters.iter().map(|f| f.value(i).to_string()).collect());
+        }
+    }
+    (columns, rows)
+}
+
+/// Applies changes (Op first) by key: `I`/`U` upsert the row, `D` removes it. Keyless tables
+/// (`key` empty) are multisets: `I` adds one copy, `D` removes one copy.
+pub fn replay(changes: &[Vec<String>], key: &[usize]) -> BTreeMap<Vec<String>, Vec<String>> {
+    let mut state: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    let mut copies: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+    for change in changes {
+        let row = change[1..].to_vec();
+        if key.is_empty() {
+            let n = copies.entry(row.clone()).or_default();
+            match change[0].as_str() {
+                "I" => *n += 1,
+                "D" => *n = n.checked_sub(1).expect("delete of a row that is not there"),
+                op => panic!("keyless table with op {op}"),
+            }
+        } else {
+            let k: Vec<String> = key.iter().map(|&i| row[i].clone()).collect();
+            match change[0].as_str() {
+                "I" | "U" => {
+                    state.insert(k, row);
+                }
+                "D" => {
+                    state.remove(&k);
+                }
+                op => panic!("unknown op {op}"),
+            }
+        }
+    }
+    if key.is_empty() {
+        for (row, n) in copies {
+            for i in 0..n {
+                let mut k = row.clone();
+                k.push(i.to_string());
+                state.insert(k, row.clone());
+            }
+        }
+    }
+    state
+}
+
+pub fn keyed(rows: Vec<Vec<String>>, key: &[usize]) -> BTreeMap<Vec<String>, Vec<String>> {
+    if key.is_empty() {
+        let changes: Vec<Vec<String>> = rows.into_iter().map(|r| std::iter::once("I".to_string()).chain(r).collect()).collect();
+        return replay(&changes, key);
+    }
+    rows.into_iter().map(|r| (key.iter().map(|&i| r[i].clone()).collect(), r)).collect()
+}
+
+/// The binlake binary with a fresh state store in `state_dir`.
+pub fn binlake(state_dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binlake"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("BINLAKE_") && k != "BINLAKE_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("BINLAKE_STATE", state_dir.join("state.db"))
+        .env("AWS_ENDPOINT_URL", s3_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "binlake")
+        .env("AWS_SECRET_ACCESS_KEY", "binlakesecret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "binlake failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[allow(dead_code)]
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A small deterministic PRNG (xorshift64*), so workloads are reproducible from a seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+/// Three tables as in the issue's scenario: a simple key, a composite key, and no key.
+pub const SHOP_SCHEMA: &str = "
+    CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, balance DECIMAL(12,2), visits BIGINT UNSIGNED NOT NULL);
+    CREATE TABLE order_lines (order_id INT, sku VARCHAR(16), qty INT NOT NULL, note VARCHAR(100), PRIMARY KEY (order_id, sku));
+    CREATE TABLE events (kind VARCHAR(10), payload VARCHAR(40));";
+
+/// Key column indexes of the shop tables.
+pub fn shop_key(table: &str) -> &'static [usize] {
+    match table {
+        "accounts" => &[0],
+        "order_lines" => &[0, 1],
+        _ => &[],
+    }
+}
+
+pub const SHOP_TABLES: [&str; 3] = ["accounts", "order_lines", "events"];
+
+/// Generates and applies a shop workload, tracking which keys exist.
+pub struct Shop {
+    pub rng: Rng,
+    accounts: Vec<u64>,
+    next_account: u64,
+    lines: Vec<(u64, String)>,
+    events: Vec<(String, String)>,
+}
+
+impl Shop {
+    pub fn new(seed: u64) -> Self {
+        Self { rng: Rng::new(seed), accounts: Vec::new(), next_account: 1, lines: Vec::new(), events: Vec::new() }
+    }
+
+    /// Inserts `n` rows into each table, 1000 per statement.
+    pub async fn seed(&mut self, db: &mut TestDb, n: usize) {
+        for start in (0..n).step_by(1000) {
+            let count = (n - start).min(1000);
+            let mut a = Vec::new();
+            let mut l = Vec::new();
+            let mut e = Vec::new();
+            for _ in 0..count {
+                let id = self.next_account;
+                self.next_account += 1;
+                self.accounts.push(id);
+                a.push(format!("({id}, 'name-{id}', {}.{:02}, {})", self.rng.range(0, 99_999), self.rng.range(0, 99), self.rng.range(0, 1 << 40)));
+                let sku = format!("sku-{}", self.rng.range(0, 9));
+                if !self.lines.contains(&(id, sku.clone())) {
+                    self.lines.push((id, sku.clone()));
+                    l.push(format!("({id}, '{sku}', {}, 'note {id}')", self.rng.range(1, 50)));
+                }
+                let ev = (format!("k{}", self.rng.range(0, 3)), format!("p{}", self.rng.range(0, 50)));
+                e.push(format!("('{}', '{}')", ev.0, ev.1));
+                self.events.push(ev);
+            }
+            db.exec(&format!("INSERT INTO accounts VALUES {}", a.join(","))).await;
+            if !l.is_empty() {
+                db.exec(&format!("INSERT INTO order_lines VALUES {}", l.join(","))).await;
+            }
+            db.exec(&format!("INSERT INTO events VALUES {}", e.join(","))).await;
+        }
+    }
+
+    /// One random statement.
+    pub fn statement(&mut self) -> String {
+        let r = self.rng.range(0, 99);
+        match r {
+            0..=19 => {
+                let id = self.next_account;
+                self.next_account += 1;
+                self.accounts.push(id);
+                format!("INSERT INTO accounts VALUES ({id}, 'new-{id}', {}.50, 0)", self.rng.range(0, 999))
+            }
+            20..=44 if !self.accounts.is_empty() => {
+                let id = self.accounts[self.rng.range(0, self.accounts.len() as u64 - 1) as usize];
+                format!("UPDATE accounts SET balance = balance + 1.25, visits = visits + 1, name = CONCAT('u', {}) WHERE id = {id}", self.rng.range(0, 1000))
+            }
+            45..=54 if !self.accounts.is_empty() => {
+                let i = self.rng.range(0, self.accounts.len() as u64 - 1) as usize;
+                let id = self.accounts.swap_remove(i);
+                self.lines.retain(|(o, _)| *o != id);
+                format!("DELETE a, l FROM accounts a LEFT JOIN order_lines l ON l.order_id = a.id WHERE a.id = {id}")
+            }
+            55..=64 if !self.accounts.is_empty() => {
+                let id = self.accounts[self.rng.range(0, self.accounts.len() as u64 - 1) as usize];
+                let sku = format!("sku-{}", self.rng.range(0, 19));
+                if self.lines.contains(&(id, sku.clone())) {
+                    format!("UPDATE order_lines SET qty = qty + 1, note = NULL WHERE order_id = {id} AND sku = '{sku}'")
+                } else {
+                    self.lines.push((id, sku.clone()));
+                    format!("INSERT INTO order_lines VALUES ({id}, '{sku}', 1, 'added')")
+                }
+            }
+            65..=72 if !self.lines.is_empty() => {
+                let i = self.rng.range(0, self.lines.len() as u64 - 1) as usize;
+                let (o, s) = self.lines.swap_remove(i);
+                format!("DELETE FROM order_lines WHERE order_id = {o} AND sku = '{s}'")
+            }
+            73..=79 if !self.accounts.is_empty() => {
+                // a multi-row update
+                let id = self.accounts[self.rng.range(0, self.accounts.len() as u64 - 1) as usize];
+                format!("UPDATE accounts SET visits = visits + 1 WHERE id BETWEEN {id} AND {}", id + 20)
+            }
+            80..=89 => {
+                let ev = (format!("k{}", self.rng.range(0, 3)), format!("p{}", self.rng.range(0, 50)));
+                let sql = format!("INSERT INTO events VALUES ('{}', '{}')", ev.0, ev.1);
+                self.events.push(ev);
+                sql
+            }
+            _ if !self.events.is_empty() => {
+                let i = self.rng.range(0, self.events.len() as u64 - 1) as usize;
+                let (k, p) = self.events.swap_remove(i);
+                format!("DELETE FROM events WHERE kind = '{k}' AND payload = '{p}' LIMIT 1")
+            }
+            _ => "DO 0".to_string(),
+        }
+    }
+
+    /// Runs `statements` statements in transactions of 1..=`max_tx` statements.
+    pub async fn run(&mut self, db: &mut TestDb, statements: usize, max_tx: u64) {
+        let mut done = 0;
+        while done < statements {
+            let n = self.rng.range(1, max_tx).min((statements - done) as u64) as usize;
+            let mut tx = db.conn.start_transaction(Default::default()).await.unwrap();
+            for _ in 0..n {
+                let sql = self.statement();
+                tx.query_drop(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            tx.commit().await.unwrap();
+            done += n;
+        }
+    }
+}
+
+/// Asserts that replaying every file of each shop table gives the source's rows.
+pub async fn assert_lake_equals_source(db: &mut TestDb, lake: &Lake) {
+    for table in SHOP_TABLES {
+        let key = shop_key(table);
+        let expected = keyed(db.rows(table).await, key);
+        let actual = replay(&lake.changes(&db.name, table).await, key);
+        assert_eq!(actual.len(), expected.len(), "{table}: row count of the replayed lake vs the source");
+        for (k, row) in &expected {
+            assert_eq!(actual.get(k), Some(row), "{table}: row {k:?}");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Bad input gets a clear error that names the problem and the fix.
+
+use crate::common::*;
+
+fn output(cmd: &mut std::process::Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn check_passes_on_a_ready_server() {
+    let state = state_dir();
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", &mysql_url()]));
+    assert!(ok, "{text}");
+    for line in ["ok   log_bin", "ok   binlog_format      ROW", "ok   binlog_row_image", "ok   privileges", "ok   server_id", "ok   gtid", "all checks passed"] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn check_names_statement_format_and_its_fix() {
+    let state = state_dir();
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", &statement_mysql_url()]));
+    assert!(!ok);
+    assert!(text.contains("FAIL binlog_format      STATEMENT"), "{text}");
+    assert!(text.contains("SET GLOBAL binlog_format = 'ROW'"), "{text}");
+}
+
+#[test]
+fn run_refuses_a_statement_format_server() {
+    let state = state_dir();
+    let lake = Lake::local();
+    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &statement_mysql_url(), "--target", &lake.url, "--until", "caught-up"]));
+    assert!(!ok);
+    assert!(text.contains("not ready for replication") && text.contains("binlog_format"), "{text}");
+}
+
+#[test]
+fn check_refuses_the_source_server_id() {
+    let state = state_dir();
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", &mysql_url(), "--server-id", "1"]));
+    assert!(!ok);
+    assert!(text.contains("FAIL server_id") && text.contains("--server-id"), "{text}");
+}
+
+#[test]
+fn wrong_password() {
+    let state = state_dir();
+    let url = mysql_url().replace("binlake:binlake@", "binlake:wrong@");
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", &url]));
+    assert!(!ok);
+    assert!(text.contains("Access denied") && text.contains("check the user and password"), "{text}");
+    assert!(!text.contains("wrong"), "the password leaked into the message: {text}");
+}
+
+#[test]
+fn unreachable_host() {
+    let state = state_dir();
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", "mysql://binlake:binlake@127.0.0.1:1"]));
+    assert!(!ok);
+    assert!(text.contains("connecting to mysql://binlake:***@127.0.0.1:1") && text.contains("is the server running"), "{text}");
+}
+
+#[test]
+fn missing_bucket() {
+    let state = state_dir();
+    let (ok, text) = output(binlake(state.path()).args([
+        "run",
+        "--source",
+        &mysql_url(),
+        "--target",
+        "s3://no-such-bucket-binlake/x",
+        "--until",
+        "caught-up",
+        "--tables",
+        "nothing.here",
+    ]));
+    assert!(!ok);
+    assert!(text.contains("cannot list s3://no-such-bucket-binlake/x") && text.contains("does the bucket exist"), "{text}");
+}
+
+#[test]
+fn unknown_config_key() {
+    let state = state_dir();
+    let config = state.path().join("binlake.toml");
+    std::fs::write(&config, "source = 'mysql://a@b'\ntarget = '/tmp/x'\ncdc-max-batch-intervall = 5\n").unwrap();
+    let (ok, text) = output(binlake(state.path()).args(["run", "--config"]).arg(&config));
+    assert!(!ok);
+    assert!(text.contains("unknown field `cdc-max-batch-intervall`"), "{text}");
+}

@@ -1,0 +1,202 @@
+//! Crashes, stops and lost connections: no row lost, none duplicated.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+
+use crate::common::*;
+
+fn spawn_run(state: &std::path::Path, lake: &Lake, db: &str) -> Child {
+    binlake(state)
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--cdc-max-batch-interval", "1", "--heartbeat", "1", "--tables"])
+        .arg(format!("{db}.*"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn terminate(child: &Child) {
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// Every (key, version) of `counters` must appear exactly once in LOAD + CDC order: a lost
+/// row leaves a gap, a duplicated one repeats a version.
+async fn assert_versions_exactly_once(db: &mut TestDb, lake: &Lake) {
+    let changes = lake.changes(&db.name, "counters").await;
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for c in &changes {
+        let (key, version): (String, u64) = (c[1].clone(), c[2].parse().unwrap());
+        if let Some(prev) = last.insert(key.clone(), version) {
+            assert_eq!(version, prev + 1, "counter {key}: version {version} after {prev} (lost or duplicated change)");
+        }
+    }
+    let source = db.rows("counters").await;
+    assert_eq!(last.len(), source.len());
+    for row in source {
+        assert_eq!(last.get(&row[0]).copied(), Some(row[1].parse().unwrap()), "counter {}", row[0]);
+    }
+    // insert-only journal: every id exactly once
+    let journal = lake.changes(&db.name, "journal").await;
+    let mut ids: Vec<u64> = journal.iter().map(|r| r[1].parse().unwrap()).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "journal rows duplicated");
+    let count: u64 = db.conn.query_first(format!("SELECT COUNT(*) FROM `{}`.journal", db.name)).await.unwrap().unwrap();
+    assert_eq!(n as u64, count, "journal rows lost");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let mut db = TestDb::new("sigkill").await;
+    db.exec(SHOP_SCHEMA).await;
+    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
+    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    db.exec("INSERT INTO counters SELECT seq, 0 FROM seq_1_to_50").await;
+    let mut shop = Shop::new(7);
+    shop.seed(&mut db, 3_000).await;
+    let lake = Lake::local();
+    let state = state_dir();
+
+    // A writer that keeps committing while binlake is killed and restarted.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let db_name = db.name.clone();
+    let writer = tokio::spawn(async move {
+        let mut db = TestDb { name: db_name.clone(), conn: connect(&mysql_url()).await };
+        db.exec(&format!("USE `{db_name}`")).await;
+        let mut rng = Rng::new(9);
+        let mut transactions = 0u64;
+        while !*stop_rx.borrow_and_update() {
+            let mut tx = db.conn.start_transaction(Default::default()).await.unwrap();
+            for _ in 0..rng.range(1, 5) {
+                tx.query_drop(format!("UPDATE counters SET version = version + 1 WHERE id = {}", rng.range(1, 50))).await.unwrap();
+                tx.query_drop("INSERT INTO journal (note) VALUES ('w')").await.unwrap();
+            }
+            tx.commit().await.unwrap();
+            // other tables change too, in their own transactions
+            db.exec(&format!("UPDATE accounts SET visits = visits + 1 WHERE id = {}", rng.range(1, 3_000))).await;
+            db.exec(&format!("INSERT INTO events VALUES ('w', '{transactions}')")).await;
+            transactions += 1;
+            tokio::time::sleep(Duration::from_millis(rng.range(0, 15))).await;
+        }
+        transactions
+    });
+
+    let mut rng = Rng::new(42);
+    let mut logs = String::new();
+    for round in 0..6 {
+        let mut child = spawn_run(state.path(), &lake, &db.name);
+        // the first rounds kill early, often inside the full load; later ones mid-stream
+        let wait = if round < 2 { rng.range(50, 600) } else { rng.range(500, 3_000) };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        child.kill().unwrap(); // SIGKILL
+        let out = child.wait_with_output().unwrap();
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    // the kills must have hit open files, or this test proves nothing
+    assert!(logs.contains("removed files of an interrupted run"), "no kill interrupted a file:\n{logs}");
+    stop_tx.send(true).unwrap();
+    let transactions = writer.await.unwrap();
+    assert!(transactions > 20, "the writer committed only {transactions} transactions");
+
+    let out = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
+        .arg(format!("{}.*", db.name))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_versions_exactly_once(&mut db, &lake).await;
+    assert_lake_equals_source(&mut db, &lake).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_flushes_commits_and_exits_zero() {
+    let mut db = TestDb::new("sigterm").await;
+    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
+    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    db.exec("INSERT INTO counters VALUES (1, 0)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--tables"])
+        .arg(format!("{}.*", db.name))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..20 {
+        db.exec("UPDATE counters SET version = version + 1").await;
+        db.exec("INSERT INTO journal (note) VALUES ('x')").await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // the default 60 s interval has not elapsed: only the stop can flush these rows
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert_versions_exactly_once(&mut db, &lake).await;
+    assert_eq!(lake.changes(&db.name, "journal").await.len(), 20);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnects_after_the_replication_connection_is_killed() {
+    let mut db = TestDb::new("reconnect").await;
+    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
+    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    db.exec("INSERT INTO counters VALUES (1, 0), (2, 0)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let child = spawn_run(state.path(), &lake, &db.name);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    db.exec("UPDATE counters SET version = version + 1").await;
+    // Kill binlake's binlog dump connection(s) on the server.
+    let user_threads: Vec<(u64, String)> = db
+        .conn
+        .query("SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        .await
+        .unwrap();
+    assert!(!user_threads.is_empty(), "no binlog dump thread found");
+    for (id, _) in user_threads {
+        let _ = db.conn.query_drop(format!("KILL {id}")).await;
+    }
+    for _ in 0..5 {
+        db.exec("UPDATE counters SET version = version + 1").await;
+        db.exec("INSERT INTO journal (note) VALUES ('after kill')").await;
+    }
+    // wait for the reconnect (backoff starts at 1 s) and a flush (1 s interval)
+    let mut caught_up = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if lake.changes(&db.name, "journal").await.len() == 5 {
+            caught_up = true;
+            break;
+        }
+    }
+    terminate(&child);
+    let out = child.wait_with_output();
+    let stderr = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+    assert!(caught_up, "changes after the kill never arrived:\n{stderr}");
+    assert!(stderr.contains("transient error"), "the lost connection was not reported:\n{stderr}");
+    assert_versions_exactly_once(&mut db, &lake).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_binlake_on_the_same_state_is_refused() {
+    let db = TestDb::new("lease").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let mut first = spawn_run(state.path(), &lake, &db.name);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up"])
+        .output()
+        .unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another binlake") && stderr.contains("is running on this state"), "{stderr}");
+}
