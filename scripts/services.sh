@@ -3,7 +3,7 @@
 #   - MariaDB with ROW binlog on 127.0.0.1:3307   (user binlake / binlake)
 #   - MariaDB with binlog_format=STATEMENT on 127.0.0.1:3308 (for the preflight test)
 #   - s3s-fs, an S3-compatible server, on 127.0.0.1:9100 (access key binlake / binlakesecret)
-# Usage: scripts/services.sh start|stop|env|install
+# Usage: scripts/services.sh start [mariadb]|stop|env|install [mariadb]
 # Data lives under $BINLAKE_SERVICES_DIR (default: target/services). The machine's own
 # MariaDB on 3306 is never touched.
 set -euo pipefail
@@ -15,13 +15,14 @@ S3S_VERSION=0.14.1
 log() { echo "services: $*" >&2; }
 
 install() {
+    local what=${1:-all}
     if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
         log "installing mariadb-server (Debian package)"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq mariadb-server mariadb-client >/dev/null
     fi
-    if ! command -v s3s-fs >/dev/null 2>&1; then
+    if [ "$what" = all ] && ! command -v s3s-fs >/dev/null 2>&1; then
         log "installing s3s-fs $S3S_VERSION (cargo install, a few minutes the first time)"
         cargo install --locked --features binary "s3s-fs@$S3S_VERSION"
     fi
@@ -109,12 +110,14 @@ EOV
 }
 
 case ${1:-} in
-    install) install ;;
+    install) install "${2:-all}" ;;
     start)
-        install
+        install "${2:-all}"
         start_mariadb mariadb 3307 --binlog-format=ROW
-        start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT
-        start_s3
+        if [ "${2:-all}" = all ]; then
+            start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT
+            start_s3
+        fi
         ;;
     stop) stop ;;
     env) env_vars ;;

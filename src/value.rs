@@ -23,50 +23,62 @@ pub enum Cell {
     Bytes(Vec<u8>),
 }
 
-/// Converts one text-protocol value of the snapshot (session `time_zone = '+00:00'`,
-/// connection charset utf8mb4) into a cell.
+/// Converts one value of the snapshot (binary protocol, session `time_zone = '+00:00'`,
+/// connection charset utf8mb4) into a cell. The binary protocol keeps FLOAT/DOUBLE exact and
+/// types temporal values; DECIMAL, strings, ENUM/SET, JSON and BIT arrive as bytes.
 pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
-    let bytes = match value {
-        Value::NULL => return Ok(Cell::Null),
-        Value::Bytes(b) => b,
-        other => return Err(format!("unexpected non-text value {other:?}")),
-    };
-    let text = || {
-        String::from_utf8(bytes.clone())
-            .map_err(|_| format!("column {} returned invalid UTF-8", column.name))
-    };
-    let parse_err = |what: &str| format!("column {}: cannot parse {what}", column.name);
-    Ok(match &column.ty {
-        ColumnType::TinyInt
-        | ColumnType::SmallInt
-        | ColumnType::MediumInt
-        | ColumnType::Int
-        | ColumnType::BigInt
-        | ColumnType::Year => {
-            let t = text()?;
+    let fail = |v: &Value| format!("column {}: unexpected value {v:?} for {:?}", column.name, column.ty);
+    let text = |b: Vec<u8>| String::from_utf8(b).map_err(|_| format!("column {} returned invalid UTF-8", column.name));
+    Ok(match (&column.ty, value) {
+        (_, Value::NULL) => Cell::Null,
+        (
+            ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::MediumInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Year,
+            v @ (Value::Int(_) | Value::UInt(_) | Value::Bytes(_)),
+        ) => {
+            let (signed, unsigned) = match &v {
+                Value::Int(i) => (Some(*i), u64::try_from(*i).ok()),
+                Value::UInt(u) => (i64::try_from(*u).ok(), Some(*u)),
+                Value::Bytes(b) => {
+                    let t = std::str::from_utf8(b).unwrap_or("");
+                    (t.parse().ok(), t.parse().ok())
+                }
+                _ => unreachable!(),
+            };
             if column.unsigned {
-                Cell::UInt(t.parse().map_err(|_| parse_err(&t))?)
+                Cell::UInt(unsigned.ok_or_else(|| fail(&v))?)
             } else {
-                Cell::Int(t.parse().map_err(|_| parse_err(&t))?)
+                Cell::Int(signed.ok_or_else(|| fail(&v))?)
             }
         }
-        ColumnType::Decimal { .. } => Cell::Decimal(text()?),
-        ColumnType::Float => Cell::Float(text()?.parse().map_err(|_| parse_err("float"))?),
-        ColumnType::Double => Cell::Double(text()?.parse().map_err(|_| parse_err("double"))?),
-        ColumnType::Bit { bits } => bit_cell(*bits, bytes),
-        ColumnType::Date => match parse_date(&text()?) {
-            Some(days) => Cell::Date(days),
-            None => Cell::Null, // zero date
-        },
-        ColumnType::DateTime | ColumnType::Timestamp => match parse_datetime(&text()?) {
-            Some(us) => Cell::Micros(us),
-            None => Cell::Null,
-        },
-        ColumnType::Time { .. } => Cell::Text(text()?),
-        ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Json => {
-            Cell::Text(text()?)
+        (ColumnType::Decimal { .. }, Value::Bytes(b)) => Cell::Decimal(text(b)?),
+        (ColumnType::Float, Value::Float(f)) => Cell::Float(f),
+        (ColumnType::Float, Value::Double(d)) => Cell::Float(d as f32),
+        (ColumnType::Double, Value::Double(d)) => Cell::Double(d),
+        (ColumnType::Float | ColumnType::Double, Value::Bytes(b)) => {
+            let t = text(b)?;
+            let d: f64 = t.parse().map_err(|_| format!("column {}: bad number {t}", column.name))?;
+            if column.ty == ColumnType::Float { Cell::Float(d as f32) } else { Cell::Double(d) }
         }
-        ColumnType::Binary => Cell::Bytes(bytes),
+        (ColumnType::Bit { bits }, Value::Bytes(b)) => bit_cell(*bits, b),
+        (ColumnType::Date, Value::Date(y, m, d, ..)) => days_from_civil(y as i32, m as u32, d as u32).map_or(Cell::Null, Cell::Date),
+        (ColumnType::DateTime | ColumnType::Timestamp, Value::Date(y, mo, d, h, mi, s, us)) => {
+            days_from_civil(y as i32, mo as u32, d as u32)
+                .map_or(Cell::Null, |days| Cell::Micros(micros(days, h as i64, mi as i64, s as i64, us as i64)))
+        }
+        (ColumnType::Date, Value::Bytes(b)) => parse_date(&text(b)?).map_or(Cell::Null, Cell::Date),
+        (ColumnType::DateTime | ColumnType::Timestamp, Value::Bytes(b)) => parse_datetime(&text(b)?).map_or(Cell::Null, Cell::Micros),
+        (ColumnType::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => Cell::Text(crate::source::decode::format_time(
+            neg,
+            days as u64 * 24 + h as u64,
+            m as u64,
+            s as u64,
+            us as u64,
+            *fsp,
+        )),
+        (ColumnType::Time { .. }, Value::Bytes(b)) => Cell::Text(text(b)?),
+        (ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Json, Value::Bytes(b)) => Cell::Text(text(b)?),
+        (ColumnType::Binary, Value::Bytes(b)) => Cell::Bytes(b),
+        (_, v) => return Err(fail(&v)),
     })
 }
 

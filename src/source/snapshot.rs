@@ -86,7 +86,7 @@ async fn read_table(
     let read_err = |e| Error::source(format!("reading {}", table.id), e);
     let mut total = 0u64;
     if table.primary_key.is_empty() {
-        let mut result = conn.query_iter(select).await.map_err(read_err)?;
+        let mut result = conn.exec_iter(select, ()).await.map_err(read_err)?;
         let mut stream = result.stream::<Row>().await.map_err(read_err)?.ok_or_else(|| Error::Preflight("empty result".into()))?;
         let mut chunk = Vec::with_capacity(chunk_rows.min(4096));
         while let Some(row) = stream.next().await {
@@ -109,7 +109,7 @@ async fn read_table(
         let mut last_key: Option<Vec<Value>> = None;
         loop {
             let rows: Vec<Row> = match &last_key {
-                None => conn.query(&first).await.map_err(read_err)?,
+                None => conn.exec(&first, ()).await.map_err(read_err)?,
                 Some(k) => conn.exec(&next, k.clone()).await.map_err(read_err)?,
             };
             let n = rows.len();
