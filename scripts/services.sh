@@ -2,6 +2,7 @@
 # Throwaway services for binlake's tests, benchmarks and demo, all on loopback:
 #   - MariaDB with ROW binlog on 127.0.0.1:3307   (user binlake / binlake)
 #   - MariaDB with binlog_format=STATEMENT on 127.0.0.1:3308 (for the preflight test)
+#   - MariaDB with ROW binlog on 127.0.0.1:3309 whose binlogs the tests purge
 #   - s3s-fs, an S3-compatible server, on 127.0.0.1:9100 (access key binlake / binlakesecret)
 # Usage: scripts/services.sh start [mariadb]|stop|env|install [mariadb]
 # Data lives under $BINLAKE_SERVICES_DIR (default: target/services). The machine's own
@@ -83,7 +84,7 @@ start_s3() {
 }
 
 stop() {
-    for name in mariadb mariadb-statement; do
+    for name in mariadb mariadb-statement mariadb-purge; do
         local pid_file=$dir/$name/mysqld.pid
         if [ -f "$pid_file" ]; then
             kill "$(cat "$pid_file")" 2>/dev/null || true
@@ -100,6 +101,7 @@ env_vars() {
     cat <<EOV
 export BINLAKE_TEST_MYSQL=mysql://binlake:binlake@127.0.0.1:3307
 export BINLAKE_TEST_MYSQL_STATEMENT=mysql://binlake:binlake@127.0.0.1:3308
+export BINLAKE_TEST_MYSQL_PURGE=mysql://binlake:binlake@127.0.0.1:3309
 export BINLAKE_TEST_S3_ROOT=$dir/s3/root
 export AWS_ENDPOINT_URL=http://127.0.0.1:9100
 export AWS_ACCESS_KEY_ID=binlake
@@ -115,7 +117,8 @@ case ${1:-} in
         install "${2:-all}"
         start_mariadb mariadb 3307 --binlog-format=ROW
         if [ "${2:-all}" = all ]; then
-            start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT
+            start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT --innodb-buffer-pool-size=64M
+            start_mariadb mariadb-purge 3309 --binlog-format=ROW --innodb-buffer-pool-size=64M
             start_s3
         fi
         ;;

@@ -22,7 +22,7 @@ pub enum Error {
     Preflight(String),
 
     #[error("binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: delete the state file (or use a new one) and run again, and raise binlog retention")]
-    BinlogPurged { position: BinlogPos, detail: String },
+    BinlogPurged { position: String, detail: String },
 
     #[error("cannot decode {table} at {position}: {detail}")]
     Decode {

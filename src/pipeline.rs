@@ -20,7 +20,7 @@ use crate::sink::parquet::{FileWriter, ParquetOptions};
 use crate::sink::target::Target;
 use crate::source::binlog::Assembler;
 use crate::source::snapshot::{self, Chunk};
-use crate::source::{self, Source, preflight};
+use crate::source::{self, Source, StreamFrom, preflight};
 use crate::state::{ClosedFile, Store};
 
 pub struct Settings {
@@ -134,9 +134,6 @@ impl Pipeline {
         let snapshots: HashMap<TableId, BinlogPos> =
             self.store.tables().await?.into_iter().filter_map(|t| Some((t.id, t.snapshot?))).collect();
         let checkpoint = self.store.checkpoint().await?;
-        if self.gtid.is_none() {
-            self.gtid = checkpoint.as_ref().and_then(|c| c.gtid.as_deref()).and_then(MariadbGtidPos::parse);
-        }
         let start = match &checkpoint {
             Some(c) => c.position.clone(),
             None => match snapshots.values().min() {
@@ -144,11 +141,28 @@ impl Pipeline {
                 None => source::current_position(&mut conn).await?,
             },
         };
+        // The GTID state always restarts from what is committed, never from memory.
+        let committed_gtid = checkpoint.as_ref().and_then(|c| c.gtid.as_deref()).and_then(MariadbGtidPos::parse);
+        self.gtid = match source::mariadb_gtid_at(&mut conn, &start).await? {
+            Some(g) => Some(g),
+            None => committed_gtid.clone(),
+        };
         if self.s.until_caught_up && self.target_pos.is_none() {
             self.target_pos = Some(source::current_position(&mut conn).await?);
         }
         drop(conn);
-        self.stream(start, catalog, snapshots, stop).await
+        // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
+        // is gone (failover to another server, or purged) can still be found by GTID.
+        let by_gtid = committed_gtid.filter(|_| snapshots.values().all(|s| s <= &start));
+        match self.stream(StreamFrom::Position(start.clone()), &catalog, &snapshots, stop).await {
+            Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
+                let gtid = by_gtid.expect("checked");
+                warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
+                self.gtid = Some(gtid.clone());
+                self.stream(StreamFrom::MariadbGtid(gtid), &catalog, &HashMap::new(), stop).await
+            }
+            other => other,
+        }
     }
 
     /// Loads `tables` from one consistent snapshot. Returns true when stopped midway.
@@ -207,16 +221,23 @@ impl Pipeline {
         }
     }
 
+    /// Streams from `from`. Changes of a table at or before its snapshot position in
+    /// `snapshots` are already in its LOAD files and are skipped.
     async fn stream(
         &mut self,
-        start: BinlogPos,
-        catalog: HashMap<TableId, Arc<TableSchema>>,
-        snapshots: HashMap<TableId, BinlogPos>,
+        from: StreamFrom,
+        catalog: &HashMap<TableId, Arc<TableSchema>>,
+        snapshots: &HashMap<TableId, BinlogPos>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Ended> {
-        let mut stream = self.s.source.binlog_stream(self.s.server_id, &start, self.s.heartbeat).await?;
-        info!(from = %start, tables = catalog.len(), "streaming the binlog.");
-        let mut assembler = Assembler::new(&start);
+        let (mut stream, checksummed) = self.s.source.binlog_stream(self.s.server_id, &from, self.s.heartbeat).await?;
+        info!(from = %from, tables = catalog.len(), "streaming the binlog.");
+        let start = match &from {
+            StreamFrom::Position(p) => p.clone(),
+            // the server's opening ROTATE names the file and offset
+            StreamFrom::MariadbGtid(_) => BinlogPos::new("", 4),
+        };
+        let mut assembler = Assembler::new(&start, checksummed);
         let mut batch = Batch::default();
         let mut events = Vec::new();
         let mut stopping = false;
@@ -251,11 +272,14 @@ impl Pipeline {
                     continue;
                 }
                 Ok(None) => return Err(Error::Disconnected("the source closed the replication stream".into())),
-                Ok(Some(Err(e))) => return Err(source::stream_error(e, &assembler.position())),
+                Ok(Some(Err(e))) => {
+                    let at = assembler.position();
+                    return Err(if at == start { source::stream_error(e, &from) } else { source::stream_error(e, &at) });
+                }
                 Ok(Some(Ok(event))) => event,
             };
             batch.last_event = Instant::now();
-            assembler.push(&event, &catalog, &mut events)?;
+            assembler.push(&event, catalog, &mut events)?;
             for item in events.drain(..) {
                 match item {
                     SourceEvent::Row { change, at } => {

@@ -49,10 +49,14 @@ pub struct Assembler {
     tables: HashMap<u64, Option<(Arc<TableSchema>, Vec<WireColumn>)>>,
     gtid: Option<String>,
     in_transaction: bool,
+    /// The server checksums events and no FORMAT_DESCRIPTION has arrived yet: the stream's
+    /// opening fake ROTATE, parsed before that event says so, ends with 4 checksum bytes.
+    /// (Later fake ROTATEs, one per new file, are parsed right.)
+    fake_rotate_checksum: bool,
 }
 
 impl Assembler {
-    pub fn new(start: &BinlogPos) -> Self {
+    pub fn new(start: &BinlogPos, fake_rotate_checksum: bool) -> Self {
         Self {
             file: start.file.clone(),
             offset: start.offset,
@@ -60,6 +64,7 @@ impl Assembler {
             tables: HashMap::new(),
             gtid: None,
             in_transaction: false,
+            fake_rotate_checksum,
         }
     }
 
@@ -100,6 +105,9 @@ impl Assembler {
             return Ok(());
         }
 
+        if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
+            self.fake_rotate_checksum = false;
+        }
         let data = event.read_data().map_err(|e| self.decode_error("?", &at, e.to_string()))?;
         match data {
             Some(EventData::RotateEvent(rotate)) => {
@@ -164,12 +172,7 @@ impl Assembler {
 
     fn rotate(&mut self, rotate: &RotateEvent<'_>, fake: bool) {
         let mut raw = rotate.name_raw();
-        // The fake ROTATE that opens a stream precedes the FORMAT_DESCRIPTION event, so the
-        // parser cannot know that it ends with a 4-byte checksum: it is read as part of the
-        // name. That event names the file binlake asked for; real ROTATEs are parsed right.
-        if fake && raw.len() == self.file.len() + 4 && raw.starts_with(self.file.as_bytes()) {
-            raw = &raw[..self.file.len()];
-        } else if fake && raw.len() > 4 && !raw.iter().all(u8::is_ascii_graphic) {
+        if fake && self.fake_rotate_checksum && raw.len() > 4 {
             raw = &raw[..raw.len() - 4];
         }
         let name = String::from_utf8_lossy(raw).into_owned();
@@ -235,7 +238,8 @@ pub fn read_file(bytes: &[u8], catalog: &dyn Catalog) -> Result<Vec<SourceEvent>
     let name = "file".to_string();
     let bad = |e: std::io::Error| Error::Decode { table: "?".into(), position: BinlogPos::new(name.clone(), 0), detail: e.to_string() };
     let mut file = BinlogFile::new(BinlogVersion::Version4, Cursor::new(bytes)).map_err(bad)?;
-    let mut assembler = Assembler::new(&BinlogPos::new(name.clone(), 4));
+    // Files start with their FORMAT_DESCRIPTION event: no fake ROTATE to correct.
+    let mut assembler = Assembler::new(&BinlogPos::new(name.clone(), 4), false);
     let mut out = Vec::new();
     while let Some(event) = file.next() {
         let event = event.map_err(bad)?;

@@ -14,7 +14,7 @@ use mysql_async::prelude::*;
 use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts, OptsBuilder, Row};
 
 use crate::error::{Error, Result};
-use crate::position::BinlogPos;
+use crate::position::{BinlogPos, MariadbGtidPos};
 use crate::schema::{Column, TableFilter, TableId, TableSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +75,16 @@ impl Source {
         }
     }
 
-    /// Opens the replication stream at `from`, registering as replica `server_id`.
-    pub async fn binlog_stream(&self, server_id: u32, from: &BinlogPos, heartbeat: Duration) -> Result<BinlogStream> {
+    /// Opens the replication stream at `from`, registering as replica `server_id`. Also
+    /// returns whether the server checksums its events (`binlog_checksum` other than NONE).
+    pub async fn binlog_stream(&self, server_id: u32, from: &StreamFrom, heartbeat: Duration) -> Result<(BinlogStream, bool)> {
         let mut conn = self.connect().await?;
         let flavor = flavor(&mut conn).await?;
+        let checksum: Option<String> = conn
+            .query_first("SELECT @@GLOBAL.binlog_checksum")
+            .await
+            .map_err(|e| Error::source("reading binlog_checksum", e))?;
+        let checksummed = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         let period_ns = heartbeat.as_nanos().min(u64::MAX as u128) as u64;
         conn.query_drop(format!("SET @master_heartbeat_period = {period_ns}"))
             .await
@@ -89,23 +95,61 @@ impl Source {
                 .await
                 .map_err(|e| Error::source("announcing MariaDB replica capabilities", e))?;
         }
-        let request = BinlogStreamRequest::new(server_id)
-            .with_filename(from.file.as_bytes())
-            .with_pos(from.offset);
-        conn.get_binlog_stream(request)
-            .await
-            .map_err(|e| stream_error(e, from))
+        let request = match from {
+            StreamFrom::Position(pos) => BinlogStreamRequest::new(server_id).with_filename(pos.file.as_bytes()).with_pos(pos.offset),
+            StreamFrom::MariadbGtid(gtid) => {
+                // The server looks the GTID position up in its binlogs and ignores file/offset.
+                let state = gtid.to_string().replace('\'', "");
+                conn.query_drop(format!("SET @slave_connect_state = '{state}', @slave_gtid_strict_mode = 1"))
+                    .await
+                    .map_err(|e| Error::source("setting the MariaDB GTID start position", e))?;
+                BinlogStreamRequest::new(server_id).with_filename(b"").with_pos(4)
+            }
+        };
+        let stream = conn.get_binlog_stream(request).await.map_err(|e| stream_error(e, from))?;
+        Ok((stream, checksummed))
+    }
+}
+
+/// Where a replication stream starts.
+#[derive(Debug, Clone)]
+pub enum StreamFrom {
+    Position(BinlogPos),
+    /// MariaDB only: the server finds the position of a GTID state in its own binlogs, so
+    /// this works after a failover to a server whose binlog files are named differently.
+    MariadbGtid(MariadbGtidPos),
+}
+
+impl std::fmt::Display for StreamFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamFrom::Position(p) => write!(f, "{p}"),
+            StreamFrom::MariadbGtid(g) => write!(f, "GTID {g}"),
+        }
     }
 }
 
 /// Maps replication errors, recognising a purged binlog (server error 1236).
-pub fn stream_error(e: mysql_async::Error, from: &BinlogPos) -> Error {
+pub fn stream_error(e: mysql_async::Error, from: &impl std::fmt::Display) -> Error {
     if let mysql_async::Error::Server(s) = &e
         && s.code == 1236
     {
-        return Error::BinlogPurged { position: from.clone(), detail: s.message.clone() };
+        return Error::BinlogPurged { position: from.to_string(), detail: s.message.clone() };
     }
     Error::source(format!("reading the binlog from {from}"), e)
+}
+
+/// MariaDB: the complete GTID state at a binlog position (every domain), or `None` when the
+/// server cannot tell (MySQL, or the file is gone).
+pub async fn mariadb_gtid_at(conn: &mut Conn, pos: &BinlogPos) -> Result<Option<MariadbGtidPos>> {
+    if flavor(conn).await? != Flavor::MariaDb {
+        return Ok(None);
+    }
+    let text: Option<Option<String>> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&pos.file, pos.offset))
+        .await
+        .map_err(|e| Error::source("reading BINLOG_GTID_POS", e))?;
+    Ok(text.flatten().and_then(|t| MariadbGtidPos::parse(&t)))
 }
 
 pub async fn flavor(conn: &mut Conn) -> Result<Flavor> {

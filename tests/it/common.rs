@@ -18,6 +18,11 @@ pub fn statement_mysql_url() -> String {
     std::env::var("BINLAKE_TEST_MYSQL_STATEMENT").unwrap_or_else(|_| "mysql://binlake:binlake@127.0.0.1:3308".into())
 }
 
+/// A server of its own for tests that purge binlogs (which would break concurrent tests).
+pub fn purge_mysql_url() -> String {
+    std::env::var("BINLAKE_TEST_MYSQL_PURGE").unwrap_or_else(|_| "mysql://binlake:binlake@127.0.0.1:3309".into())
+}
+
 pub async fn connect(url: &str) -> mysql_async::Conn {
     mysql_async::Conn::from_url(url)
         .await
@@ -32,7 +37,11 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(test: &str) -> Self {
-        let mut conn = connect(&mysql_url()).await;
+        Self::on(&mysql_url(), test).await
+    }
+
+    pub async fn on(url: &str, test: &str) -> Self {
+        let mut conn = connect(url).await;
         let name = format!("bl_{test}_{}", std::process::id() % 100_000);
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
         conn.query_drop(format!("CREATE DATABASE `{name}`")).await.unwrap();
@@ -389,6 +398,10 @@ impl Shop {
             }
             tx.commit().await.unwrap();
             done += n;
+            // binlog rotations now and then: positions must follow them
+            if self.rng.range(0, 40) == 0 {
+                db.exec("FLUSH BINARY LOGS").await;
+            }
         }
     }
 }

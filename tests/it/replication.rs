@@ -1,5 +1,7 @@
 //! Full load + streaming against MariaDB, read back from the lake and compared with SELECT.
 
+use object_store::ObjectStoreExt;
+
 use crate::common::*;
 
 fn run_until_caught_up(state: &std::path::Path, lake: &Lake, db: &str, extra: &[&str]) -> String {
@@ -105,4 +107,31 @@ async fn a_large_transaction_is_never_split_across_files() {
     let (_, rows) = lake.read(&files[0]).await;
     assert_eq!(rows.len(), 60_000);
     assert_eq!(rows[59_999], vec!["I", "60000", "row 60000"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_files_reach_s3_whole() {
+    let mut db = TestDb::new("multipart").await;
+    db.exec("CREATE TABLE blobs (id INT PRIMARY KEY, data VARBINARY(2048) NOT NULL)").await;
+    // ~16 MB of incompressible data: larger than one PUT buffer, so it goes up in parts.
+    db.exec("INSERT INTO blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_16000").await;
+    let lake = Lake::s3("multipart", "");
+    let state = state_dir();
+    run_until_caught_up(state.path(), &lake, &db.name, &[]);
+    db.exec("UPDATE blobs SET data = RANDOM_BYTES(1024)").await;
+    run_until_caught_up(state.path(), &lake, &db.name, &[]);
+    let files = lake.files(&db.name, "blobs").await;
+    assert_eq!(files.len(), 2, "{files:?}");
+    for key in &files {
+        let size = lake.store.head(&key.as_str().into()).await.unwrap().size;
+        assert!(size > 12 << 20, "{key} is only {size} bytes");
+    }
+    let checksum: Vec<(u32, String)> = mysql_async::prelude::Queryable::query(&mut db.conn, "SELECT id, HEX(data) FROM blobs ORDER BY id").await.unwrap();
+    let changes = lake.changes(&db.name, "blobs").await;
+    let after: Vec<&Vec<String>> = changes.iter().filter(|c| c[0] == "U").collect();
+    assert_eq!(after.len(), 16_000);
+    for ((id, hex), row) in checksum.iter().zip(after) {
+        assert_eq!(row[1], id.to_string());
+        assert_eq!(row[2].to_ascii_uppercase(), *hex, "row {id}");
+    }
 }

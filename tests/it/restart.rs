@@ -81,6 +81,9 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             db.exec(&format!("UPDATE accounts SET visits = visits + 1 WHERE id = {}", rng.range(1, 3_000))).await;
             db.exec(&format!("INSERT INTO events VALUES ('w', '{transactions}')")).await;
             transactions += 1;
+            if rng.range(0, 30) == 0 {
+                db.exec("FLUSH BINARY LOGS").await;
+            }
             tokio::time::sleep(Duration::from_millis(rng.range(0, 15))).await;
         }
         transactions
@@ -199,4 +202,85 @@ async fn a_second_binlake_on_the_same_state_is_refused() {
     assert!(!second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(stderr.contains("another binlake") && stderr.contains("is running on this state"), "{stderr}");
+}
+
+/// The checkpoint's binlog file disappears (as after a failover to a server with other file
+/// names): binlake finds its place by MariaDB GTID. When the changes after the checkpoint are
+/// gone too, it stops and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn resumes_by_gtid_when_the_binlog_file_is_gone_and_stops_when_changes_are_purged() {
+    let url = purge_mysql_url();
+    let mut db = TestDb::on(&url, "gtid").await;
+    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
+    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    db.exec("INSERT INTO counters VALUES (1, 0), (2, 0)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let tables = format!("{}.*", db.name);
+    let run = || {
+        binlake(state.path())
+            .args(["run", "--source", &url, "--target", &lake.url, "--until", "caught-up", "--tables"])
+            .arg(&tables)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Changes only after a rotation; then the checkpoint's file is purged.
+    db.exec("FLUSH BINARY LOGS").await;
+    for _ in 0..3 {
+        db.exec("UPDATE counters SET version = version + 1").await;
+        db.exec("INSERT INTO journal (note) VALUES ('new file')").await;
+    }
+    purge_all_but_newest(&url, false).await;
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming by GTID"), "{stderr}");
+    assert_versions_exactly_once(&mut db, &lake).await;
+
+    // Changes in the checkpoint's file, which is then purged: they are lost to binlake.
+    db.exec("UPDATE counters SET version = version + 1").await;
+    purge_all_but_newest(&url, true).await;
+    db.exec("UPDATE counters SET version = version + 1").await;
+    let out = run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is no longer on the server") && stderr.contains("Re-snapshot"), "{stderr}");
+}
+
+/// Purges every binlog file of the server at `url` but the current one (after a rotation
+/// when `rotate`).
+async fn purge_all_but_newest(url: &str, rotate: bool) {
+    let mut conn = connect(url).await;
+    // The dump threads of exited binlakes linger until the server next writes to them,
+    // and MariaDB does not purge a file a dump thread still uses.
+    for _ in 0..100 {
+        let dumps: Vec<u64> = conn.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").await.unwrap();
+        if dumps.is_empty() {
+            break;
+        }
+        for id in dumps {
+            let _ = conn.query_drop(format!("KILL {id}")).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if rotate {
+        conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    }
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+    let file: String = row.get(0).unwrap();
+    // Files still needed for InnoDB crash recovery (until the next binlog checkpoint)
+    // are kept without an error: retry until only the newest is left.
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        conn.query_drop(format!("PURGE BINARY LOGS TO '{file}'")).await.unwrap();
+        files = conn.query::<(String, u64), _>("SHOW BINARY LOGS").await.unwrap();
+        if files.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(files.len(), 1, "the purge left {files:?}");
 }
