@@ -98,11 +98,15 @@ stop() {
 }
 
 env_vars() {
+    # The running s3s-fs may have been started from another checkout: ask it for its root.
+    local s3_root
+    s3_root=$(pgrep -a -x s3s-fs | awk '{print $NF}' | head -n 1)
+    [ -n "$s3_root" ] || s3_root=$dir/s3/root
     cat <<EOV
 export BINLAKE_TEST_MYSQL=mysql://binlake:binlake@127.0.0.1:3307
 export BINLAKE_TEST_MYSQL_STATEMENT=mysql://binlake:binlake@127.0.0.1:3308
 export BINLAKE_TEST_MYSQL_PURGE=mysql://binlake:binlake@127.0.0.1:3309
-export BINLAKE_TEST_S3_ROOT=$dir/s3/root
+export BINLAKE_TEST_S3_ROOT=$s3_root
 export AWS_ENDPOINT_URL=http://127.0.0.1:9100
 export AWS_ACCESS_KEY_ID=binlake
 export AWS_SECRET_ACCESS_KEY=binlakesecret
