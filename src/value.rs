@@ -105,7 +105,8 @@ fn cp1252(b: u8) -> char {
     if (0x80..0xA0).contains(&b) { HIGH[(b - 0x80) as usize] } else { b as char }
 }
 
-fn micros(days: i32, h: i64, mi: i64, s: i64, us: i64) -> i64 {
+/// Microseconds since the epoch of a day and a time of day.
+pub(crate) fn micros(days: i32, h: i64, mi: i64, s: i64, us: i64) -> i64 {
     ((days as i64 * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + us
 }
 

@@ -176,7 +176,7 @@ impl<'a> RowReader<'a> {
                 let (y, m) = ((ym / 13) as i32, (ym % 13) as u32);
                 let hms = int_part & 0x1_FFFF;
                 match value::days_from_civil(y, m, d) {
-                    Some(days) => Cell::Micros(micros(days, hms >> 12, (hms >> 6) & 63, hms & 63, frac)),
+                    Some(days) => Cell::Micros(value::micros(days, hms >> 12, (hms >> 6) & 63, hms & 63, frac)),
                     None => Cell::Null, // zero date
                 }
             }
@@ -185,7 +185,7 @@ impl<'a> RowReader<'a> {
                 let v = self.uint_le(8)? as i64;
                 let (date, time) = (v / 1_000_000, v % 1_000_000);
                 match value::days_from_civil((date / 10_000) as i32, ((date / 100) % 100) as u32, (date % 100) as u32) {
-                    Some(days) => Cell::Micros(micros(days, time / 10_000, (time / 100) % 100, time % 100, 0)),
+                    Some(days) => Cell::Micros(value::micros(days, time / 10_000, (time / 100) % 100, time % 100, 0)),
                     None => Cell::Null,
                 }
             }
@@ -313,10 +313,6 @@ impl<'a> RowReader<'a> {
 
 fn date_cell(days: Option<i32>) -> Cell {
     days.map_or(Cell::Null, Cell::Date)
-}
-
-fn micros(days: i32, h: i64, mi: i64, s: i64, us: i64) -> i64 {
-    ((days as i64 * 24 + h) * 60 + mi) * 60_000_000 + s * 1_000_000 + us
 }
 
 /// `[-]HH:MM:SS[.f]` as MySQL prints TIME, with exactly `fsp` fractional digits.

@@ -82,7 +82,9 @@ fn numbered(n: usize) -> Vec<String> {
 }
 
 fn fixture(path: &str) -> Vec<u8> {
-    let full = format!("{}/../shared/fixtures/binlog/{path}", env!("CARGO_MANIFEST_DIR"));
+    // CI and developers have the shared fixtures beside the checkout.
+    let dir = std::env::var("BINLAKE_FIXTURES").unwrap_or_else(|_| format!("{}/../shared/fixtures", env!("CARGO_MANIFEST_DIR")));
+    let full = format!("{dir}/binlog/{path}");
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 

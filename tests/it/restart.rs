@@ -23,6 +23,13 @@ fn terminate(child: &Child) {
     assert!(status.success());
 }
 
+/// `counters` (versions that must go up by one) and `journal` (ids that must appear once),
+/// checked by [`assert_versions_exactly_once`].
+async fn create_exactly_once_tables(db: &mut TestDb) {
+    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
+    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+}
+
 /// Every (key, version) of `counters` must appear exactly once in LOAD + CDC order: a lost
 /// row leaves a gap, a duplicated one repeats a version.
 async fn assert_versions_exactly_once(db: &mut TestDb, lake: &Lake) {
@@ -54,8 +61,7 @@ async fn assert_versions_exactly_once(db: &mut TestDb, lake: &Lake) {
 async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut db = TestDb::new("sigkill").await;
     db.exec(SHOP_SCHEMA).await;
-    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
-    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    create_exactly_once_tables(&mut db).await;
     db.exec("INSERT INTO counters SELECT seq, 0 FROM seq_1_to_50").await;
     let mut shop = Shop::new(7);
     shop.seed(&mut db, 3_000).await;
@@ -119,8 +125,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_flushes_commits_and_exits_zero() {
     let mut db = TestDb::new("sigterm").await;
-    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
-    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    create_exactly_once_tables(&mut db).await;
     db.exec("INSERT INTO counters VALUES (1, 0)").await;
     let lake = Lake::local();
     let state = state_dir();
@@ -147,8 +152,7 @@ async fn sigterm_flushes_commits_and_exits_zero() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reconnects_after_the_replication_connection_is_killed() {
     let mut db = TestDb::new("reconnect").await;
-    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
-    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    create_exactly_once_tables(&mut db).await;
     db.exec("INSERT INTO counters VALUES (1, 0), (2, 0)").await;
     let lake = Lake::local();
     let state = state_dir();
@@ -211,8 +215,7 @@ async fn a_second_binlake_on_the_same_state_is_refused() {
 async fn resumes_by_gtid_when_the_binlog_file_is_gone_and_stops_when_changes_are_purged() {
     let url = purge_mysql_url();
     let mut db = TestDb::on(&url, "gtid").await;
-    db.exec("CREATE TABLE counters (id INT PRIMARY KEY, version BIGINT NOT NULL)").await;
-    db.exec("CREATE TABLE journal (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(20))").await;
+    create_exactly_once_tables(&mut db).await;
     db.exec("INSERT INTO counters VALUES (1, 0), (2, 0)").await;
     let lake = Lake::local();
     let state = state_dir();
