@@ -4,7 +4,8 @@
 #   - MariaDB with binlog_format=STATEMENT on 127.0.0.1:3308 (for the preflight test)
 #   - MariaDB with ROW binlog on 127.0.0.1:3309 whose binlogs the tests purge
 #   - s3s-fs, an S3-compatible server, on 127.0.0.1:9100 (access key binlake / binlakesecret)
-# Usage: scripts/services.sh start [mariadb]|stop|env|install [mariadb]
+# Usage: scripts/services.sh start [NAME...]|stop|env|install [mariadb]
+#   NAME: mariadb, mariadb-statement, mariadb-purge, s3 (default: all of them)
 # Data lives under $BINLAKE_SERVICES_DIR (default: target/services). The machine's own
 # MariaDB on 3306 is never touched.
 set -euo pipefail
@@ -118,13 +119,18 @@ EOV
 case ${1:-} in
     install) install "${2:-all}" ;;
     start)
-        install "${2:-all}"
-        start_mariadb mariadb 3307 --binlog-format=ROW
-        if [ "${2:-all}" = all ]; then
-            start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT --innodb-buffer-pool-size=64M
-            start_mariadb mariadb-purge 3309 --binlog-format=ROW --innodb-buffer-pool-size=64M
-            start_s3
-        fi
+        shift
+        names=${*:-mariadb mariadb-statement mariadb-purge s3}
+        case " $names " in *" s3 "*) install all ;; *) install mariadb ;; esac
+        for name in $names; do
+            case $name in
+                mariadb) start_mariadb mariadb 3307 --binlog-format=ROW ;;
+                mariadb-statement) start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT --innodb-buffer-pool-size=64M ;;
+                mariadb-purge) start_mariadb mariadb-purge 3309 --binlog-format=ROW --innodb-buffer-pool-size=64M ;;
+                s3) start_s3 ;;
+                *) echo "unknown service $name" >&2; exit 2 ;;
+            esac
+        done
         ;;
     stop) stop ;;
     env) env_vars ;;

@@ -245,7 +245,6 @@ pub fn state_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-#[allow(dead_code)]
 pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }

@@ -211,8 +211,12 @@ async fn a_second_binlake_on_the_same_state_is_refused() {
 /// The checkpoint's binlog file disappears (as after a failover to a server with other file
 /// names): binlake finds its place by MariaDB GTID. When the changes after the checkpoint are
 /// gone too, it stops and says so.
+/// Tests that purge binlogs of, or restart, the server on 3309 take turns.
+static PURGE_SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread")]
 async fn resumes_by_gtid_when_the_binlog_file_is_gone_and_stops_when_changes_are_purged() {
+    let _turn = PURGE_SERVER.lock().await;
     let url = purge_mysql_url();
     let mut db = TestDb::on(&url, "gtid").await;
     create_exactly_once_tables(&mut db).await;
@@ -286,4 +290,70 @@ async fn purge_all_but_newest(url: &str, rotate: bool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(files.len(), 1, "the purge left {files:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconnects_after_a_server_restart() {
+    let _turn = PURGE_SERVER.lock().await;
+    let url = purge_mysql_url();
+    let mut db = TestDb::on(&url, "restart").await;
+    create_exactly_once_tables(&mut db).await;
+    db.exec("INSERT INTO counters VALUES (1, 0)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let child = binlake(state.path())
+        .args(["run", "--source", &url, "--target", &lake.url, "--cdc-max-batch-interval", "1", "--heartbeat", "1", "--tables"])
+        .arg(format!("{}.*", db.name))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    db.exec("UPDATE counters SET version = version + 1").await;
+    let _ = db.conn.query_drop("SHUTDOWN").await;
+    let mut down = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if mysql_async::Conn::from_url(url.as_str()).await.is_err() {
+            down = true;
+            break;
+        }
+    }
+    assert!(down, "the server did not shut down");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = std::process::Command::new(repo_path("scripts/services.sh")).args(["start", "mariadb-purge"]).output().unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let mut db = TestDb { name: db.name.clone(), conn: connect(&url).await };
+    for _ in 0..3 {
+        db.exec(&format!("UPDATE `{}`.counters SET version = version + 1", db.name)).await;
+        db.exec(&format!("INSERT INTO `{}`.journal (note) VALUES ('after restart')", db.name)).await;
+    }
+    let mut arrived = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if lake.changes(&db.name, "journal").await.len() == 3 {
+            arrived = true;
+            break;
+        }
+    }
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(arrived, "changes after the restart never arrived:\n{stderr}");
+    assert!(out.status.success() && stderr.contains("transient error"), "{stderr}");
+    assert_versions_exactly_once(&mut db, &lake).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_source_is_not_mistaken_for_a_dead_one() {
+    let db = TestDb::new("idle").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let child = spawn_run(state.path(), &lake, &db.name);
+    // three heartbeat periods of 1 s without events would count as a dead source
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("transient error"), "an idle source was taken for a dead one:\n{stderr}");
 }
