@@ -3,6 +3,7 @@
 #   - MariaDB with ROW binlog on 127.0.0.1:3307   (user binlake / binlake)
 #   - MariaDB with binlog_format=STATEMENT on 127.0.0.1:3308 (for the preflight test)
 #   - MariaDB with ROW binlog on 127.0.0.1:3309 whose binlogs the tests purge
+#   All MariaDB servers offer TLS with a self-signed certificate; user binlake_tls must use it.
 #   - s3s-fs, an S3-compatible server, on 127.0.0.1:9100 (access key binlake / binlakesecret)
 # Usage: scripts/services.sh start [NAME...]|stop|env|install [mariadb]
 #   NAME: mariadb, mariadb-statement, mariadb-purge, s3 (default: all of them)
@@ -32,10 +33,21 @@ install() {
 
 mariadbd_bin() { command -v mariadbd 2>/dev/null || echo /usr/sbin/mariadbd; }
 
+# A self-signed certificate, so the tests can require TLS.
+make_cert() {
+    local certs=$dir/certs
+    if [ ! -f "$certs/server.pem" ]; then
+        mkdir -p "$certs"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=127.0.0.1" \
+            -keyout "$certs/server-key.pem" -out "$certs/server.pem" >/dev/null 2>&1
+    fi
+}
+
 # start_mariadb NAME PORT EXTRA_ARGS...
 start_mariadb() {
     local name=$1 port=$2; shift 2
     local data=$dir/$name
+    make_cert
     if mariadb --protocol=TCP -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1; then
         log "$name already running on $port"
         return
@@ -51,6 +63,7 @@ start_mariadb() {
         --pid-file="$data/mysqld.pid" --log-error="$data/error.log" \
         --server-id=1 --log-bin=mysql-bin --binlog-row-image=FULL \
         --innodb-buffer-pool-size=256M --innodb-flush-log-at-trx-commit=2 \
+        --ssl-cert="$dir/certs/server.pem" --ssl-key="$dir/certs/server-key.pem" \
         --max-connections=500 --skip-name-resolve "$@" >>"$data/stdout.log" 2>&1 &
     for _ in $(seq 1 60); do
         if mariadb --protocol=TCP -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1; then
@@ -61,6 +74,8 @@ start_mariadb() {
     mariadb --protocol=TCP -h127.0.0.1 -P"$port" -uroot -e "
         CREATE USER IF NOT EXISTS 'binlake'@'%' IDENTIFIED BY 'binlake';
         GRANT ALL PRIVILEGES ON *.* TO 'binlake'@'%' WITH GRANT OPTION;
+        CREATE USER IF NOT EXISTS 'binlake_tls'@'%' IDENTIFIED BY 'binlake' REQUIRE SSL;
+        GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'binlake_tls'@'%';
         CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
         GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" \
         || { cat "$data/error.log" >&2; exit 1; }

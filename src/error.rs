@@ -11,12 +11,10 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    #[error("source {context}: {source}")]
-    Source {
-        context: String,
-        #[source]
-        source: mysql_async::Error,
-    },
+    // The cause is part of the message (not a `#[source]`): printed as a chain it would
+    // repeat the server's text.
+    #[error("source {context}: {cause}")]
+    Source { context: String, cause: mysql_async::Error },
 
     #[error("source is not ready for replication: {0}")]
     Preflight(String),
@@ -31,12 +29,8 @@ pub enum Error {
         detail: String,
     },
 
-    #[error("target {context}: {source}")]
-    Target {
-        context: String,
-        #[source]
-        source: object_store::Error,
-    },
+    #[error("target {context}: {cause}")]
+    Target { context: String, cause: object_store::Error },
 
     #[error("writing Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
@@ -59,18 +53,18 @@ pub enum Error {
 
 impl Error {
     pub fn source(context: impl Into<String>, source: mysql_async::Error) -> Self {
-        Error::Source { context: context.into(), source }
+        Error::Source { context: context.into(), cause: source }
     }
 
     pub fn target(context: impl Into<String>, source: object_store::Error) -> Self {
-        Error::Target { context: context.into(), source }
+        Error::Target { context: context.into(), cause: source }
     }
 
     /// Transient errors are retried from the last checkpoint; all others stop binlake.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Disconnected(_) => true,
-            Error::Source { source, .. } => match source {
+            Error::Source { cause, .. } => match cause {
                 mysql_async::Error::Io(_) => true,
                 mysql_async::Error::Driver(_) => true,
                 // 1053 server shutdown, 1152/1159/1160/1161 aborted connection or network
@@ -80,8 +74,8 @@ impl Error {
                 }
                 _ => false,
             },
-            Error::Target { source, .. } => !matches!(
-                source,
+            Error::Target { cause, .. } => !matches!(
+                cause,
                 object_store::Error::NotFound { .. }
                     | object_store::Error::PermissionDenied { .. }
                     | object_store::Error::Unauthenticated { .. }

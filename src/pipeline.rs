@@ -44,7 +44,20 @@ pub struct Settings {
 /// everything committed on the server before the call is in committed files.
 pub async fn run(settings: Settings, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
     store.acquire_lease().await?;
-    Pipeline { s: settings, store, target_pos: None, gtid: None }.run(&mut stop).await
+    // Commits renew the lease too, but a long full load or a quiet source may go longer
+    // than the lease without committing.
+    let renewer = store.clone();
+    let renewal = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::state::LEASE_TTL / 3).await;
+            if let Err(e) = renewer.renew_lease().await {
+                warn!(error = %e, "could not renew the state lease.");
+            }
+        }
+    });
+    let result = Pipeline { s: settings, store, target_pos: None, gtid: None }.run(&mut stop).await;
+    renewal.abort();
+    result
 }
 
 struct Pipeline {
@@ -70,9 +83,8 @@ impl Pipeline {
         self.s.target.probe().await?;
         let mut backoff = Duration::from_secs(1);
         loop {
-            self.recover().await?;
             let started = Instant::now();
-            match self.session(stop).await {
+            match self.attempt(stop).await {
                 Ok(Ended::Stopped) => info!("stopped after committing all complete transactions"),
                 Ok(Ended::CaughtUp) => info!(position = %self.target_pos.as_ref().map(|p| p.to_string()).unwrap_or_default(), "caught up with the source"),
                 Err(e) if e.is_transient() => {
@@ -99,6 +111,13 @@ impl Pipeline {
         }
         self.store.release_lease().await?;
         Ok(())
+    }
+
+    /// One attempt from the last checkpoint: clean up what was never committed, then load and
+    /// stream until stopped, caught up or failed.
+    async fn attempt(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
+        self.recover().await?;
+        self.session(stop).await
     }
 
     /// Removes every object that was uploaded (or started) but never committed.
@@ -203,7 +222,8 @@ impl Pipeline {
                         load.writer.as_mut().unwrap().append(None, &row).await?;
                     }
                     let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
-                    if loaded / 100_000 != (loaded - loaded.min(self.s.snapshot_chunk_rows as u64)) / 100_000 {
+                    if loaded >= load.next_progress {
+                        load.next_progress = loaded + PROGRESS_EVERY_ROWS;
                         info!(table = %schema.id, rows = loaded, rows_per_s = (loaded as f64 / started.elapsed().as_secs_f64()) as u64, "loading.");
                     }
                 }
@@ -365,12 +385,17 @@ impl Batch {
     }
 }
 
+/// The full load logs its progress every so many rows of a table.
+const PROGRESS_EVERY_ROWS: u64 = 100_000;
+
+/// The LOAD files of the table being loaded.
 #[derive(Default)]
 struct LoadState {
     writer: Option<FileWriter>,
     table: Option<TableId>,
     number: u32,
     rows: u64,
+    next_progress: u64,
     files: Vec<ClosedFile>,
 }
 

@@ -61,7 +61,7 @@ impl Source {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => {
                 let hint = match &e {
-                    mysql_async::Error::Server(s) if s.code == 1045 => " (check the user and password in the source URL)",
+                    mysql_async::Error::Server(s) if s.code == 1045 => " (check the user and password in the source URL, and add ?require_ssl=true if the user must connect with TLS)",
                     mysql_async::Error::Server(s) if s.code == 1049 => " (the database in the source URL does not exist; leave it out)",
                     mysql_async::Error::Io(_) => " (is the server running, and are host and port right?)",
                     _ => "",

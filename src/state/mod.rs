@@ -15,6 +15,7 @@ use crate::schema::TableId;
 
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
+#[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
     owner: String,

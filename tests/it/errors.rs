@@ -89,3 +89,22 @@ fn unknown_config_key() {
     assert!(!ok);
     assert!(text.contains("unknown field `cdc-max-batch-intervall`"), "{text}");
 }
+
+/// `binlake_tls` is created `REQUIRE SSL` by scripts/services.sh.
+#[test]
+fn tls_when_asked_for() {
+    let state = state_dir();
+    let plain = mysql_url().replace("binlake:binlake@", "binlake_tls:binlake@");
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", &plain]));
+    assert!(!ok);
+    assert!(text.contains("Access denied") && text.contains("?require_ssl=true"), "{text}");
+    assert_eq!(text.matches("Access denied").count(), 1, "the cause is printed once: {text}");
+
+    let tls = format!("{plain}?require_ssl=true&verify_ca=false");
+    let (ok, text) = output(binlake(state.path()).args(["check", "--source", &tls]));
+    assert!(ok, "{text}");
+    // the whole pipeline over TLS: snapshot and binlog stream
+    let lake = Lake::local();
+    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &tls, "--target", &lake.url, "--tables", "mysql.nothing", "--until", "caught-up"]));
+    assert!(ok && text.contains("caught up"), "{text}");
+}
