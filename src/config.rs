@@ -92,6 +92,11 @@ pub struct RunArgs {
     /// reconnected [default: 10].
     #[arg(long, env = "BINLAKE_HEARTBEAT", value_name = "SECONDS")]
     pub heartbeat: Option<u64>,
+
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9187, GET /metrics)
+    /// [default: off].
+    #[arg(long, env = "BINLAKE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -119,6 +124,7 @@ struct FileConfig {
     row_group_length: Option<usize>,
     snapshot_chunk_rows: Option<usize>,
     heartbeat: Option<u64>,
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn read_file(path: Option<&Path>) -> Result<FileConfig> {
@@ -189,6 +195,7 @@ impl RunArgs {
             parquet: ParquetOptions {
                 row_group_rows: positive(self.row_group_length.or(file.row_group_length).unwrap_or(10_000), "row-group-length")?,
             },
+            metrics_listen: self.metrics_listen.or(file.metrics_listen),
         };
         Ok((settings, state))
     }

@@ -16,6 +16,7 @@
 pub mod change;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod pipeline;
 pub mod position;
 pub mod schema;

@@ -94,6 +94,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Run(args) => {
             let (settings, state_url) = args.resolve()?;
+            if let Some(listen) = settings.metrics_listen {
+                binlake::metrics::install(listen)?;
+                tracing::info!(%listen, "serving Prometheus metrics at /metrics.");
+            }
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::change::{Change, SourceEvent};
 use crate::error::{Error, Result};
+use crate::metrics;
 use crate::position::{BinlogPos, MariadbGtidPos};
 use crate::schema::{TableFilter, TableId, TableSchema};
 use crate::sink::layout;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     pub until_caught_up: bool,
     pub parquet: ParquetOptions,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs until `stop` turns true (then flushes and commits) or, with `until_caught_up`, until
@@ -92,6 +95,7 @@ impl Pipeline {
                         backoff = Duration::from_secs(1);
                     }
                     warn!(error = %e, retry_in = ?backoff, "transient error; resuming from the last checkpoint.");
+                    metrics::reconnect();
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => {}
@@ -231,6 +235,7 @@ impl Pipeline {
                     load.close().await?;
                     let schema = &tables[table];
                     self.store.commit_load(&schema.id, &position, &load.files, rows).await?;
+                    metrics::load_committed(&schema.id.to_string(), rows, load.files.len());
                     info!(table = %schema.id, rows, files = load.files.len(), "table loaded.");
                     load = LoadState::default();
                     if table + 1 == tables.len() {
@@ -308,10 +313,14 @@ impl Pipeline {
                         }
                         self.append(&mut batch, change, at).await?;
                     }
-                    SourceEvent::Commit { gtid: Some(gtid), .. } => {
-                        advance_gtid(self.gtid.get_or_insert_with(Default::default), &gtid);
+                    SourceEvent::Commit { gtid, commit_ts, .. } => {
+                        if let Some(gtid) = gtid {
+                            advance_gtid(self.gtid.get_or_insert_with(Default::default), &gtid);
+                        }
+                        if !batch.files.is_empty() {
+                            batch.newest_commit_ts = Some(commit_ts);
+                        }
                     }
-                    SourceEvent::Commit { gtid: None, .. } => {}
                     SourceEvent::Statement { end, query } => {
                         tracing::debug!(at = %end, query = %query, "statement.");
                     }
@@ -348,6 +357,10 @@ impl Pipeline {
         }
         let gtid = self.gtid.as_ref().map(|g| g.to_string());
         self.store.commit_cdc(&self.s.source.display, &closed, at, gtid.as_deref()).await?;
+        for f in &closed {
+            metrics::cdc_file_committed(&f.table.to_string(), f.rows, f.bytes);
+        }
+        metrics::checkpoint(at, batch.newest_commit_ts.take());
         if !closed.is_empty() {
             let rows: u64 = closed.iter().map(|f| f.rows).sum();
             info!(files = closed.len(), rows, position = %at, "committed CDC files.");
@@ -368,6 +381,8 @@ fn advance_gtid(pos: &mut MariadbGtidPos, gtid: &str) {
 /// The open CDC files of the current batch, one per table.
 struct Batch {
     files: HashMap<TableId, (FileWriter, BinlogPos)>,
+    /// Source commit time of the newest transaction with rows in the open files.
+    newest_commit_ts: Option<u32>,
     opened: Option<Instant>,
     idle_since: Instant,
     last_event: Instant,
@@ -375,7 +390,7 @@ struct Batch {
 
 impl Default for Batch {
     fn default() -> Self {
-        Self { files: HashMap::new(), opened: None, idle_since: Instant::now(), last_event: Instant::now() }
+        Self { files: HashMap::new(), newest_commit_ts: None, opened: None, idle_since: Instant::now(), last_event: Instant::now() }
     }
 }
 

@@ -357,3 +357,54 @@ async fn an_idle_source_is_not_mistaken_for_a_dead_one() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("transient error"), "an idle source was taken for a dead one:\n{stderr}");
 }
+
+/// GET /metrics over plain HTTP/1.0.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_report_what_was_committed() {
+    let mut db = TestDb::new("metrics").await;
+    create_exactly_once_tables(&mut db).await;
+    db.exec("INSERT INTO counters VALUES (1, 0), (2, 0)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--cdc-max-batch-interval", "1", "--metrics-listen", &addr, "--tables"])
+        .arg(format!("{}.*", db.name))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..4 {
+        db.exec("INSERT INTO journal (note) VALUES ('m')").await;
+    }
+    let mut text = String::new();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        text = scrape(&addr);
+        if text.contains(&format!("binlake_cdc_rows_total{{table=\"{}.journal\"}} 4", db.name)) {
+            break;
+        }
+    }
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for expected in [
+        format!("binlake_cdc_rows_total{{table=\"{}.journal\"}} 4", db.name),
+        format!("binlake_load_rows_total{{table=\"{}.counters\"}} 2", db.name),
+        "binlake_files_committed_total{kind=\"CDC\"} 1".to_string(),
+        "binlake_checkpoint_offset{file=\"mysql-bin.".to_string(),
+        "binlake_commit_latency_seconds".to_string(),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+}
