@@ -32,7 +32,7 @@ pub struct SourceArgs {
 
     /// Source server: mysql://user:password@host:port. Add ?require_ssl=true for TLS.
     /// The user needs REPLICATION SLAVE, REPLICATION CLIENT and SELECT.
-    #[arg(long, env = "BINLAKE_SOURCE", value_name = "URL")]
+    #[arg(long, env = "BINLAKE_SOURCE", value_name = "URL", hide_env_values = true)]
     pub source: Option<String>,
 
     /// server_id binlake registers with as a replica; must differ from the source's and from

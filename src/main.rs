@@ -122,16 +122,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 ),
                 None => println!("checkpoint: none (streaming has not committed yet)"),
             }
-            println!("{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {}", "table", "phase", "rows_loaded", "LOAD", "CDC", "cdc_rows", "last_commit");
+            println!(
+                "{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {:<28} {}",
+                "table", "phase", "rows_loaded", "LOAD", "CDC", "cdc_rows", "last_position", "last_commit"
+            );
             for t in store.tables().await? {
                 println!(
-                    "{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {}",
+                    "{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {:<28} {}",
                     t.id.to_string(),
                     t.phase,
                     t.rows_loaded,
                     t.load_files,
                     t.cdc_files,
                     t.cdc_rows,
+                    t.last_position.as_deref().unwrap_or("-"),
                     t.last_commit_at.as_deref().unwrap_or("-")
                 );
             }

@@ -38,6 +38,8 @@ pub struct TableState {
     pub cdc_files: i64,
     pub cdc_rows: i64,
     pub last_commit_at: Option<String>,
+    /// The binlog position the table's committed files are complete up to.
+    pub last_position: Option<String>,
 }
 
 /// A file closed and durable on the target, about to be committed.
@@ -135,8 +137,10 @@ impl Store {
 
     pub async fn tables(&self) -> Result<Vec<TableState>> {
         let rows = sqlx::query(
-            "SELECT database_name, table_name, phase, snapshot_file, snapshot_offset, rows_loaded, load_files, cdc_files, cdc_rows, last_commit_at \
-             FROM tables ORDER BY database_name, table_name",
+            "SELECT t.database_name, t.table_name, phase, snapshot_file, snapshot_offset, rows_loaded, load_files, cdc_files, cdc_rows, last_commit_at, \
+             (SELECT f.last_position FROM files f WHERE f.database_name = t.database_name AND f.table_name = t.table_name \
+              AND f.status = 'committed' ORDER BY f.committed_at DESC, f.key DESC LIMIT 1) \
+             FROM tables t ORDER BY t.database_name, t.table_name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -151,6 +155,7 @@ impl Store {
                 cdc_files: r.get(7),
                 cdc_rows: r.get(8),
                 last_commit_at: r.get(9),
+                last_position: r.get(10),
             })
             .collect())
     }
