@@ -25,6 +25,8 @@ use crate::source::decode::{RowReader, WireColumn, wire_layout};
 /// MariaDB-specific event types (mysql_common returns them undecoded).
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_GTID: u8 = 162;
+/// XA PREPARE ends a binlog group whose rows only count once a later `XA COMMIT` arrives.
+const XA_PREPARE: u8 = 38;
 
 /// Where the schemas of the selected tables come from. Tables the catalog does not know are
 /// not replicated; their events are skipped. The TABLE_MAP is offered for catalogs that have
@@ -49,6 +51,8 @@ pub struct Assembler {
     tables: HashMap<u64, Option<(Arc<TableSchema>, Vec<WireColumn>)>>,
     gtid: Option<String>,
     in_transaction: bool,
+    /// Rows of replicated tables were emitted since the last commit.
+    rows_in_transaction: bool,
     /// The server checksums events and no FORMAT_DESCRIPTION has arrived yet: the stream's
     /// opening fake ROTATE, parsed before that event says so, ends with 4 checksum bytes.
     /// (Later fake ROTATEs, one per new file, are parsed right.)
@@ -64,6 +68,7 @@ impl Assembler {
             tables: HashMap::new(),
             gtid: None,
             in_transaction: false,
+            rows_in_transaction: false,
             fake_rotate_checksum,
         }
     }
@@ -105,6 +110,18 @@ impl Assembler {
             return Ok(());
         }
 
+        if raw_type == XA_PREPARE {
+            if self.rows_in_transaction {
+                return Err(self.decode_error(
+                    "?",
+                    &at,
+                    "an XA transaction changed replicated tables; XA transactions are not supported yet. Exclude those tables or avoid XA".into(),
+                ));
+            }
+            // Nothing replicated in it: the group ends here like any other.
+            self.commit(end, header.timestamp(), out);
+            return Ok(());
+        }
         if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
             self.fake_rotate_checksum = false;
         }
@@ -138,7 +155,11 @@ impl Assembler {
                 let query = q.query().trim().to_string();
                 let verb = query.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
                 match verb.as_str() {
-                    "BEGIN" | "XA" => self.in_transaction = true,
+                    "BEGIN" => self.in_transaction = true,
+                    // XA START/END open the group; XA COMMIT/ROLLBACK of a prepared
+                    // transaction is a group of its own
+                    "XA" if query.to_ascii_uppercase().starts_with("XA START") || query.to_ascii_uppercase().starts_with("XA BEGIN") => self.in_transaction = true,
+                    "XA" if query.to_ascii_uppercase().starts_with("XA END") => {}
                     "COMMIT" | "ROLLBACK" => self.commit(end, header.timestamp(), out),
                     _ => {
                         out.push(SourceEvent::Statement { end: at.clone(), query });
@@ -160,7 +181,9 @@ impl Assembler {
             }
             Some(EventData::RowsEvent(rows)) => {
                 self.in_transaction = true;
+                let before = out.len();
                 self.rows(&rows, &at, out)?;
+                self.rows_in_transaction |= out.len() > before;
             }
             _ => {}
         }
@@ -182,6 +205,7 @@ impl Assembler {
 
     fn commit(&mut self, end: u64, ts: u32, out: &mut Vec<SourceEvent>) {
         self.payload_end = None;
+        self.rows_in_transaction = false;
         self.offset = end;
         self.in_transaction = false;
         out.push(SourceEvent::Commit {

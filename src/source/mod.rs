@@ -180,7 +180,7 @@ pub async fn current_position(conn: &mut Conn) -> Result<BinlogPos> {
 /// Reads the schemas of all selected base tables from `information_schema`.
 pub async fn load_catalog(conn: &mut Conn, filter: &TableFilter) -> Result<HashMap<TableId, Arc<TableSchema>>> {
     let tables: Vec<(String, String)> = conn
-        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+        .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')")
         .await
         .map_err(|e| Error::source("listing tables", e))?;
     let mut catalog = HashMap::new();

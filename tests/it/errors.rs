@@ -108,3 +108,33 @@ fn tls_when_asked_for() {
     let (ok, text) = output(binlake(state.path()).args(["run", "--source", &tls, "--target", &lake.url, "--tables", "mysql.nothing", "--until", "caught-up"]));
     assert!(ok && text.contains("caught up"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn xa_transactions_on_replicated_tables_stop_with_a_message() {
+    let mut db = TestDb::new("xa").await;
+    db.exec("CREATE TABLE kept (id INT PRIMARY KEY)").await;
+    db.exec("CREATE TABLE other (id INT PRIMARY KEY)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let run = |tables: &str| {
+        output(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", tables]))
+    };
+    let kept = format!("{}.kept", db.name);
+    let (ok, text) = run(&kept);
+    assert!(ok, "{text}");
+    // an XA transaction on a table that is not replicated passes
+    for sql in ["XA START 'a'", "INSERT INTO other VALUES (1)", "XA END 'a'", "XA PREPARE 'a'", "XA COMMIT 'a'"] {
+        db.exec(sql).await;
+    }
+    db.exec("INSERT INTO kept VALUES (1)").await;
+    let (ok, text) = run(&kept);
+    assert!(ok, "{text}");
+    assert_eq!(lake.changes(&db.name, "kept").await, vec![vec!["I".to_string(), "1".to_string()]]);
+    // one on a replicated table stops binlake instead of guessing
+    for sql in ["XA START 'b'", "INSERT INTO kept VALUES (2)", "XA END 'b'", "XA PREPARE 'b'", "XA COMMIT 'b'"] {
+        db.exec(sql).await;
+    }
+    let (ok, text) = run(&kept);
+    assert!(!ok);
+    assert!(text.contains("XA transactions are not supported"), "{text}");
+}
