@@ -176,7 +176,7 @@ impl Pipeline {
         drop(conn);
         // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
         // is gone (failover to another server, or purged) can still be found by GTID.
-        let by_gtid = committed_gtid.filter(|_| snapshots.values().all(|s| s <= &start));
+        let by_gtid = committed_gtid.filter(|g| !g.is_empty() && snapshots.values().all(|s| s <= &start));
         match self.stream(StreamFrom::Position(start.clone()), &catalog, &snapshots, stop).await {
             Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
                 let gtid = by_gtid.expect("checked");
@@ -314,8 +314,8 @@ impl Pipeline {
                         self.append(&mut batch, change, at).await?;
                     }
                     SourceEvent::Commit { gtid, commit_ts, .. } => {
-                        if let Some(gtid) = gtid {
-                            advance_gtid(self.gtid.get_or_insert_with(Default::default), &gtid);
+                        if let Some(gtid) = gtid.as_deref().and_then(parse_mariadb_gtid) {
+                            self.gtid.get_or_insert_with(Default::default).advance(gtid.0, gtid.1, gtid.2);
                         }
                         if !batch.files.is_empty() {
                             batch.newest_commit_ts = Some(commit_ts);
@@ -355,8 +355,16 @@ impl Pipeline {
             let stats = writer.finish().await?;
             closed.push(ClosedFile { key, table: id, rows: stats.rows, bytes: stats.bytes, first_position: Some(first) });
         }
-        let gtid = self.gtid.as_ref().map(|g| g.to_string());
-        self.store.commit_cdc(&self.s.source.display, &closed, at, gtid.as_deref()).await?;
+        let gtid = self.gtid.as_ref().map(|g| g.to_string()).filter(|g| !g.is_empty());
+        if let Err(e) = self.store.commit_cdc(&self.s.source.display, &closed, at, gtid.as_deref()).await {
+            if matches!(e, Error::Lease(_)) {
+                // Another binlake owns the state now and will never learn of these objects.
+                for f in &closed {
+                    let _ = self.s.target.delete_if_exists(&f.key).await;
+                }
+            }
+            return Err(e);
+        }
         for f in &closed {
             metrics::cdc_file_committed(&f.table.to_string(), f.rows, f.bytes);
         }
@@ -371,11 +379,10 @@ impl Pipeline {
     }
 }
 
-fn advance_gtid(pos: &mut MariadbGtidPos, gtid: &str) {
+/// `domain-server-seq`; `None` for MySQL's `uuid:number`.
+fn parse_mariadb_gtid(gtid: &str) -> Option<(u32, u32, u64)> {
     let mut it = gtid.splitn(3, '-');
-    if let (Some(Ok(d)), Some(Ok(s)), Some(Ok(n))) = (it.next().map(str::parse), it.next().map(str::parse), it.next().map(str::parse)) {
-        pos.advance(d, s, n);
-    }
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
 /// The open CDC files of the current batch, one per table.

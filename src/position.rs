@@ -65,6 +65,10 @@ impl MariadbGtidPos {
         Some(pos)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+    }
+
     pub fn advance(&mut self, domain: u32, server: u32, seq: u64) {
         self.domains.insert(domain, (server, seq));
     }

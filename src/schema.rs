@@ -174,6 +174,12 @@ impl Column {
             ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) => charset,
             _ => None,
         };
+        // The binlog carries text in the column's own character set; binlake decodes these.
+        if let Some(cs) = charset.as_deref()
+            && !matches!(cs, "utf8mb4" | "utf8mb3" | "utf8" | "ascii" | "latin1" | "binary")
+        {
+            return Err(format!("column {name}: character set {cs} is not supported yet (utf8mb4, utf8mb3, ascii and latin1 are); exclude the table or convert the column"));
+        }
         Ok(Self { name, ty, unsigned, nullable, charset })
     }
 }

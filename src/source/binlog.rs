@@ -25,6 +25,9 @@ use crate::source::decode::{RowReader, WireColumn, wire_layout};
 /// MariaDB-specific event types (mysql_common returns them undecoded).
 const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_GTID: u8 = 162;
+/// QUERY_COMPRESSED .. DELETE_ROWS_COMPRESSED_V1 (log_bin_compress=ON).
+const MARIADB_COMPRESSED_FIRST: u8 = 165;
+const MARIADB_COMPRESSED_LAST: u8 = 171;
 /// XA PREPARE ends a binlog group whose rows only count once a later `XA COMMIT` arrives.
 const XA_PREPARE: u8 = 38;
 
@@ -33,11 +36,18 @@ const XA_PREPARE: u8 = 38;
 /// no server to ask (binlog files read in tests).
 pub trait Catalog {
     fn schema(&self, id: &TableId, table_map: &TableMapEvent<'_>) -> Option<Arc<TableSchema>>;
+
+    /// Whether some replicated table lives in `database`.
+    fn replicates_database(&self, database: &str) -> bool;
 }
 
 impl Catalog for HashMap<TableId, Arc<TableSchema>> {
     fn schema(&self, id: &TableId, _: &TableMapEvent<'_>) -> Option<Arc<TableSchema>> {
         self.get(id).cloned()
+    }
+
+    fn replicates_database(&self, database: &str) -> bool {
+        self.keys().any(|t| t.database == database)
     }
 }
 
@@ -105,6 +115,13 @@ impl Assembler {
             self.offset = end;
             return Ok(());
         }
+        if (MARIADB_COMPRESSED_FIRST..=MARIADB_COMPRESSED_LAST).contains(&raw_type) {
+            return Err(self.decode_error(
+                "?",
+                &at,
+                "compressed binlog events (log_bin_compress=ON) are not supported; SET GLOBAL log_bin_compress=OFF".into(),
+            ));
+        }
         if raw_type == MARIADB_ANNOTATE_ROWS || raw_type >= 160 {
             self.offset = end;
             return Ok(());
@@ -153,15 +170,33 @@ impl Assembler {
             }
             Some(EventData::QueryEvent(q)) => {
                 let query = q.query().trim().to_string();
-                let verb = query.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-                match verb.as_str() {
+                let upper: String = query.chars().take(24).collect::<String>().to_ascii_uppercase();
+                let verb = upper.split_whitespace().next().unwrap_or("");
+                match verb {
                     "BEGIN" => self.in_transaction = true,
+                    // Savepoints live inside the transaction (statements rolled back to one
+                    // are not in the binlog at all).
+                    "SAVEPOINT" | "RELEASE" => {}
+                    "ROLLBACK" if upper.starts_with("ROLLBACK TO") => {}
                     // XA START/END open the group; XA COMMIT/ROLLBACK of a prepared
                     // transaction is a group of its own
-                    "XA" if query.to_ascii_uppercase().starts_with("XA START") || query.to_ascii_uppercase().starts_with("XA BEGIN") => self.in_transaction = true,
-                    "XA" if query.to_ascii_uppercase().starts_with("XA END") => {}
+                    "XA" if upper.starts_with("XA START") || upper.starts_with("XA BEGIN") => self.in_transaction = true,
+                    "XA" if upper.starts_with("XA END") => {}
                     "COMMIT" | "ROLLBACK" => self.commit(end, header.timestamp(), out),
+                    "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" => {
+                        // A session switched to statement format: its rows are not in the
+                        // binlog, so replicated data would silently diverge.
+                        let db = q.schema();
+                        if catalog.replicates_database(&db) {
+                            return Err(self.decode_error(
+                                &db,
+                                &at,
+                                format!("a statement-format change ({}) reached the binlog; every session writing replicated tables must use binlog_format=ROW", query.chars().take(80).collect::<String>()),
+                            ));
+                        }
+                    }
                     _ => {
+                        // DDL and other statements outside transactions end their group.
                         out.push(SourceEvent::Statement { end: at.clone(), query });
                         self.commit(end, header.timestamp(), out);
                     }

@@ -233,7 +233,15 @@ impl<'a> RowReader<'a> {
                 // meta = [real type | length high bits, length low byte]
                 let length = ((((w.meta[0] as u32) & 0x30) ^ 0x30) << 4) | w.meta[1] as u32;
                 let n = if length > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
-                bytes_cell(column, self.take(n)?)
+                let bytes = self.take(n)?;
+                if column.ty == ColumnType::Binary && bytes.len() < length as usize {
+                    // The binlog strips BINARY(n)'s trailing zero bytes; the value has them.
+                    let mut padded = bytes.to_vec();
+                    padded.resize(length as usize, 0);
+                    Cell::Bytes(padded)
+                } else {
+                    bytes_cell(column, bytes)
+                }
             }
             Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
                 let max = u16::from_le_bytes(w.meta) as usize;
@@ -251,6 +259,11 @@ impl<'a> RowReader<'a> {
             Wire::MYSQL_TYPE_JSON => {
                 let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
                 let raw = self.take(n)?;
+                if raw.is_empty() {
+                    // MySQL stores an empty JSON value for invalid input in non-strict mode
+                    // and defines it as JSON null.
+                    return Ok(Cell::Text("null".into()));
+                }
                 let parsed: jsonb::Value<'_> = ParseBuf(raw).parse(()).map_err(|e| format!("bad JSON: {e}"))?;
                 let json = serde_json::Value::try_from(parsed).map_err(|e| format!("bad JSON: {e}"))?;
                 Cell::Text(json.to_string())
@@ -368,6 +381,13 @@ mod tests {
         let c = col(ColumnType::MediumInt);
         let w = WireColumn { ty: Wire::MYSQL_TYPE_INT24, meta: [0, 0] };
         assert_eq!(r.read_value(&c, &w).unwrap(), Cell::Int(-2));
+    }
+
+    #[test]
+    fn empty_json_is_null() {
+        let c = col(ColumnType::Json);
+        let w = WireColumn { ty: Wire::MYSQL_TYPE_JSON, meta: [4, 0] };
+        assert_eq!(RowReader::new(&[0, 0, 0, 0]).read_value(&c, &w).unwrap(), Cell::Text("null".into()));
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub async fn run(source: &Source, replica_server_id: u32) -> Result<Vec<Check>> 
     let vars: HashMap<String, String> = conn
         .query::<(String, String), _>(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('version', 'log_bin', 'binlog_format', 'binlog_row_image', \
-             'binlog_checksum', 'server_id', 'expire_logs_days', 'binlog_expire_logs_seconds', 'gtid_mode', 'gtid_binlog_pos')",
+             'binlog_checksum', 'server_id', 'expire_logs_days', 'binlog_expire_logs_seconds', 'gtid_mode', 'gtid_binlog_pos', \
+             'log_bin_compress')",
         )
         .await
         .map_err(|e| Error::source("reading server variables", e))?
@@ -119,6 +120,15 @@ pub async fn run(source: &Source, replica_server_id: u32) -> Result<Vec<Check>> 
     } else {
         check("binlog_checksum", Status::Fail, format!("{checksum} is not supported"), Some("SET GLOBAL binlog_checksum = 'CRC32'".into()))
     });
+
+    if var("log_bin_compress").eq_ignore_ascii_case("ON") {
+        checks.push(check(
+            "log_bin_compress",
+            Status::Fail,
+            "ON (compressed binlog events are not supported)",
+            Some(format!("SET GLOBAL log_bin_compress = OFF; and {}", config_hint("log_bin_compress=OFF"))),
+        ));
+    }
 
     let server_id: u64 = var("server_id").parse().unwrap_or(0);
     checks.push(if server_id == 0 {

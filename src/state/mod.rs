@@ -68,8 +68,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let owner = format!("{}:{}:{}", host.trim(), std::process::id(), rand::random::<u32>());
+        let owner = format!("{}:{}:{}", process_namespace(), std::process::id(), rand::random::<u32>());
         Ok(Self { pool, owner })
     }
 
@@ -284,10 +283,18 @@ async fn mark_committed(tx: &mut Transaction<'_, Sqlite>, f: &ClosedFile, last: 
     Ok(())
 }
 
-/// True when `owner` (host:pid:nonce) names a process of this host that no longer exists.
+/// Host name and PID namespace: a process id means something only within both (two
+/// containers may share a host name and still have separate PID namespaces).
+fn process_namespace() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let pidns = std::fs::read_link("/proc/self/ns/pid").map(|p| p.display().to_string()).unwrap_or_default();
+    format!("{}/{}", host.trim(), pidns.trim_start_matches("pid:").trim_matches(|c| c == '[' || c == ']'))
+}
+
+/// True when `owner` (namespace:pid:nonce) names a process of this host and PID namespace
+/// that no longer exists.
 fn holder_is_dead(owner: &str) -> bool {
     let mut parts = owner.split(':');
-    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else { return false };
-    let this_host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    host == this_host.trim() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    let (Some(namespace), Some(pid)) = (parts.next(), parts.next()) else { return false };
+    namespace == process_namespace() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

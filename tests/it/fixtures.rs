@@ -74,6 +74,10 @@ impl Catalog for TableMapCatalog {
         }
         Some(Arc::new(TableSchema { id: id.clone(), columns, primary_key: vec![] }))
     }
+
+    fn replicates_database(&self, _: &str) -> bool {
+        true
+    }
 }
 
 /// Without logged labels, ENUM/SET members are named by their number.

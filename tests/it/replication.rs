@@ -135,3 +135,42 @@ async fn large_files_reach_s3_whole() {
         assert_eq!(row[2].to_ascii_uppercase(), *hex, "row {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn savepoints_stay_inside_their_transaction_and_binary_keeps_its_zero_bytes() {
+    let mut db = TestDb::new("savepoint").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, uuid BINARY(16), note VARCHAR(2000))").await;
+    // trailing zero bytes, which the binlog strips from BINARY(n)
+    db.exec("INSERT INTO t VALUES (1, UNHEX('0102030405060708090A0B0C0D0E0000'), 'a')").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    run_until_caught_up(state.path(), &lake, &db.name, &[]);
+    for sql in [
+        "BEGIN",
+        // more than the 1 KB CdcMinFileSize below before the savepoint
+        "UPDATE t SET note = REPEAT('b', 1500) WHERE id = 1",
+        "SAVEPOINT s1",
+        "INSERT INTO t VALUES (2, UNHEX('FF000000000000000000000000000000'), 'undone')",
+        "ROLLBACK TO SAVEPOINT s1",
+        "INSERT INTO t VALUES (3, UNHEX('AA'), 'kept')",
+        "RELEASE SAVEPOINT s1",
+        "COMMIT",
+    ] {
+        db.exec(sql).await;
+    }
+    // a 1 KB CdcMinFileSize closes files at every transaction boundary: a savepoint taken for
+    // one would split the transaction
+    run_until_caught_up(state.path(), &lake, &db.name, &["--cdc-min-file-size", "1"]);
+    let files = lake.files(&db.name, "t").await;
+    assert_eq!(files.len(), 2, "LOAD + one CDC file: {files:?}");
+    let (_, rows) = lake.read(&files[1]).await;
+    assert_eq!(
+        rows,
+        vec![
+            vec!["U", "1", "0102030405060708090a0b0c0d0e0000", &"b".repeat(1500)],
+            vec!["I", "3", "aa000000000000000000000000000000", "kept"],
+        ]
+    );
+    let (_, load) = lake.read(&files[0]).await;
+    assert_eq!(load[0][1], "0102030405060708090a0b0c0d0e0000");
+}
