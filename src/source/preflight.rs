@@ -144,7 +144,7 @@ pub async fn run(source: &Source, replica_server_id: u32) -> Result<Vec<Check>> 
         check("server_id", Status::Ok, format!("source {server_id}, binlake replica {replica_server_id}"), None)
     });
 
-    checks.push(privileges(&mut conn).await?);
+    checks.push(privileges(&mut conn, flavor).await?);
     checks.push(retention(&mut conn, &vars, on_rds).await);
 
     checks.push(match flavor {
@@ -157,7 +157,7 @@ pub async fn run(source: &Source, replica_server_id: u32) -> Result<Vec<Check>> 
     Ok(checks)
 }
 
-async fn privileges(conn: &mut mysql_async::Conn) -> Result<Check> {
+async fn privileges(conn: &mut mysql_async::Conn, flavor: Flavor) -> Result<Check> {
     let grants: Vec<String> = conn
         .query("SHOW GRANTS FOR CURRENT_USER()")
         .await
@@ -174,8 +174,17 @@ async fn privileges(conn: &mut mysql_async::Conn) -> Result<Check> {
     if !(global("SELECT") || text.contains("GRANT SELECT") || text.contains("ALL PRIVILEGES ON `")) {
         missing.push("SELECT");
     }
+    // MySQL reports no snapshot position: binlake locks the tables for a moment to read one.
+    if flavor == Flavor::MySql && !(global("LOCK TABLES") || text.contains("LOCK TABLES ON `") || text.contains("ALL PRIVILEGES ON `")) {
+        missing.push("LOCK TABLES");
+    }
     Ok(if missing.is_empty() {
-        check("privileges", Status::Ok, "REPLICATION SLAVE, REPLICATION CLIENT, SELECT", None)
+        check(
+            "privileges",
+            Status::Ok,
+            if flavor == Flavor::MySql { "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, LOCK TABLES" } else { "REPLICATION SLAVE, REPLICATION CLIENT, SELECT" },
+            None,
+        )
     } else {
         check(
             "privileges",

@@ -1,13 +1,15 @@
 //! Full load. All tables of one snapshot are read inside a single
-//! `START TRANSACTION WITH CONSISTENT SNAPSHOT`, so every table is consistent with one binlog
-//! position and no lock is taken (`FLUSH TABLES WITH READ LOCK` is not allowed on RDS).
+//! `START TRANSACTION WITH CONSISTENT SNAPSHOT`, so every table is consistent with one exact
+//! binlog position: LOAD and CDC meet without gap or overlap. `FLUSH TABLES WITH READ LOCK`
+//! (not allowed on RDS) is never used.
 //!
-//! - MariaDB (and Percona Server) report the exact binlog position of the snapshot
-//!   (`binlog_snapshot_file`/`binlog_snapshot_position`): LOAD and CDC meet exactly.
-//! - MySQL has no such status; binlake records the position just *before* the snapshot
-//!   starts. Changes committed between that position and the snapshot are then both in LOAD
-//!   and in the first CDC files: replaying them over LOAD by primary key converges to the
-//!   source (each change is a full row image), but keyless tables may show such rows twice.
+//! - MariaDB reports the snapshot's binlog position itself (`binlog_snapshot_position`).
+//! - MySQL has no such status, and `SHOW MASTER STATUS` alone is not enough: it counts
+//!   transactions already written to the binlog but not yet committed in InnoDB, which the
+//!   snapshot would miss. A second connection takes `LOCK TABLES ... READ` on the selected
+//!   tables, which waits for every open transaction that wrote them and holds off new ones,
+//!   for the moment it takes to open the snapshot and read the position. Readers are never
+//!   blocked; the user needs the LOCK TABLES privilege.
 //!
 //! Rows with a primary key are read in key order in keyset chunks (`WHERE (pk) > (last)
 //! ORDER BY pk LIMIT n`); keyless tables in one streamed scan. Chunks travel through a
@@ -25,6 +27,10 @@ use crate::position::BinlogPos;
 use crate::schema::{TableSchema, quote_ident};
 use crate::source::{Flavor, Source, current_position, flavor};
 use crate::value::{self, Cell};
+
+/// Tests set this to take MySQL's table-lock path on MariaDB, where no MySQL server can be
+/// installed.
+const FORCE_TABLE_LOCK: &str = "BINLAKE_TEST_FORCE_TABLE_LOCK";
 
 pub enum Chunk {
     Rows { table: usize, rows: Vec<Vec<Cell>> },
@@ -44,10 +50,23 @@ pub async fn start(
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(q)?;
     // A slow target must not make the server drop a streamed keyless scan.
     conn.query_drop("SET SESSION net_write_timeout = 3600").await.map_err(q)?;
-    let before = current_position(&mut conn).await?;
-    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
-    let exact = if flavor == Flavor::MariaDb { snapshot_status(&mut conn).await? } else { None };
-    let position = exact.unwrap_or(before);
+    let position = if flavor == Flavor::MariaDb && std::env::var_os(FORCE_TABLE_LOCK).is_none() {
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
+        snapshot_status(&mut conn).await?.ok_or_else(|| Error::Preflight("the server reports no binlog_snapshot_position".into()))?
+    } else {
+        let mut lock = source.connect().await?;
+        let l = |e| Error::source("locking the tables for a moment to read an exact snapshot position (a long transaction on them?)", e);
+        lock.query_drop("SET SESSION lock_wait_timeout = 60").await.map_err(l)?;
+        if !tables.is_empty() {
+            let list: Vec<String> = tables.iter().map(|t| format!("{} READ", t.id.quoted())).collect();
+            lock.query_drop(format!("LOCK TABLES {}", list.join(", "))).await.map_err(l)?;
+        }
+        conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
+        let position = current_position(&mut lock).await;
+        let _ = lock.query_drop("UNLOCK TABLES").await;
+        let _ = lock.disconnect().await;
+        position?
+    };
     let (tx, rx) = mpsc::channel(2);
     tokio::spawn(async move {
         for (i, table) in tables.iter().enumerate() {

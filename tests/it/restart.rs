@@ -408,3 +408,49 @@ async fn metrics_report_what_was_committed() {
         assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+/// MySQL's way to an exact snapshot position (a brief LOCK TABLES), taken on MariaDB while a
+/// writer commits all the time: every change is in LOAD or in CDC, never both, never neither.
+#[tokio::test(flavor = "multi_thread")]
+async fn table_lock_snapshot_position_is_exact_under_concurrent_writes() {
+    let mut db = TestDb::new("locksnap").await;
+    create_exactly_once_tables(&mut db).await;
+    db.exec("INSERT INTO counters SELECT seq, 0 FROM seq_1_to_200").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let db_name = db.name.clone();
+    let writer = tokio::spawn(async move {
+        let mut conn = connect(&mysql_url()).await;
+        let mut rng = Rng::new(3);
+        let mut n = 0u64;
+        while !*stop_rx.borrow_and_update() {
+            let mut tx = conn.start_transaction(Default::default()).await.unwrap();
+            for _ in 0..rng.range(1, 4) {
+                tx.query_drop(format!("UPDATE `{db_name}`.counters SET version = version + 1 WHERE id = {}", rng.range(1, 200))).await.unwrap();
+            }
+            tx.query_drop(format!("INSERT INTO `{db_name}`.journal (note) VALUES ('w')")).await.unwrap();
+            tx.commit().await.unwrap();
+            n += 1;
+        }
+        n
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = || {
+        binlake(state.path())
+            .env("BINLAKE_TEST_FORCE_TABLE_LOCK", "1")
+            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
+            .arg(format!("{}.*", db.name))
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop_tx.send(true).unwrap();
+    let transactions = writer.await.unwrap();
+    assert!(transactions > 50, "the writer committed only {transactions} transactions");
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_versions_exactly_once(&mut db, &lake).await;
+}
