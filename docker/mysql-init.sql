@@ -1,3 +1,3 @@
 -- The replication user binlake needs (see README: Source).
 CREATE USER 'binlake'@'%' IDENTIFIED WITH mysql_native_password BY 'binlake';
-GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'binlake'@'%';
+GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, LOCK TABLES ON *.* TO 'binlake'@'%';
