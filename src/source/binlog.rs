@@ -23,7 +23,6 @@ use crate::schema::{TableId, TableSchema};
 use crate::source::decode::{RowReader, WireColumn, wire_layout};
 
 /// MariaDB-specific event types (mysql_common returns them undecoded).
-const MARIADB_ANNOTATE_ROWS: u8 = 160;
 const MARIADB_GTID: u8 = 162;
 /// QUERY_COMPRESSED .. DELETE_ROWS_COMPRESSED_V1 (log_bin_compress=ON).
 const MARIADB_COMPRESSED_FIRST: u8 = 165;
@@ -122,7 +121,9 @@ impl Assembler {
                 "compressed binlog events (log_bin_compress=ON) are not supported; SET GLOBAL log_bin_compress=OFF".into(),
             ));
         }
-        if raw_type == MARIADB_ANNOTATE_ROWS || raw_type >= 160 {
+        if raw_type >= 160 {
+            // Other MariaDB events (ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID_LIST,
+            // START_ENCRYPTION) carry nothing to replicate.
             self.offset = end;
             return Ok(());
         }
