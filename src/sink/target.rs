@@ -28,6 +28,13 @@ impl Target {
             }
             // from_env reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
             // AWS_REGION, AWS_ENDPOINT_URL and AWS_ALLOW_HTTP (plain http only when asked).
+            let endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).unwrap_or_default();
+            let allow_http = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+            if endpoint.starts_with("http://") && !allow_http {
+                return Err(Error::Config(format!(
+                    "the S3 endpoint {endpoint} is plain http; set AWS_ALLOW_HTTP=true to allow unencrypted traffic"
+                )));
+            }
             // AWS_REGION/AWS_DEFAULT_REGION default to us-east-1.
             let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
             let store = builder.build().map_err(|e| Error::Config(format!("target {url}: {e}")))?;

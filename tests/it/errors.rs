@@ -163,3 +163,16 @@ async fn statement_format_changes_and_unsupported_charsets_stop_with_a_message()
     assert!(!ok);
     assert!(text.contains("character set gbk is not supported"), "{text}");
 }
+
+#[test]
+fn plain_http_s3_endpoints_only_when_asked() {
+    let state = state_dir();
+    let lake = Lake::s3("http", "");
+    let mut cmd = binlake(state.path());
+    cmd.env_remove("AWS_ALLOW_HTTP").args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", "none.none"]);
+    let (ok, text) = output(&mut cmd);
+    assert!(!ok);
+    assert!(text.contains("is plain http") && text.contains("AWS_ALLOW_HTTP=true"), "{text}");
+    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", "none.none"]));
+    assert!(ok, "{text}");
+}
