@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::pipeline::Settings;
 use crate::schema::TableFilter;
-use crate::sink::parquet::ParquetOptions;
+use crate::sink::settings::{self, Raw, S3Settings};
 use crate::sink::target::Target;
 use crate::source::Source;
 
@@ -68,22 +68,6 @@ pub struct RunArgs {
     #[arg(long, env = "BINLAKE_UNTIL", value_enum)]
     pub until: Option<Until>,
 
-    /// DMS CdcMaxBatchInterval: close CDC files at least this often, in seconds [default: 60].
-    #[arg(long, env = "BINLAKE_CDC_MAX_BATCH_INTERVAL", value_name = "SECONDS")]
-    pub cdc_max_batch_interval: Option<u64>,
-
-    /// DMS CdcMinFileSize: close CDC files once one reaches this size, in KB [default: 32000].
-    #[arg(long, env = "BINLAKE_CDC_MIN_FILE_SIZE", value_name = "KB")]
-    pub cdc_min_file_size: Option<u64>,
-
-    /// DMS MaxFileSize: start a new LOAD file at this size, in KB [default: 1048576].
-    #[arg(long, env = "BINLAKE_MAX_FILE_SIZE", value_name = "KB")]
-    pub max_file_size: Option<u64>,
-
-    /// DMS RowGroupLength: rows per Parquet row group [default: 10000].
-    #[arg(long, env = "BINLAKE_ROW_GROUP_LENGTH", value_name = "ROWS")]
-    pub row_group_length: Option<usize>,
-
     /// Rows per snapshot query (keyset chunk); bounds memory during the full load [default: 10000].
     #[arg(long, env = "BINLAKE_SNAPSHOT_CHUNK_ROWS", value_name = "ROWS")]
     pub snapshot_chunk_rows: Option<usize>,
@@ -97,6 +81,83 @@ pub struct RunArgs {
     /// [default: off].
     #[arg(long, env = "BINLAKE_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// A DMS table-mapping JSON file: its selection rules (include/exclude, `%` wildcards)
+    /// choose the tables, as in the DMS task; combined with --tables/--exclude.
+    #[arg(long, env = "BINLAKE_TABLE_MAPPINGS", value_name = "FILE")]
+    pub table_mappings: Option<PathBuf>,
+
+    /// Adds a column of this name after the DMS columns holding a sequence that strictly
+    /// increases with binlog order (text, fixed width), for DLT APPLY CHANGES `SEQUENCE BY`
+    /// or Hudi's precombine field; LOAD rows carry their snapshot's position [default: off].
+    #[arg(long, env = "BINLAKE_SEQUENCE_COLUMN", value_name = "NAME")]
+    pub sequence_column: Option<String>,
+
+    #[command(flatten)]
+    pub dms: DmsArgs,
+}
+
+/// Declares the DMS S3 settings as flags: `--data-format` is DMS's `DataFormat`, settable as
+/// `BINLAKE_DATA_FORMAT` and as `data-format` in the TOML file.
+macro_rules! dms_flags {
+    ($($field:ident $env:literal $help:literal;)*) => {
+        #[derive(Debug, Clone, Default, Args)]
+        #[command(next_help_heading = "DMS S3 settings (DMS's names and defaults; also read from --dms-settings)")]
+        pub struct DmsArgs {
+            /// A DMS S3 endpoint-settings JSON file (`{"S3Settings": {...}}` or the bare
+            /// settings), taken as is: settings it leaves out take DMS's defaults (CSV,
+            /// uncompressed). Flags and the TOML file override it.
+            #[arg(long, env = "BINLAKE_DMS_SETTINGS", value_name = "FILE")]
+            pub dms_settings: Option<PathBuf>,
+            $(
+                #[doc = $help]
+                #[arg(long, env = $env, value_name = "VALUE")]
+                pub $field: Option<String>,
+            )*
+        }
+
+        impl DmsArgs {
+            /// (flag name, value) of every setting given on the command line or in the environment.
+            fn given(&self) -> Vec<(&'static str, &String)> {
+                let mut out = Vec::new();
+                $( if let Some(v) = &self.$field { out.push((stringify!($field), v)); } )*
+                out
+            }
+        }
+    };
+}
+
+dms_flags! {
+    bucket_folder "BINLAKE_BUCKET_FOLDER" "BucketFolder: folder under the target for every table folder [default: none].";
+    data_format "BINLAKE_DATA_FORMAT" "DataFormat: parquet or csv [default: parquet; DMS's csv with --dms-settings].";
+    compression_type "BINLAKE_COMPRESSION_TYPE" "CompressionType: NONE or GZIP (CSV files become .csv.gz); for Parquet also SNAPPY and ZSTD [default: SNAPPY for Parquet, NONE for CSV].";
+    include_op_for_full_load "BINLAKE_INCLUDE_OP_FOR_FULL_LOAD" "IncludeOpForFullLoad: LOAD files get the Op column (I) [default: false].";
+    cdc_inserts_only "BINLAKE_CDC_INSERTS_ONLY" "CdcInsertsOnly: CDC files hold inserts only; Op only with IncludeOpForFullLoad [default: false].";
+    cdc_inserts_and_updates "BINLAKE_CDC_INSERTS_AND_UPDATES" "CdcInsertsAndUpdates: CDC files hold inserts and updates only [default: false].";
+    timestamp_column_name "BINLAKE_TIMESTAMP_COLUMN_NAME" "TimestampColumnName: adds this text column after Op, `yyyy-MM-dd HH:mm:ss.SSSSSS` UTC: the source commit time for CDC rows, the transfer time for LOAD rows [default: none].";
+    use_task_start_time_for_full_load_timestamp "BINLAKE_USE_TASK_START_TIME_FOR_FULL_LOAD_TIMESTAMP" "UseTaskStartTimeForFullLoadTimestamp: LOAD rows' timestamp column is the time the full load started [default: false].";
+    date_partition_enabled "BINLAKE_DATE_PARTITION_ENABLED" "DatePartitionEnabled: CDC files go into date folders [default: false].";
+    date_partition_sequence "BINLAKE_DATE_PARTITION_SEQUENCE" "DatePartitionSequence: YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY [default: YYYYMMDD].";
+    date_partition_delimiter "BINLAKE_DATE_PARTITION_DELIMITER" "DatePartitionDelimiter: SLASH, UNDERSCORE, DASH or NONE [default: SLASH].";
+    date_partition_timezone "BINLAKE_DATE_PARTITION_TIMEZONE" "DatePartitionTimezone: time zone of date folders and CDC file names, e.g. Asia/Seoul [default: UTC].";
+    add_column_name "BINLAKE_ADD_COLUMN_NAME" "AddColumnName: CSV files start with a header row [default: false].";
+    csv_delimiter "BINLAKE_CSV_DELIMITER" "CsvDelimiter: CSV field delimiter [default: ,].";
+    csv_row_delimiter "BINLAKE_CSV_ROW_DELIMITER" "CsvRowDelimiter: CSV row delimiter [default: \n].";
+    csv_null_value "BINLAKE_CSV_NULL_VALUE" "CsvNullValue: text written for NULL in CSV [default: empty field].";
+    rfc4180 "BINLAKE_RFC4180" "Rfc4180: quote CSV values that hold the delimiter, a quote or a line break [default: true].";
+    max_file_size "BINLAKE_MAX_FILE_SIZE" "MaxFileSize: start a new LOAD file at this size, in KB [default: 1048576].";
+    cdc_max_batch_interval "BINLAKE_CDC_MAX_BATCH_INTERVAL" "CdcMaxBatchInterval: close CDC files at least this often, in seconds; 1 works [default: 60].";
+    cdc_min_file_size "BINLAKE_CDC_MIN_FILE_SIZE" "CdcMinFileSize: close a CDC file once it reaches this size, in KB [default: 32000].";
+    parquet_version "BINLAKE_PARQUET_VERSION" "ParquetVersion: parquet-1-0 or parquet-2-0 [default: parquet-1-0].";
+    encoding_type "BINLAKE_ENCODING_TYPE" "EncodingType: rle-dictionary, plain or plain-dictionary [default: rle-dictionary].";
+    data_page_size "BINLAKE_DATA_PAGE_SIZE" "DataPageSize: Parquet data page size, in bytes [default: 1048576].";
+    dict_page_size_limit "BINLAKE_DICT_PAGE_SIZE_LIMIT" "DictPageSizeLimit: Parquet dictionary page limit, in bytes [default: 1048576].";
+    row_group_length "BINLAKE_ROW_GROUP_LENGTH" "RowGroupLength: rows per Parquet row group [default: 10000].";
+    enable_statistics "BINLAKE_ENABLE_STATISTICS" "EnableStatistics: Parquet page and column statistics [default: true].";
+    parquet_timestamp_in_millisecond "BINLAKE_PARQUET_TIMESTAMP_IN_MILLISECOND" "ParquetTimestampInMillisecond: DATETIME/TIMESTAMP in milliseconds instead of microseconds [default: false].";
+    encryption_mode "BINLAKE_ENCRYPTION_MODE" "EncryptionMode: SSE_S3 or SSE_KMS [default: SSE_S3].";
+    server_side_encryption_kms_key_id "BINLAKE_SERVER_SIDE_ENCRYPTION_KMS_KEY_ID" "ServerSideEncryptionKmsKeyId: KMS key for SSE_KMS.";
+    canned_acl_for_objects "BINLAKE_CANNED_ACL_FOR_OBJECTS" "CannedAclForObjects: only NONE or PRIVATE (binlake sets no ACLs) [default: NONE].";
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -118,19 +179,35 @@ struct FileConfig {
     tables: Option<Vec<String>>,
     exclude: Option<Vec<String>>,
     until: Option<Until>,
-    cdc_max_batch_interval: Option<u64>,
-    cdc_min_file_size: Option<u64>,
-    max_file_size: Option<u64>,
-    row_group_length: Option<usize>,
     snapshot_chunk_rows: Option<usize>,
     heartbeat: Option<u64>,
     metrics_listen: Option<std::net::SocketAddr>,
+    table_mappings: Option<PathBuf>,
+    sequence_column: Option<String>,
+    dms_settings: Option<PathBuf>,
+    /// The DMS settings written with their flag names (`data-format = "csv"`).
+    #[serde(skip)]
+    dms: Raw,
 }
 
 fn read_file(path: Option<&Path>) -> Result<FileConfig> {
     let Some(path) = path else { return Ok(FileConfig::default()) };
     let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+    parse_file(&text).map_err(|e| Error::Config(format!("config file {}: {e}", path.display())))
+}
+
+fn parse_file(text: &str) -> std::result::Result<FileConfig, String> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut dms = Raw::new();
+    for key in table.keys().cloned().collect::<Vec<_>>() {
+        if let Some(name) = settings::dms_name(&key) {
+            let value = serde_json::to_value(table.remove(&key)).map_err(|e| format!("{key}: {e}"))?;
+            dms.insert(name.to_string(), value);
+        }
+    }
+    let mut file: FileConfig = table.try_into().map_err(|e: toml::de::Error| e.to_string())?;
+    file.dms = dms;
+    Ok(file)
 }
 
 fn required<T>(value: Option<T>, flag: &str, env: &str) -> Result<T> {
@@ -173,31 +250,52 @@ impl RunArgs {
         let file = read_file(config)?;
         let state = self.state.resolve(config)?;
         let (source, server_id) = self.source.resolve(&state)?;
-        let target = Target::open(&required(self.target.clone().or(file.target), "target", "BINLAKE_TARGET")?)?;
+        let target_url = required(self.target.clone().or(file.target), "target", "BINLAKE_TARGET")?;
         let pick = |cli: &Vec<String>, f: Option<Vec<String>>| if cli.is_empty() { f.unwrap_or_default() } else { cli.clone() };
-        let filter = TableFilter::new(&pick(&self.tables, file.tables), &pick(&self.exclude, file.exclude)).map_err(Error::Config)?;
-        let interval = self.cdc_max_batch_interval.or(file.cdc_max_batch_interval).unwrap_or(60);
-        if interval == 0 {
-            return Err(Error::Config("cdc-max-batch-interval must be at least 1 second".into()));
+        let mut filter = TableFilter::new(&pick(&self.tables, file.tables), &pick(&self.exclude, file.exclude)).map_err(Error::Config)?;
+        if let Some(path) = self.table_mappings.clone().or(file.table_mappings) {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::Config(format!("table mappings {}: {e}", path.display())))?;
+            filter = filter.with_dms_mappings(&text).map_err(|e| Error::Config(format!("table mappings {}: {e}", path.display())))?;
         }
         let positive = |v: usize, name: &str| if v == 0 { Err(Error::Config(format!("{name} must be positive"))) } else { Ok(v) };
+        let (output, notes) = self.dms.resolve(file.dms_settings, file.dms)?;
+        for note in notes {
+            tracing::warn!("{note}.");
+        }
+        let target = Target::open(&target_url, &output)?;
+        let sequence_column = self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty());
         let settings = Settings {
             source,
             target,
             filter,
             server_id,
-            cdc_max_batch_interval: Duration::from_secs(interval),
-            cdc_min_file_size: self.cdc_min_file_size.or(file.cdc_min_file_size).unwrap_or(32_000) * 1024,
-            max_file_size: self.max_file_size.or(file.max_file_size).unwrap_or(1_048_576) * 1024,
             snapshot_chunk_rows: positive(self.snapshot_chunk_rows.or(file.snapshot_chunk_rows).unwrap_or(10_000), "snapshot-chunk-rows")?,
             heartbeat: Duration::from_secs(self.heartbeat.or(file.heartbeat).unwrap_or(10).max(1)),
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
-            parquet: ParquetOptions {
-                row_group_rows: positive(self.row_group_length.or(file.row_group_length).unwrap_or(10_000), "row-group-length")?,
-            },
+            output,
+            sequence_column,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
         };
         Ok((settings, state))
+    }
+}
+
+impl DmsArgs {
+    /// The DMS settings: the endpoint file, then the TOML file's, then flags and environment.
+    fn resolve(&self, file_endpoint: Option<PathBuf>, from_toml: Raw) -> Result<(S3Settings, Vec<String>)> {
+        let mut raw = match self.dms_settings.clone().or(file_endpoint) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::Config(format!("DMS settings {}: {e}", path.display())))?;
+                settings::from_endpoint_json(&text).map_err(|e| Error::Config(format!("DMS settings {}: {e}", path.display())))?
+            }
+            None => Raw::new(),
+        };
+        raw.extend(from_toml);
+        for (flag, value) in self.given() {
+            let name = settings::dms_name(&flag.replace('_', "-")).expect("every flag is a DMS setting");
+            raw.insert(name.to_string(), serde_json::Value::String(value.clone()));
+        }
+        S3Settings::resolve(&raw).map_err(Error::Config)
     }
 }
 
@@ -207,10 +305,25 @@ mod tests {
 
     #[test]
     fn unknown_file_keys_are_rejected() {
-        let err = toml::from_str::<FileConfig>("sorce = 'x'").unwrap_err().to_string();
+        let err = parse_file("sorce = 'x'").unwrap_err();
         assert!(err.contains("unknown field `sorce`"), "{err}");
-        let ok: FileConfig = toml::from_str("source = 'mysql://a@b'\ncdc-max-batch-interval = 1\ntables = ['shop.*']").unwrap();
-        assert_eq!(ok.cdc_max_batch_interval, Some(1));
+        let ok = parse_file("source = 'mysql://a@b'\ncdc-max-batch-interval = 1\ndata-format = 'csv'\ntables = ['shop.*']").unwrap();
+        assert_eq!(ok.dms["CdcMaxBatchInterval"], serde_json::json!(1));
+        assert_eq!(ok.dms["DataFormat"], serde_json::json!("csv"));
+        assert_eq!(ok.tables, Some(vec!["shop.*".to_string()]));
+    }
+
+    #[test]
+    fn dms_settings_layer_file_toml_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let endpoint = dir.path().join("endpoint.json");
+        std::fs::write(&endpoint, r#"{"S3Settings": {"CdcMaxBatchInterval": 30, "TimestampColumnName": "ts"}}"#).unwrap();
+        let args = DmsArgs { dms_settings: Some(endpoint), cdc_max_batch_interval: Some("5".into()), ..Default::default() };
+        let toml = parse_file("timestamp-column-name = 'from_toml'").unwrap().dms;
+        let (s, _) = args.resolve(None, toml).unwrap();
+        assert_eq!(s.cdc_max_batch_interval, Duration::from_secs(5));
+        assert_eq!(s.timestamp_column.as_deref(), Some("from_toml"));
+        assert_eq!(s.data_format, crate::sink::settings::DataFormat::Csv, "the endpoint's DMS default");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum Error {
         detail: String,
     },
 
+    #[error("cannot write {key}: {detail}")]
+    Encode { key: String, detail: String },
+
     #[error("target {context}: {cause}")]
     Target { context: String, cause: object_store::Error },
 

@@ -11,14 +11,14 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::change::{Change, SourceEvent};
+use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::position::{BinlogPos, MariadbGtidPos};
 use crate::schema::{TableFilter, TableId, TableSchema};
-use crate::sink::layout;
-use crate::sink::parquet::{FileWriter, ParquetOptions};
+use crate::sink::settings::{CdcOps, S3Settings};
 use crate::sink::target::Target;
+use crate::sink::{FileWriter, Prefix, RowMeta, layout};
 use crate::source::binlog::Assembler;
 use crate::source::snapshot::{self, Chunk};
 use crate::source::{self, Source, StreamFrom, preflight};
@@ -29,16 +29,13 @@ pub struct Settings {
     pub target: Target,
     pub filter: TableFilter,
     pub server_id: u32,
-    /// DMS `CdcMaxBatchInterval`.
-    pub cdc_max_batch_interval: Duration,
-    /// DMS `CdcMinFileSize`, in bytes.
-    pub cdc_min_file_size: u64,
-    /// DMS `MaxFileSize` for LOAD files, in bytes.
-    pub max_file_size: u64,
     pub snapshot_chunk_rows: usize,
     pub heartbeat: Duration,
     pub until_caught_up: bool,
-    pub parquet: ParquetOptions,
+    /// What the files look like and when they close (DMS's S3 settings).
+    pub output: S3Settings,
+    /// binlake's optional sequence column.
+    pub sequence_column: Option<String>,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -197,6 +194,10 @@ impl Pipeline {
         info!(tables = tables.len(), position = %position, "full load started from a consistent snapshot.");
         let mut load = LoadState::default();
         let started = Instant::now();
+        let prefix = self.s.prefix(false);
+        let task_start = timestamp_text(chrono::Utc::now());
+        // LOAD rows all sort before the table's first CDC row, which lies after the snapshot.
+        let sequence = position.sequence(0);
         loop {
             let chunk = tokio::select! {
                 c = chunks.recv() => c,
@@ -212,18 +213,22 @@ impl Pipeline {
             match chunk? {
                 Chunk::Rows { table, rows } => {
                     let schema = &tables[table];
+                    // DMS's "transfer time", once per chunk.
+                    let transferred = if self.s.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
+                    let meta = RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence };
                     for row in rows {
-                        if load.writer.as_ref().is_some_and(|w| w.size() >= self.s.max_file_size) {
+                        if load.writer.as_ref().is_some_and(|w| w.size() >= self.s.output.max_file_size) {
                             load.close().await?;
                         }
                         if load.writer.is_none() {
                             load.number += 1;
-                            let key = self.s.target.path(&format!("{}/{}", layout::table_folder(&schema.id), layout::load_name(load.number))).to_string();
+                            let name = layout::load_name(load.number, self.s.output.extension());
+                            let key = self.s.target.path(&format!("{}/{name}", layout::table_folder(&schema.id))).to_string();
                             self.store.add_pending(&key, &schema.id, "LOAD").await?;
-                            load.writer = Some(FileWriter::create(&self.s.target, &key, schema, false, &self.s.parquet)?);
+                            load.writer = Some(FileWriter::create(&self.s.target, &key, schema, &prefix, &self.s.output)?);
                             load.table = Some(schema.id.clone());
                         }
-                        load.writer.as_mut().unwrap().append(None, &row).await?;
+                        load.writer.as_mut().unwrap().append(&meta, &row).await?;
                     }
                     let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
                     if loaded >= load.next_progress {
@@ -263,7 +268,7 @@ impl Pipeline {
             StreamFrom::MariadbGtid(_) => BinlogPos::new("", 4),
         };
         let mut assembler = Assembler::new(&start, checksummed);
-        let mut batch = Batch::default();
+        let mut batch = Batch { prefix: self.s.prefix(true), ..Batch::default() };
         let mut events = Vec::new();
         let mut stopping = false;
         let silence = self.s.heartbeat * 3;
@@ -271,9 +276,10 @@ impl Pipeline {
             if !assembler.in_transaction() {
                 let at = assembler.position();
                 let caught_up = self.target_pos.as_ref().is_some_and(|t| &at >= t);
-                let due = batch.opened.is_some_and(|t| t.elapsed() >= self.s.cdc_max_batch_interval)
-                    || batch.largest() >= self.s.cdc_min_file_size
-                    || batch.idle_since.elapsed() >= self.s.cdc_max_batch_interval;
+                let interval = self.s.output.cdc_max_batch_interval;
+                let due = batch.opened.is_some_and(|t| t.elapsed() >= interval)
+                    || batch.largest() >= self.s.output.cdc_min_file_size
+                    || batch.idle_since.elapsed() >= interval;
                 if stopping || caught_up || due {
                     self.flush(&mut batch, &at).await?;
                 }
@@ -284,7 +290,7 @@ impl Pipeline {
                     return Ok(Ended::CaughtUp);
                 }
             }
-            let tick = self.s.cdc_max_batch_interval.min(Duration::from_secs(1));
+            let tick = self.s.output.cdc_max_batch_interval.min(Duration::from_secs(1));
             let next = tokio::select! {
                 n = tokio::time::timeout(tick, stream.next()) => n,
                 _ = stop.changed(), if !stopping => { stopping = true; continue; }
@@ -311,7 +317,14 @@ impl Pipeline {
                         if snapshots.get(&change.table.id).is_some_and(|s| &at <= s) {
                             continue; // already in the table's LOAD files
                         }
-                        self.append(&mut batch, change, at).await?;
+                        let wanted = match self.s.output.cdc_ops {
+                            CdcOps::All => true,
+                            CdcOps::InsertsOnly => change.op == Op::Insert,
+                            CdcOps::InsertsAndUpdates => change.op != Op::Delete,
+                        };
+                        if wanted {
+                            self.append(&mut batch, change, at, assembler.transaction_time()).await?;
+                        }
                     }
                     SourceEvent::Commit { gtid, commit_ts, .. } => {
                         if let Some(gtid) = gtid.as_deref().and_then(parse_mariadb_gtid) {
@@ -330,20 +343,29 @@ impl Pipeline {
         }
     }
 
-    async fn append(&self, batch: &mut Batch, change: Change, at: BinlogPos) -> Result<()> {
+    /// Appends one row change; `committed_at` is its transaction's commit time (µs).
+    async fn append(&self, batch: &mut Batch, change: Change, at: BinlogPos, committed_at: i64) -> Result<()> {
         let id = &change.table.id;
         if !batch.files.contains_key(id) {
             let last = self.store.last_cdc_key(id).await?;
             let last_name = last.as_deref().and_then(|k| k.rsplit('/').next());
-            let name = layout::next_cdc_name(chrono::Utc::now(), last_name);
-            let key = self.s.target.path(&format!("{}/{name}", layout::table_folder(id))).to_string();
+            let relative = layout::cdc_key(chrono::Utc::now(), self.s.output.date_partition.as_ref(), last_name, self.s.output.extension());
+            let key = self.s.target.path(&format!("{}/{relative}", layout::table_folder(id))).to_string();
             self.store.add_pending(&key, id, "CDC").await?;
-            let writer = FileWriter::create(&self.s.target, &key, &change.table, true, &self.s.parquet)?;
+            let writer = FileWriter::create(&self.s.target, &key, &change.table, &batch.prefix, &self.s.output)?;
             batch.files.insert(id.clone(), (writer, at.clone()));
             batch.opened.get_or_insert_with(Instant::now);
         }
+        // Rows of one event share its end position; the counter orders them.
+        if batch.row_at.as_ref() != Some(&at) {
+            batch.row_at = Some(at.clone());
+            batch.row_in_event = 0;
+        }
+        batch.row_in_event += 1;
+        let sequence = if batch.prefix.sequence.is_some() { at.sequence(batch.row_in_event) } else { String::new() };
+        let timestamp = if batch.prefix.timestamp.is_some() { crate::value::datetime_text(committed_at, 6) } else { String::new() };
         let (writer, _) = batch.files.get_mut(id).expect("opened above");
-        writer.append(Some(change.op), &change.row).await
+        writer.append(&RowMeta { op: change.op, timestamp: &timestamp, sequence: &sequence }, &change.row).await
     }
 
     /// The commit point: close every open file (durable on the target), then record them and
@@ -379,15 +401,34 @@ impl Pipeline {
     }
 }
 
+impl Settings {
+    fn prefix(&self, cdc: bool) -> Prefix {
+        Prefix {
+            op: self.output.has_op(cdc),
+            timestamp: self.output.timestamp_column.clone(),
+            sequence: self.sequence_column.clone(),
+        }
+    }
+}
+
 /// `domain-server-seq`; `None` for MySQL's `uuid:number`.
 fn parse_mariadb_gtid(gtid: &str) -> Option<(u32, u32, u64)> {
     let mut it = gtid.splitn(3, '-');
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
 
+/// DMS's timestamp column text for a wall-clock time (UTC).
+fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    crate::value::datetime_text(at.timestamp_micros(), 6)
+}
+
 /// The open CDC files of the current batch, one per table.
 struct Batch {
+    prefix: Prefix,
     files: HashMap<TableId, (FileWriter, BinlogPos)>,
+    /// The event the last row came from, and how many rows it has given so far.
+    row_at: Option<BinlogPos>,
+    row_in_event: u32,
     /// Source commit time of the newest transaction with rows in the open files.
     newest_commit_ts: Option<u32>,
     opened: Option<Instant>,
@@ -397,7 +438,16 @@ struct Batch {
 
 impl Default for Batch {
     fn default() -> Self {
-        Self { files: HashMap::new(), newest_commit_ts: None, opened: None, idle_since: Instant::now(), last_event: Instant::now() }
+        Self {
+            prefix: Prefix::default(),
+            files: HashMap::new(),
+            row_at: None,
+            row_in_event: 0,
+            newest_commit_ts: None,
+            opened: None,
+            idle_since: Instant::now(),
+            last_event: Instant::now(),
+        }
     }
 }
 

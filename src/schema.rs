@@ -3,9 +3,7 @@
 //! columns, signedness and ENUM/SET labels (the binlog itself often carries none of these).
 
 use std::fmt;
-use std::sync::Arc;
-
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use arrow::datatypes::{DataType, TimeUnit};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableId {
@@ -50,8 +48,9 @@ pub enum ColumnType {
     Date,
     /// TIME with its fractional-second digits (0..6).
     Time { fsp: u8 },
-    DateTime,
-    Timestamp,
+    /// DATETIME and TIMESTAMP with their fractional-second digits (0..6).
+    DateTime { fsp: u8 },
+    Timestamp { fsp: u8 },
     Year,
     Text,
     Binary,
@@ -78,19 +77,6 @@ pub struct TableSchema {
     pub primary_key: Vec<usize>,
 }
 
-impl TableSchema {
-    /// Arrow schema of the files binlake writes for this table: `[Op] <columns in table order>`.
-    pub fn arrow_schema(&self, with_op: bool) -> Arc<Schema> {
-        let mut fields = Vec::with_capacity(self.columns.len() + 1);
-        if with_op {
-            fields.push(Field::new("Op", DataType::Utf8, false));
-        }
-        // DMS marks every source column optional, whatever the source's NOT NULL says.
-        fields.extend(self.columns.iter().map(|c| Field::new(&c.name, c.arrow_type(), true)));
-        Arc::new(Schema::new(fields))
-    }
-}
-
 impl Column {
     pub fn arrow_type(&self) -> DataType {
         use ColumnType::*;
@@ -115,7 +101,7 @@ impl Column {
             (Bit { .. }, _) => DataType::Binary,
             (Date, _) => DataType::Date32,
             (Time { .. }, _) => DataType::Utf8,
-            (DateTime | Timestamp, _) => {
+            (DateTime { .. } | Timestamp { .. }, _) => {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
             }
             (Year, _) => DataType::Int16,
@@ -152,8 +138,8 @@ impl Column {
             "bit" => ColumnType::Bit { bits: numeric_precision.unwrap_or(1) as u16 },
             "date" => ColumnType::Date,
             "time" => ColumnType::Time { fsp: datetime_precision.unwrap_or(0) as u8 },
-            "datetime" => ColumnType::DateTime,
-            "timestamp" => ColumnType::Timestamp,
+            "datetime" => ColumnType::DateTime { fsp: datetime_precision.unwrap_or(0) as u8 },
+            "timestamp" => ColumnType::Timestamp { fsp: datetime_precision.unwrap_or(0) as u8 },
             "year" => ColumnType::Year,
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => {
                 // MariaDB reports JSON columns as longtext with a json_valid check; they are
@@ -213,19 +199,20 @@ fn parse_labels(column_type: &str) -> Result<Vec<String>, String> {
 /// Table selection: include and exclude patterns of the form `db.table`, where `*` matches
 /// any run of characters and `%` is accepted as DMS's spelling of the same. A table is
 /// selected when it matches an include pattern (or none are given) and no exclude pattern.
+/// A DMS table-mapping file adds its selection rules with DMS's own wildcards.
 #[derive(Debug, Clone, Default)]
 pub struct TableFilter {
-    include: Vec<(String, String)>,
-    exclude: Vec<(String, String)>,
+    include: Vec<(Pattern, Pattern)>,
+    exclude: Vec<(Pattern, Pattern)>,
 }
 
 impl TableFilter {
     pub fn new(include: &[String], exclude: &[String]) -> Result<Self, String> {
-        let split = |p: &String| -> Result<(String, String), String> {
+        let split = |p: &String| -> Result<(Pattern, Pattern), String> {
             let (db, table) = p.split_once('.').ok_or_else(|| {
                 format!("table pattern {p:?} must be db.table (for example shop.* or *.orders)")
             })?;
-            Ok((db.replace('%', "*"), table.replace('%', "*")))
+            Ok((Pattern::glob(db), Pattern::glob(table)))
         };
         Ok(Self {
             include: include.iter().map(split).collect::<Result<_, _>>()?,
@@ -233,11 +220,45 @@ impl TableFilter {
         })
     }
 
+    /// Adds the selection rules of a DMS table-mapping JSON. Rules binlake cannot honour
+    /// (transformations, source filters, views) are errors naming the rule: applying them
+    /// halfway would write something other than what the DMS task wrote.
+    pub fn with_dms_mappings(mut self, json: &str) -> Result<Self, String> {
+        let doc: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+        let rules = doc.get("rules").and_then(|r| r.as_array()).ok_or("expected {\"rules\": [...]}")?;
+        for rule in rules {
+            let name = rule.get("rule-name").or_else(|| rule.get("rule-id")).map(|v| v.to_string()).unwrap_or_default();
+            let field = |k: &str| rule.get(k).and_then(|v| v.as_str()).unwrap_or("");
+            if field("rule-type") != "selection" {
+                return Err(format!("rule {name}: rule-type {:?} is not supported (only selection rules are)", field("rule-type")));
+            }
+            if rule.get("filters").and_then(|f| f.as_array()).is_some_and(|f| !f.is_empty()) {
+                return Err(format!("rule {name}: source filters are not supported; replicate whole tables"));
+            }
+            if !matches!(rule.get("object-locator").and_then(|o| o.get("table-type")).and_then(|t| t.as_str()), None | Some("table" | "all")) {
+                return Err(format!("rule {name}: only tables are replicated, not views"));
+            }
+            let locator = rule.get("object-locator").ok_or_else(|| format!("rule {name}: no object-locator"))?;
+            let part = |k: &str| locator.get(k).and_then(|v| v.as_str()).ok_or_else(|| format!("rule {name}: object-locator has no {k}"));
+            let (db, table) = (part("schema-name")?, part("table-name")?);
+            let pair = match field("rule-action") {
+                "explicit" => (Pattern::literal(db), Pattern::literal(table)),
+                _ => (Pattern::dms(db)?, Pattern::dms(table)?),
+            };
+            match field("rule-action") {
+                "include" | "explicit" => self.include.push(pair),
+                "exclude" => self.exclude.push(pair),
+                other => return Err(format!("rule {name}: rule-action {other:?} is not include, exclude or explicit")),
+            }
+        }
+        Ok(self)
+    }
+
     pub fn matches(&self, db: &str, table: &str) -> bool {
         if is_system_database(db) {
             return false;
         }
-        let hit = |(d, t): &(String, String)| glob(d, db) && glob(t, table);
+        let hit = |(d, t): &(Pattern, Pattern)| d.matches(db) && t.matches(table);
         (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
     }
 }
@@ -246,28 +267,80 @@ pub fn is_system_database(db: &str) -> bool {
     matches!(db, "mysql" | "information_schema" | "performance_schema" | "sys")
 }
 
-/// Glob match with `*` only; case-sensitive like table names on Linux servers.
-fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
+/// A name pattern; case-sensitive like table names on Linux servers.
+#[derive(Debug, Clone, PartialEq)]
+struct Pattern(Vec<Token>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Any,
+    One,
+    Class(Vec<(char, char)>),
+    Literal(char),
+}
+
+impl Pattern {
+    /// binlake's patterns: `*` or `%` for any run of characters.
+    fn glob(text: &str) -> Self {
+        Self(text.chars().map(|c| if c == '*' || c == '%' { Token::Any } else { Token::Literal(c) }).collect())
     }
-    p[pi..].iter().all(|&c| c == '*')
+
+    fn literal(text: &str) -> Self {
+        Self(text.chars().map(Token::Literal).collect())
+    }
+
+    /// DMS's wildcards: `%` any run, `_` one character, `[ab]`, `[a-d]` and `[_]` classes.
+    fn dms(text: &str) -> Result<Self, String> {
+        let mut tokens = Vec::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '%' => Token::Any,
+                '_' => Token::One,
+                '[' => {
+                    let body: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                    let b: Vec<char> = body.chars().collect();
+                    let mut ranges = Vec::new();
+                    let mut i = 0;
+                    while i < b.len() {
+                        if i + 2 < b.len() && b[i + 1] == '-' {
+                            ranges.push((b[i], b[i + 2]));
+                            i += 3;
+                        } else {
+                            ranges.push((b[i], b[i]));
+                            i += 1;
+                        }
+                    }
+                    if ranges.is_empty() {
+                        return Err(format!("pattern {text:?}: empty [] class"));
+                    }
+                    Token::Class(ranges)
+                }
+                c => Token::Literal(c),
+            });
+        }
+        Ok(Self(tokens))
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        fn go(p: &[Token], t: &[char]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some((Token::Any, rest)) => (0..=t.len()).any(|i| go(rest, &t[i..])),
+                Some((token, rest)) => {
+                    let Some((&c, tail)) = t.split_first() else { return false };
+                    let ok = match token {
+                        Token::One => true,
+                        Token::Literal(l) => *l == c,
+                        Token::Class(ranges) => ranges.iter().any(|&(a, b)| a <= c && c <= b),
+                        Token::Any => unreachable!(),
+                    };
+                    ok && go(rest, tail)
+                }
+            }
+        }
+        go(&self.0, &text.chars().collect::<Vec<_>>())
+    }
 }
 
 #[cfg(test)]
@@ -294,10 +367,37 @@ mod tests {
 
     #[test]
     fn glob_edge_cases() {
+        let glob = |p: &str, t: &str| Pattern::glob(p).matches(t);
         assert!(glob("*", ""));
         assert!(glob("a*b*c", "aXXbYYc"));
         assert!(!glob("a*b", "aXXc"));
         assert!(glob("tmp_*", "tmp_"));
+        assert!(!glob("tmp_*", "tmpX"));
+    }
+
+    #[test]
+    fn dms_table_mappings() {
+        let mapping = r#"{"rules": [
+            {"rule-type": "selection", "rule-id": "1", "rule-name": "1",
+             "object-locator": {"schema-name": "shop", "table-name": "%"}, "rule-action": "include", "filters": []},
+            {"rule-type": "selection", "rule-id": "2", "rule-name": "2",
+             "object-locator": {"schema-name": "shop", "table-name": "tmp[_]%"}, "rule-action": "exclude"},
+            {"rule-type": "selection", "rule-id": "3", "rule-name": "3",
+             "object-locator": {"schema-name": "crm", "table-name": "lead_"}, "rule-action": "include"},
+            {"rule-type": "selection", "rule-id": "4", "rule-name": "4",
+             "object-locator": {"schema-name": "hr", "table-name": "pay_%"}, "rule-action": "explicit"}]}"#;
+        let f = TableFilter::default().with_dms_mappings(mapping).unwrap();
+        assert!(f.matches("shop", "orders"));
+        assert!(f.matches("shop", "tmpx_orders"), "[_] is a literal underscore");
+        assert!(!f.matches("shop", "tmp_orders"));
+        assert!(f.matches("crm", "leads") && f.matches("crm", "lead1") && !f.matches("crm", "lead"));
+        assert!(f.matches("hr", "pay_%") && !f.matches("hr", "pay_day"), "explicit names have no wildcards");
+        assert!(!f.matches("other", "x"));
+        let bad = |rule: &str| TableFilter::default().with_dms_mappings(&format!(r#"{{"rules": [{rule}]}}"#)).unwrap_err();
+        assert!(bad(r#"{"rule-type": "transformation", "rule-name": "lower", "rule-action": "convert-lowercase"}"#).contains("transformation"));
+        assert!(bad(r#"{"rule-type": "selection", "rule-name": "f", "rule-action": "include",
+            "object-locator": {"schema-name": "a", "table-name": "b"}, "filters": [{"filter-type": "source"}]}"#).contains("filters"));
+        assert!(Pattern::dms("[a-c]x").unwrap().matches("bx"));
     }
 
     #[test]

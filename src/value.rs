@@ -61,12 +61,12 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
         }
         (ColumnType::Bit { bits }, Value::Bytes(b)) => bit_cell(*bits, b),
         (ColumnType::Date, Value::Date(y, m, d, ..)) => days_from_civil(y as i32, m as u32, d as u32).map_or(Cell::Null, Cell::Date),
-        (ColumnType::DateTime | ColumnType::Timestamp, Value::Date(y, mo, d, h, mi, s, us)) => {
+        (ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }, Value::Date(y, mo, d, h, mi, s, us)) => {
             days_from_civil(y as i32, mo as u32, d as u32)
                 .map_or(Cell::Null, |days| Cell::Micros(micros(days, h as i64, mi as i64, s as i64, us as i64)))
         }
         (ColumnType::Date, Value::Bytes(b)) => parse_date(&text(b)?).map_or(Cell::Null, Cell::Date),
-        (ColumnType::DateTime | ColumnType::Timestamp, Value::Bytes(b)) => parse_datetime(&text(b)?).map_or(Cell::Null, Cell::Micros),
+        (ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }, Value::Bytes(b)) => parse_datetime(&text(b)?).map_or(Cell::Null, Cell::Micros),
         (ColumnType::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => Cell::Text(crate::source::decode::format_time(
             neg,
             days as u64 * 24 + h as u64,
@@ -125,6 +125,40 @@ pub fn days_from_civil(y: i32, m: u32, d: u32) -> Option<i32> {
     Some(era * 146_097 + doe as i32 - 719_468)
 }
 
+/// Days since the epoch -> `YYYY-MM-DD`.
+pub fn date_text(days: i32) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Microseconds since the epoch -> `YYYY-MM-DD HH:MM:SS[.f]` with `fsp` fractional digits,
+/// as MySQL prints a DATETIME(fsp).
+pub fn datetime_text(us: i64, fsp: u8) -> String {
+    let days = us.div_euclid(86_400_000_000);
+    let rest = us.rem_euclid(86_400_000_000);
+    let (secs, micros) = (rest / 1_000_000, rest % 1_000_000);
+    let mut text = format!("{} {:02}:{:02}:{:02}", date_text(days as i32), secs / 3600, secs / 60 % 60, secs % 60);
+    if fsp > 0 {
+        text.push('.');
+        text.push_str(&format!("{micros:06}")[..fsp.min(6) as usize]);
+    }
+    text
+}
+
+/// Inverse of [`days_from_civil`].
+fn civil_from_days(days: i32) -> (i32, u32, u32) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400) as i32 + (m <= 2) as i32;
+    (y, m, d)
+}
+
 /// `YYYY-MM-DD` -> days since the epoch; `None` for zero dates.
 pub fn parse_date(text: &str) -> Option<i32> {
     let mut it = text.splitn(3, '-');
@@ -158,6 +192,12 @@ mod tests {
         assert_eq!(days_from_civil(1969, 12, 31), Some(-1));
         assert_eq!(parse_date("0000-00-00"), None);
         assert_eq!(parse_datetime("1970-01-02 00:00:01.5"), Some(86_401_500_000));
+        for text in ["1000-01-01", "1969-12-31", "2000-02-29", "2026-11-23", "9999-12-31"] {
+            assert_eq!(date_text(parse_date(text).unwrap()), text);
+        }
+        assert_eq!(datetime_text(parse_datetime("1969-12-31 23:59:59.5").unwrap(), 1), "1969-12-31 23:59:59.5");
+        assert_eq!(datetime_text(parse_datetime("9999-12-31 23:59:59.999999").unwrap(), 6), "9999-12-31 23:59:59.999999");
+        assert_eq!(datetime_text(0, 0), "1970-01-01 00:00:00");
     }
 
     #[test]

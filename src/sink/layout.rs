@@ -1,9 +1,10 @@
 //! DMS object keys: `<bucket_folder>/<database>/<table>/LOAD00000001.parquet` for full load and
-//! `<bucket_folder>/<database>/<table>/YYYYMMDD-HHMMSSmmm.parquet` for CDC.
+//! `<bucket_folder>/<database>/<table>/[<date folders>/]YYYYMMDD-HHMMSSmmm.parquet` for CDC.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::schema::TableId;
+use crate::sink::settings::DatePartition;
 
 /// The folder of a table, relative to the bucket folder.
 pub fn table_folder(id: &TableId) -> String {
@@ -11,37 +12,42 @@ pub fn table_folder(id: &TableId) -> String {
 }
 
 /// `LOAD` + 8 upper-case hex digits, numbered from 1 per table.
-pub fn load_name(n: u32) -> String {
-    format!("LOAD{n:08X}.parquet")
+pub fn load_name(n: u32, extension: &str) -> String {
+    format!("LOAD{n:08X}{extension}")
 }
 
-/// CDC file name for a time in UTC, with millisecond precision.
-pub fn cdc_name(at: DateTime<Utc>) -> String {
-    format!("{}.parquet", at.format("%Y%m%d-%H%M%S%3f"))
-}
-
-/// The CDC name for `now`, moved forward when needed so that names of one table strictly
-/// increase (clock steps backwards, two files in the same millisecond).
-pub fn next_cdc_name(now: DateTime<Utc>, last: Option<&str>) -> String {
-    let mut at = now;
-    let mut name = cdc_name(at);
-    if let Some(last) = last {
-        while name.as_str() <= last {
+/// The key of a new CDC file relative to the table folder, for a file closed `now`: named by
+/// the wall clock (UTC, or `DatePartitionTimezone`), inside the date folders when date
+/// partitioning is on. Names move forward when needed so that names of one table strictly
+/// increase (clock steps backwards, two files in the same millisecond, DST changes).
+pub fn cdc_key(now: DateTime<Utc>, partition: Option<&DatePartition>, last_name: Option<&str>, extension: &str) -> String {
+    let wall = match partition.and_then(|p| p.timezone) {
+        Some(tz) => now.with_timezone(&tz).naive_local(),
+        None => now.naive_utc(),
+    };
+    let mut at = wall;
+    if let Some(last) = last_name.and_then(parse_cdc_name) {
+        if at <= last {
+            at = last + chrono::Duration::milliseconds(1);
+        }
+        // the name has millisecond precision
+        while stem(at) <= stem(last) {
             at += chrono::Duration::milliseconds(1);
-            name = cdc_name(at);
-            if let Some(parsed) = parse_cdc_name(last)
-                && at < parsed
-            {
-                at = parsed;
-            }
         }
     }
-    name
+    let name = format!("{}{extension}", stem(at));
+    match partition {
+        Some(p) => format!("{}/{name}", at.format(&p.folder_format)),
+        None => name,
+    }
 }
 
-fn parse_cdc_name(name: &str) -> Option<DateTime<Utc>> {
-    let stem = name.strip_suffix(".parquet").unwrap_or(name);
-    chrono::NaiveDateTime::parse_from_str(stem, "%Y%m%d-%H%M%S%3f").ok().map(|n| n.and_utc())
+fn stem(at: NaiveDateTime) -> String {
+    at.format("%Y%m%d-%H%M%S%3f").to_string()
+}
+
+fn parse_cdc_name(name: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(name.get(..18)?, "%Y%m%d-%H%M%S%3f").ok()
 }
 
 #[cfg(test)]
@@ -51,19 +57,28 @@ mod tests {
 
     #[test]
     fn load_names_are_upper_hex() {
-        assert_eq!(load_name(1), "LOAD00000001.parquet");
-        assert_eq!(load_name(10), "LOAD0000000A.parquet");
-        assert_eq!(load_name(16), "LOAD00000010.parquet");
+        assert_eq!(load_name(1, ".parquet"), "LOAD00000001.parquet");
+        assert_eq!(load_name(10, ".csv"), "LOAD0000000A.csv");
+        assert_eq!(load_name(16, ".csv.gz"), "LOAD00000010.csv.gz");
     }
 
     #[test]
     fn cdc_names_strictly_increase() {
         let t = Utc.with_ymd_and_hms(2026, 11, 22, 3, 15, 4).unwrap() + chrono::Duration::milliseconds(123);
-        assert_eq!(cdc_name(t), "20261122-031504123.parquet");
-        assert_eq!(next_cdc_name(t, None), "20261122-031504123.parquet");
-        assert_eq!(next_cdc_name(t, Some("20261122-031504123.parquet")), "20261122-031504124.parquet");
+        assert_eq!(cdc_key(t, None, None, ".parquet"), "20261122-031504123.parquet");
+        assert_eq!(cdc_key(t, None, Some("20261122-031504123.parquet"), ".parquet"), "20261122-031504124.parquet");
         // clock went backwards by a minute: continue after the last name
         let earlier = t - chrono::Duration::minutes(1);
-        assert_eq!(next_cdc_name(earlier, Some("20261122-031504123.parquet")), "20261122-031504124.parquet");
+        assert_eq!(cdc_key(earlier, None, Some("20261122-031504123.csv.gz"), ".csv.gz"), "20261122-031504124.csv.gz");
+    }
+
+    #[test]
+    fn date_partitions_and_time_zones() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 22, 23, 30, 0).unwrap();
+        let p = |f: &str, tz: Option<&str>| DatePartition { folder_format: f.into(), timezone: tz.map(|z| z.parse().unwrap()) };
+        assert_eq!(cdc_key(t, Some(&p("%Y/%m/%d", None)), None, ".csv"), "2026/11/22/20261122-233000000.csv");
+        assert_eq!(cdc_key(t, Some(&p("%Y-%m-%d-%H", None)), None, ".csv"), "2026-11-22-23/20261122-233000000.csv");
+        // Seoul is UTC+9: already the next day, in folder and name alike
+        assert_eq!(cdc_key(t, Some(&p("%d%m%Y", Some("Asia/Seoul"))), None, ".parquet"), "23112026/20261123-083000000.parquet");
     }
 }

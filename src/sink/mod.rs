@@ -1,5 +1,138 @@
-//! Where rows go: the target object store, DMS key layout and the Parquet files.
+//! Where rows go: the target object store, DMS key layout, and the files themselves (Parquet
+//! or CSV, shaped by the DMS S3 settings).
 
+pub mod csv;
 pub mod layout;
 pub mod parquet;
+pub mod settings;
 pub mod target;
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use object_store::buffered::BufWriter;
+
+use crate::change::Op;
+use crate::error::{Error, Result};
+use crate::schema::TableSchema;
+use crate::value::Cell;
+use self::csv::CsvEncoder;
+use self::parquet::{ParquetEncoder, PrefixColumn};
+use self::settings::{Codec, DataFormat, S3Settings};
+use self::target::Target;
+
+/// The columns before the source columns: DMS's `Op` and timestamp column, then binlake's
+/// optional sequence column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefix {
+    pub op: bool,
+    pub timestamp: Option<String>,
+    pub sequence: Option<String>,
+}
+
+impl Prefix {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.op.then_some("Op").into_iter().chain(self.timestamp.as_deref()).chain(self.sequence.as_deref())
+    }
+
+    fn columns(&self) -> Vec<PrefixColumn> {
+        let mut out = Vec::new();
+        if self.op {
+            out.push(PrefixColumn::Op);
+        }
+        if self.timestamp.is_some() {
+            out.push(PrefixColumn::Timestamp);
+        }
+        if self.sequence.is_some() {
+            out.push(PrefixColumn::Sequence);
+        }
+        out
+    }
+
+    /// The Arrow schema of a file: the prefix columns (required strings, as in DMS's files),
+    /// then the source columns in table order, all optional.
+    pub fn arrow_schema(&self, table: &TableSchema, timestamp_millis: bool) -> Arc<Schema> {
+        let mut fields: Vec<Field> = self.names().map(|n| Field::new(n, DataType::Utf8, false)).collect();
+        fields.extend(table.columns.iter().map(|c| {
+            let ty = match c.arrow_type() {
+                DataType::Timestamp(_, tz) if timestamp_millis => DataType::Timestamp(TimeUnit::Millisecond, tz),
+                other => other,
+            };
+            Field::new(&c.name, ty, true)
+        }));
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// The prefix column values of one row.
+#[derive(Debug, Clone, Copy)]
+pub struct RowMeta<'a> {
+    pub op: Op,
+    /// DMS's timestamp column text, `yyyy-MM-dd HH:mm:ss.SSSSSS`.
+    pub timestamp: &'a str,
+    pub sequence: &'a str,
+}
+
+/// One file being written to the target, in the configured format.
+pub struct FileWriter {
+    pub key: String,
+    rows: u64,
+    encoder: Encoder,
+}
+
+enum Encoder {
+    Parquet(ParquetEncoder),
+    Csv(CsvEncoder),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FileStats {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl FileWriter {
+    pub fn create(target: &Target, key: &str, table: &TableSchema, prefix: &Prefix, settings: &S3Settings) -> Result<Self> {
+        let object = BufWriter::new(target.store.clone(), key.into());
+        let encoder = match settings.data_format {
+            DataFormat::Parquet => {
+                let schema = prefix.arrow_schema(table, settings.parquet.timestamp_millis);
+                Encoder::Parquet(ParquetEncoder::new(object, schema, &prefix.columns(), settings)?)
+            }
+            DataFormat::Csv => {
+                Encoder::Csv(CsvEncoder::new(object, &table.columns, prefix, &settings.csv, settings.compression == Codec::Gzip))
+            }
+        };
+        Ok(Self { key: key.to_string(), rows: 0, encoder })
+    }
+
+    pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell]) -> Result<()> {
+        match &mut self.encoder {
+            Encoder::Parquet(p) => p.append(meta, row).await.map_err(|detail| Error::Encode { key: self.key.clone(), detail })?,
+            Encoder::Csv(c) => c.append(meta, row).await?,
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Bytes this file will roughly have once finished.
+    pub fn size(&self) -> u64 {
+        match &self.encoder {
+            Encoder::Parquet(p) => p.size(),
+            Encoder::Csv(c) => c.size(),
+        }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Completes the file: the object is durable when this returns.
+    pub async fn finish(self) -> Result<FileStats> {
+        let bytes = match self.encoder {
+            Encoder::Parquet(p) => p.finish().await?,
+            Encoder::Csv(c) => c.finish().await?,
+        };
+        Ok(FileStats { rows: self.rows, bytes })
+    }
+}

@@ -1,99 +1,97 @@
 //! Parquet files in the DMS shape, written as a stream: rows are appended to Arrow builders,
 //! handed to the Parquet writer in small batches and uploaded in parts, so a file of any
-//! size needs memory for one row group only.
+//! size needs memory for one row group only. The DMS Parquet settings (version, encoding,
+//! page sizes, statistics, millisecond timestamps, compression) apply as DMS documents them.
 
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
     Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-    UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
+    TimestampMillisecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::AsyncArrowWriter;
 use object_store::buffered::BufWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
+use parquet::basic::{Compression, GzipLevel, DecimalType, LogicalType, Type as PhysicalType, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::schema::types::{SchemaDescriptor, Type};
 
-use crate::change::Op;
-use crate::error::{Error, Result};
-use crate::schema::TableSchema;
-use crate::sink::target::Target;
+use crate::error::Result;
+use crate::sink::settings::{Codec, S3Settings};
+use crate::sink::RowMeta;
 use crate::value::Cell;
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet encoder.
 const BATCH_ROWS: usize = 4096;
 const BATCH_BYTES: usize = 8 << 20;
 
-#[derive(Debug, Clone)]
-pub struct ParquetOptions {
-    pub row_group_rows: usize,
-}
-
-impl Default for ParquetOptions {
-    fn default() -> Self {
-        Self { row_group_rows: 10_000 }
-    }
-}
-
-pub struct FileWriter {
-    pub key: String,
+pub struct ParquetEncoder {
     schema: Arc<Schema>,
-    with_op: bool,
+    /// Builders of the prefix columns (`Op`, timestamp, sequence), in file order.
+    prefix: Vec<(PrefixColumn, StringBuilder)>,
     columns: Vec<ColumnBuilder>,
-    op: StringBuilder,
     batch_rows: usize,
     batch_bytes: usize,
-    rows: u64,
     writer: AsyncArrowWriter<BufWriter>,
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct FileStats {
-    pub rows: u64,
-    pub bytes: u64,
+pub enum PrefixColumn {
+    Op,
+    Timestamp,
+    Sequence,
 }
 
-impl FileWriter {
-    pub fn create(target: &Target, key: &str, table: &TableSchema, with_op: bool, options: &ParquetOptions) -> Result<Self> {
-        let schema = table.arrow_schema(with_op);
+impl ParquetEncoder {
+    /// `schema` starts with the prefix columns named in `prefix`, then the source columns.
+    pub fn new(object: BufWriter, schema: Arc<Schema>, prefix: &[PrefixColumn], settings: &S3Settings) -> Result<Self> {
+        let p = &settings.parquet;
+        let compression = match settings.compression {
+            Codec::None => Compression::UNCOMPRESSED,
+            Codec::Gzip => Compression::GZIP(GzipLevel::default()),
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
+        };
         let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(options.row_group_rows))
+            .set_writer_version(if p.version_2 { WriterVersion::PARQUET_2_0 } else { WriterVersion::PARQUET_1_0 })
+            .set_compression(compression)
+            .set_dictionary_enabled(p.dictionary)
+            .set_data_page_size_limit(p.data_page_size)
+            .set_dictionary_page_size_limit(p.dict_page_size_limit)
+            .set_max_row_group_row_count(Some(p.row_group_length))
+            .set_statistics_enabled(if p.statistics { EnabledStatistics::Page } else { EnabledStatistics::None })
             .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let object = BufWriter::new(target.store.clone(), key.into());
-        let writer = AsyncArrowWriter::try_new(object, schema.clone(), Some(props))?;
-        let columns = schema.fields().iter().skip(with_op as usize).map(|f| ColumnBuilder::new(f.data_type())).collect();
+        let options = ArrowWriterOptions::new().with_properties(props).with_parquet_schema(dms_parquet_schema(&schema)?);
+        let writer = AsyncArrowWriter::try_new_with_options(object, schema.clone(), options)?;
+        let columns = schema.fields().iter().skip(prefix.len()).map(|f| ColumnBuilder::new(f.data_type())).collect();
         Ok(Self {
-            key: key.to_string(),
             schema,
-            with_op,
+            prefix: prefix.iter().map(|c| (*c, StringBuilder::new())).collect(),
             columns,
-            op: StringBuilder::new(),
             batch_rows: 0,
             batch_bytes: 0,
-            rows: 0,
             writer,
         })
     }
 
-    pub async fn append(&mut self, op: Option<Op>, row: &[Cell]) -> Result<()> {
-        if self.with_op {
-            self.op.append_value(op.unwrap_or(Op::Insert).code());
+    pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell]) -> Result<(), String> {
+        for (column, builder) in &mut self.prefix {
+            builder.append_value(match column {
+                PrefixColumn::Op => meta.op.code(),
+                PrefixColumn::Timestamp => meta.timestamp,
+                PrefixColumn::Sequence => meta.sequence,
+            });
         }
         for (builder, cell) in self.columns.iter_mut().zip(row) {
-            self.batch_bytes += builder.append(cell).map_err(|detail| Error::Decode {
-                table: self.key.clone(),
-                position: crate::position::BinlogPos::new("-", 0),
-                detail,
-            })?;
+            self.batch_bytes += builder.append(cell)?;
         }
         self.batch_rows += 1;
-        self.rows += 1;
         if self.batch_rows >= BATCH_ROWS || self.batch_bytes >= BATCH_BYTES {
-            self.write_batch().await?;
+            self.write_batch().await.map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -103,18 +101,12 @@ impl FileWriter {
         (self.writer.bytes_written() + self.writer.in_progress_size() + self.batch_bytes) as u64
     }
 
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     async fn write_batch(&mut self) -> Result<()> {
         if self.batch_rows == 0 {
             return Ok(());
         }
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
-        if self.with_op {
-            arrays.push(Arc::new(self.op.finish()));
-        }
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        arrays.extend(self.prefix.iter_mut().map(|(_, b)| Arc::new(b.finish()) as ArrayRef));
         arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
         self.writer.write(&batch).await?;
@@ -123,15 +115,46 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Writes the footer and completes the upload: the object is durable when this returns.
-    pub async fn finish(mut self) -> Result<FileStats> {
+    /// Writes the footer and completes the upload; returns the file's size.
+    pub async fn finish(mut self) -> Result<u64> {
         self.write_batch().await?;
-        let rows = self.rows;
         self.writer.flush().await?;
         let bytes = self.writer.bytes_written() as u64;
         self.writer.close().await?;
-        Ok(FileStats { rows, bytes })
+        Ok(bytes)
     }
+}
+
+/// The Parquet schema Arrow would choose, except that every decimal is a
+/// FIXED_LEN_BYTE_ARRAY of the smallest width for its precision, as DMS writes them (Arrow
+/// picks INT32/INT64 for small precisions).
+fn dms_parquet_schema(schema: &Schema) -> Result<SchemaDescriptor> {
+    let arrow_choice = ArrowSchemaConverter::new().convert(schema)?;
+    let root = arrow_choice.root_schema();
+    let mut fields = Vec::with_capacity(root.get_fields().len());
+    for field in root.get_fields() {
+        let info = field.get_basic_info();
+        let decimal = match info.logical_type_ref() {
+            Some(LogicalType::Decimal(d)) if field.get_physical_type() != PhysicalType::FIXED_LEN_BYTE_ARRAY => {
+                Some((d.scale, d.precision))
+            }
+            _ => None,
+        };
+        fields.push(match decimal {
+            Some((scale, precision)) => Arc::new(
+                Type::primitive_type_builder(field.name(), PhysicalType::FIXED_LEN_BYTE_ARRAY)
+                    .with_repetition(info.repetition())
+                    .with_length(decimal_bytes(precision as u32) as i32)
+                    .with_logical_type(Some(LogicalType::Decimal(DecimalType { scale, precision })))
+                    .with_precision(precision)
+                    .with_scale(scale)
+                    .build()?,
+            ),
+            None => field.clone(),
+        });
+    }
+    let group = Type::group_type_builder(root.name()).with_fields(fields).build()?;
+    Ok(SchemaDescriptor::new(Arc::new(group)))
 }
 
 enum ColumnBuilder {
@@ -149,6 +172,7 @@ enum ColumnBuilder {
     Decimal(Decimal128Builder, u8, i8),
     Date(Date32Builder),
     Micros(TimestampMicrosecondBuilder),
+    Millis(TimestampMillisecondBuilder),
     Utf8(StringBuilder),
     Binary(BinaryBuilder),
 }
@@ -173,6 +197,7 @@ impl ColumnBuilder {
                 *s,
             ),
             DataType::Date32 => Self::Date(Date32Builder::new()),
+            DataType::Timestamp(TimeUnit::Millisecond, tz) => Self::Millis(TimestampMillisecondBuilder::new().with_timezone_opt(tz.clone())),
             DataType::Timestamp(_, tz) => Self::Micros(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone())),
             DataType::Binary => Self::Binary(BinaryBuilder::new()),
             _ => Self::Utf8(StringBuilder::new()),
@@ -231,6 +256,12 @@ impl ColumnBuilder {
                 Cell::Micros(us) => b.append_value(*us),
                 other => return Err(format!("expected a DATETIME/TIMESTAMP, got {other:?}")),
             },
+            // ParquetTimestampInMillisecond: whole milliseconds, rounded down like DMS.
+            Self::Millis(b) => match cell {
+                Cell::Null => b.append_null(),
+                Cell::Micros(us) => b.append_value(us.div_euclid(1000)),
+                other => return Err(format!("expected a DATETIME/TIMESTAMP, got {other:?}")),
+            },
             Self::Utf8(b) => match cell {
                 Cell::Null => b.append_null(),
                 Cell::Text(t) | Cell::Decimal(t) => {
@@ -267,10 +298,16 @@ impl ColumnBuilder {
             Self::Decimal(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("valid decimal type")),
             Self::Date(b) => Arc::new(b.finish()),
             Self::Micros(b) => Arc::new(b.finish()),
+            Self::Millis(b) => Arc::new(b.finish()),
             Self::Utf8(b) => Arc::new(b.finish()),
             Self::Binary(b) => Arc::new(b.finish()),
         }
     }
+}
+
+/// The fewest bytes whose two's complement holds every value of `precision` digits.
+fn decimal_bytes(precision: u32) -> u32 {
+    (1..=32).find(|n| (8 * n - 1) as f64 * 2f64.log10() >= precision as f64).unwrap_or(32)
 }
 
 /// Exact decimal text (`-123.4`) -> unscaled integer at `scale` (`-12340` for scale 2).
@@ -306,6 +343,13 @@ pub fn decimal_to_i128(text: &str, precision: u8, scale: i8) -> Result<i128, Str
 #[cfg(test)]
 mod tests {
     use super::decimal_to_i128;
+
+    #[test]
+    fn decimal_widths_are_the_smallest() {
+        // The Parquet specification's table: 1-2 digits need 1 byte, 38 digits 16.
+        let widths: Vec<u32> = [1, 2, 3, 4, 9, 10, 18, 19, 38].iter().map(|p| super::decimal_bytes(*p)).collect();
+        assert_eq!(widths, vec![1, 1, 2, 2, 4, 5, 8, 9, 16]);
+    }
 
     #[test]
     fn decimals_are_exact() {

@@ -10,6 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 use crate::error::{Error, Result};
+use crate::sink::settings::{Encryption, S3Settings};
 
 #[derive(Clone)]
 pub struct Target {
@@ -20,7 +21,22 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn open(url: &str) -> Result<Self> {
+    /// Opens `url`; the DMS `BucketFolder` goes below the URL's own prefix, and S3 objects are
+    /// written with the `EncryptionMode` asked for.
+    pub fn open(url: &str, settings: &S3Settings) -> Result<Self> {
+        let mut target = Self::open_url(url, &settings.encryption)?;
+        if !settings.bucket_folder.is_empty() {
+            target.prefix = [target.prefix.as_str(), settings.bucket_folder.as_str()]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join("/");
+        }
+        Ok(target)
+    }
+
+    fn open_url(url: &str, encryption: &Encryption) -> Result<Self> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
@@ -36,10 +52,16 @@ impl Target {
                 )));
             }
             // AWS_REGION/AWS_DEFAULT_REGION default to us-east-1.
-            let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Encryption::SseKms { key_id } = encryption {
+                builder = builder.with_sse_kms_encryption(key_id);
+            }
             let store = builder.build().map_err(|e| Error::Config(format!("target {url}: {e}")))?;
             Ok(Self { store: Arc::new(store), prefix: prefix.trim_matches('/').to_string(), display: url.to_string() })
         } else {
+            if matches!(encryption, Encryption::SseKms { .. }) {
+                return Err(Error::Config(format!("EncryptionMode=SSE_KMS needs an s3:// target, not {url}")));
+            }
             let dir = url.strip_prefix("file://").unwrap_or(url);
             if dir.contains("://") {
                 return Err(Error::Config(format!("target {url:?}: use s3://bucket/prefix, file:///path or a directory")));

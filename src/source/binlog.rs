@@ -59,6 +59,10 @@ pub struct Assembler {
     payload_end: Option<u64>,
     tables: HashMap<u64, Option<(Arc<TableSchema>, Vec<WireColumn>)>>,
     gtid: Option<String>,
+    /// Commit time of the transaction being read (µs since the epoch), from its GTID event
+    /// or its first event; and the newest event time, for rows outside any known transaction.
+    transaction_time: Option<i64>,
+    event_time: i64,
     in_transaction: bool,
     /// Rows of replicated tables were emitted since the last commit.
     rows_in_transaction: bool,
@@ -76,6 +80,8 @@ impl Assembler {
             payload_end: None,
             tables: HashMap::new(),
             gtid: None,
+            transaction_time: None,
+            event_time: 0,
             in_transaction: false,
             rows_in_transaction: false,
             fake_rotate_checksum,
@@ -84,6 +90,13 @@ impl Assembler {
 
     pub fn position(&self) -> BinlogPos {
         BinlogPos::new(self.file.clone(), self.offset)
+    }
+
+    /// When the transaction being read committed at the source, in microseconds since the
+    /// epoch: MySQL 8 logs it exactly in the GTID event; otherwise the server's timestamp of
+    /// the transaction's first event (whole seconds), which MySQL and MariaDB write at commit.
+    pub fn transaction_time(&self) -> i64 {
+        self.transaction_time.unwrap_or(self.event_time)
     }
 
     /// True between the first event of a transaction and its commit.
@@ -101,6 +114,9 @@ impl Assembler {
             None => self.offset,
         };
         let at = BinlogPos::new(self.file.clone(), end);
+        if header.timestamp() > 0 {
+            self.event_time = header.timestamp() as i64 * 1_000_000;
+        }
         tracing::trace!(event_type = raw_type, log_pos = header.log_pos(), at = %at, "event.");
 
         if raw_type == MARIADB_GTID {
@@ -110,6 +126,7 @@ impl Assembler {
                 let domain = u32::from_le_bytes(data[8..12].try_into().unwrap());
                 self.gtid = Some(format!("{domain}-{}-{seq}", header.server_id()));
             }
+            self.transaction_time = Some(self.event_time);
             self.in_transaction = true;
             self.offset = end;
             return Ok(());
@@ -167,6 +184,10 @@ impl Assembler {
             }
             Some(EventData::GtidEvent(g)) => {
                 self.gtid = Some(format!("{}:{}", uuid_text(&g.sid()), g.gno()));
+                // original_commit_timestamp is the commit on the first server of a chain of
+                // replicas; 0 when the server did not log it (before 8.0.1).
+                let logged = [g.original_commit_timestamp(), g.immediate_commit_timestamp()].into_iter().find(|t| *t > 0);
+                self.transaction_time = Some(logged.map_or(self.event_time, |t| t as i64));
                 self.in_transaction = true;
             }
             Some(EventData::QueryEvent(q)) => {
@@ -174,7 +195,10 @@ impl Assembler {
                 let upper: String = query.chars().take(24).collect::<String>().to_ascii_uppercase();
                 let verb = upper.split_whitespace().next().unwrap_or("");
                 match verb {
-                    "BEGIN" => self.in_transaction = true,
+                    "BEGIN" => {
+                        self.transaction_time.get_or_insert(self.event_time);
+                        self.in_transaction = true;
+                    }
                     // Savepoints live inside the transaction (statements rolled back to one
                     // are not in the binlog at all).
                     "SAVEPOINT" | "RELEASE" => {}
@@ -241,6 +265,7 @@ impl Assembler {
 
     fn commit(&mut self, end: u64, ts: u32, out: &mut Vec<SourceEvent>) {
         self.payload_end = None;
+        self.transaction_time = None;
         self.rows_in_transaction = false;
         self.offset = end;
         self.in_transaction = false;
