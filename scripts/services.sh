@@ -139,7 +139,9 @@ case ${1:-} in
         case " $names " in *" s3 "*) install all ;; *) install mariadb ;; esac
         for name in $names; do
             case $name in
-                mariadb) start_mariadb mariadb 3307 --binlog-format=ROW ;;
+                # A server zone that is not UTC, so the tests prove TIMESTAMP values reach
+                # the lake in UTC; RDS's default max_allowed_packet, for the large-value tests.
+                mariadb) start_mariadb mariadb 3307 --binlog-format=ROW --default-time-zone=+05:30 --max-allowed-packet=64M ;;
                 mariadb-statement) start_mariadb mariadb-statement 3308 --binlog-format=STATEMENT --innodb-buffer-pool-size=64M ;;
                 mariadb-purge) start_mariadb mariadb-purge 3309 --binlog-format=ROW --innodb-buffer-pool-size=64M ;;
                 s3) start_s3 ;;

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: installs what is missing (MariaDB, s3s-fs), starts the
+# Runs every test on a fresh machine: installs what is missing (MariaDB, s3s-fs, pyarrow and
+# DuckDB), starts the
 # throwaway services on loopback, then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh start
+# The independent Parquet readers of the consumer check (tests/consumer_check.py).
+python3 -c 'import pyarrow, duckdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check "pyarrow==26.0.1" "duckdb==2.0.0"
 eval "$(scripts/services.sh env)"
 # Two test threads: the machine has two cores and each test also runs binlake processes.
 cargo test --locked --all-targets -- --test-threads 2

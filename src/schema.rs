@@ -54,6 +54,8 @@ pub enum ColumnType {
     Year,
     Text,
     Binary,
+    /// Spatial types, written as standard WKB (MySQL stores a 4-byte SRID in front of it).
+    Geometry,
     Enum(Vec<String>),
     Set(Vec<String>),
     Json,
@@ -106,7 +108,7 @@ impl Column {
             }
             (Year, _) => DataType::Int16,
             (Text | Enum(_) | Set(_) | Json, _) => DataType::Utf8,
-            (Binary, _) => DataType::Binary,
+            (Binary | Geometry, _) => DataType::Binary,
         }
     }
 
@@ -146,11 +148,9 @@ impl Column {
                 // text either way.
                 ColumnType::Text
             }
-            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
-            | "geometry" | "point" | "linestring" | "polygon" | "multipoint"
-            | "multilinestring" | "multipolygon" | "geometrycollection" | "geomcollection" => {
-                ColumnType::Binary
-            }
+            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ColumnType::Binary,
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+            | "multipolygon" | "geometrycollection" | "geomcollection" => ColumnType::Geometry,
             "enum" => ColumnType::Enum(parse_labels(column_type)?),
             "set" => ColumnType::Set(parse_labels(column_type)?),
             "json" => ColumnType::Json,

@@ -78,8 +78,18 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
         (ColumnType::Time { .. }, Value::Bytes(b)) => Cell::Text(text(b)?),
         (ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Json, Value::Bytes(b)) => Cell::Text(text(b)?),
         (ColumnType::Binary, Value::Bytes(b)) => Cell::Bytes(b),
+        (ColumnType::Geometry, Value::Bytes(b)) => geometry_cell(&b)?,
         (_, v) => return Err(fail(&v)),
     })
+}
+
+/// MySQL keeps spatial values as a little-endian SRID followed by standard WKB; the lake gets
+/// the WKB, which every spatial reader understands.
+pub fn geometry_cell(bytes: &[u8]) -> Result<Cell, String> {
+    match bytes.get(4..) {
+        Some(wkb) if !wkb.is_empty() => Ok(Cell::Bytes(wkb.to_vec())),
+        _ => Err(format!("a spatial value of {} bytes has no WKB after its SRID", bytes.len())),
+    }
 }
 
 fn bit_cell(bits: u16, bytes: Vec<u8>) -> Cell {

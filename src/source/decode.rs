@@ -72,7 +72,7 @@ fn compatible(ty: &ColumnType, wire: Wire) -> bool {
         C::Enum(_) => wire == Wire::MYSQL_TYPE_ENUM,
         C::Set(_) => wire == Wire::MYSQL_TYPE_SET,
         C::Json => matches!(wire, Wire::MYSQL_TYPE_JSON | Wire::MYSQL_TYPE_BLOB),
-        C::Text | C::Binary => matches!(
+        C::Text | C::Binary | C::Geometry => matches!(
             wire,
             Wire::MYSQL_TYPE_STRING
                 | Wire::MYSQL_TYPE_VARCHAR
@@ -240,13 +240,13 @@ impl<'a> RowReader<'a> {
                     padded.resize(length as usize, 0);
                     Cell::Bytes(padded)
                 } else {
-                    bytes_cell(column, bytes)
+                    bytes_cell(column, bytes)?
                 }
             }
             Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
                 let max = u16::from_le_bytes(w.meta) as usize;
                 let n = if max > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
-                bytes_cell(column, self.take(n)?)
+                bytes_cell(column, self.take(n)?)?
             }
             Wire::MYSQL_TYPE_BLOB
             | Wire::MYSQL_TYPE_TINY_BLOB
@@ -254,7 +254,7 @@ impl<'a> RowReader<'a> {
             | Wire::MYSQL_TYPE_LONG_BLOB
             | Wire::MYSQL_TYPE_GEOMETRY => {
                 let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
-                bytes_cell(column, self.take(n)?)
+                bytes_cell(column, self.take(n)?)?
             }
             Wire::MYSQL_TYPE_JSON => {
                 let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
@@ -339,11 +339,12 @@ pub fn format_time(neg: bool, h: u64, m: u64, s: u64, us: u64, fsp: u8) -> Strin
     t
 }
 
-fn bytes_cell(column: &Column, bytes: &[u8]) -> Cell {
-    match column.ty {
+fn bytes_cell(column: &Column, bytes: &[u8]) -> Result<Cell, String> {
+    Ok(match column.ty {
         ColumnType::Binary => Cell::Bytes(bytes.to_vec()),
+        ColumnType::Geometry => value::geometry_cell(bytes)?,
         _ => Cell::Text(value::decode_text(column.charset.as_deref(), bytes)),
-    }
+    })
 }
 
 #[cfg(test)]

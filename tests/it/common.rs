@@ -42,6 +42,9 @@ impl TestDb {
 
     pub async fn on(url: &str, test: &str) -> Self {
         let mut conn = connect(url).await;
+        // The servers' own zone is not UTC (scripts/services.sh); the tests read and write
+        // TIMESTAMP values in UTC, as the lake holds them.
+        conn.query_drop("SET time_zone = '+00:00'").await.unwrap();
         let name = format!("bl_{test}_{}", std::process::id() % 100_000);
         conn.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await.unwrap();
         conn.query_drop(format!("CREATE DATABASE `{name}`")).await.unwrap();

@@ -7,3 +7,4 @@ mod errors;
 mod fixtures;
 mod replication;
 mod restart;
+mod types;
