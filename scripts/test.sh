@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing (MariaDB, s3s-fs, pyarrow and
-# DuckDB), starts the
-# throwaway services on loopback, then runs the unit and integration tests.
+# DuckDB), starts the throwaway services on loopback, then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh start

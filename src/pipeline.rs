@@ -196,8 +196,6 @@ impl Pipeline {
         let started = Instant::now();
         let prefix = self.s.prefix(false);
         let task_start = timestamp_text(chrono::Utc::now());
-        // LOAD rows all sort before the table's first CDC row, which lies after the snapshot.
-        let sequence = position.sequence(0);
         loop {
             let chunk = tokio::select! {
                 c = chunks.recv() => c,
@@ -215,7 +213,6 @@ impl Pipeline {
                     let schema = &tables[table];
                     // DMS's "transfer time", once per chunk.
                     let transferred = if self.s.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
-                    let meta = RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence };
                     for row in rows {
                         if load.writer.as_ref().is_some_and(|w| w.size() >= self.s.output.max_file_size) {
                             load.close().await?;
@@ -228,7 +225,12 @@ impl Pipeline {
                             load.writer = Some(FileWriter::create(&self.s.target, &key, schema, &prefix, &self.s.output)?);
                             load.table = Some(schema.id.clone());
                         }
-                        load.writer.as_mut().unwrap().append(&meta, &row).await?;
+                        let writer = load.writer.as_mut().unwrap();
+                        // The table's nth LOAD row carries the snapshot position and n: LOAD rows
+                        // are ordered among themselves and before every CDC row of the table,
+                        // whose events all end after the snapshot position.
+                        let sequence = if prefix.sequence.is_some() { position.sequence(load.rows + writer.rows() + 1) } else { String::new() };
+                        writer.append(&RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence }, &row).await?;
                     }
                     let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
                     if loaded >= load.next_progress {
@@ -362,7 +364,7 @@ impl Pipeline {
             batch.row_in_event = 0;
         }
         batch.row_in_event += 1;
-        let sequence = if batch.prefix.sequence.is_some() { at.sequence(batch.row_in_event) } else { String::new() };
+        let sequence = if batch.prefix.sequence.is_some() { at.sequence(batch.row_in_event as u64) } else { String::new() };
         let timestamp = if batch.prefix.timestamp.is_some() { crate::value::datetime_text(committed_at, 6) } else { String::new() };
         let (writer, _) = batch.files.get_mut(id).expect("opened above");
         writer.append(&RowMeta { op: change.op, timestamp: &timestamp, sequence: &sequence }, &change.row).await
