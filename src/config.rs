@@ -319,10 +319,11 @@ mod tests {
         let endpoint = dir.path().join("endpoint.json");
         std::fs::write(&endpoint, r#"{"S3Settings": {"CdcMaxBatchInterval": 30, "TimestampColumnName": "ts"}}"#).unwrap();
         let args = DmsArgs { dms_settings: Some(endpoint), cdc_max_batch_interval: Some("5".into()), ..Default::default() };
-        let toml = parse_file("timestamp-column-name = 'from_toml'").unwrap().dms;
+        let toml = parse_file("timestamp-column-name = 'from_toml'\nAddColumnName = true").unwrap().dms;
         let (s, _) = args.resolve(None, toml).unwrap();
         assert_eq!(s.cdc_max_batch_interval, Duration::from_secs(5));
         assert_eq!(s.timestamp_column.as_deref(), Some("from_toml"));
+        assert!(s.csv.header, "TOML keys may also be DMS's own names");
         assert_eq!(s.data_format, crate::sink::settings::DataFormat::Csv, "the endpoint's DMS default");
     }
 

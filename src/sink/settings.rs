@@ -286,8 +286,8 @@ pub fn from_endpoint_json(text: &str) -> Result<Raw, String> {
 }
 
 /// `--data-format` -> `DataFormat`: flags and TOML keys are the DMS names in kebab case.
-pub fn dms_name(kebab: &str) -> Option<&'static str> {
-    KNOWN.iter().chain(INERT.iter().map(|(n, ..)| n)).copied().find(|n| kebab_case(n) == kebab)
+pub fn dms_name(key: &str) -> Option<&'static str> {
+    KNOWN.iter().chain(INERT.iter().map(|(n, ..)| n)).copied().find(|n| *n == key || kebab_case(n) == key)
 }
 
 pub fn kebab_case(pascal: &str) -> String {
