@@ -30,6 +30,9 @@ pub struct Change {
     pub table: Arc<TableSchema>,
     pub op: Op,
     pub row: Vec<Cell>,
+    /// For an update that changed the primary key, the before image (the row under its old
+    /// key); `None` otherwise.
+    pub moved_from: Option<Vec<Cell>>,
 }
 
 /// What the binlog reader hands to the pipeline. Transactions are streamed, not buffered:

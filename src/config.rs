@@ -93,6 +93,12 @@ pub struct RunArgs {
     #[arg(long, env = "BINLAKE_SEQUENCE_COLUMN", value_name = "NAME")]
     pub sequence_column: Option<String>,
 
+    /// Writes an update that changes the primary key as `D` of the old row then `I` of the new
+    /// one, so consumers learn the old key; DMS writes one `U` with the new key only
+    /// [default: false].
+    #[arg(long, env = "BINLAKE_SPLIT_KEY_UPDATES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub split_key_updates: Option<bool>,
+
     #[command(flatten)]
     pub dms: DmsArgs,
 }
@@ -184,6 +190,7 @@ struct FileConfig {
     metrics_listen: Option<std::net::SocketAddr>,
     table_mappings: Option<PathBuf>,
     sequence_column: Option<String>,
+    split_key_updates: Option<bool>,
     dms_settings: Option<PathBuf>,
     /// The DMS settings written with their flag names (`data-format = "csv"`).
     #[serde(skip)]
@@ -274,6 +281,7 @@ impl RunArgs {
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
             output,
             sequence_column,
+            split_key_updates: self.split_key_updates.or(file.split_key_updates).unwrap_or(false),
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
         };
         Ok((settings, state))

@@ -36,6 +36,8 @@ pub struct Settings {
     pub output: S3Settings,
     /// binlake's optional sequence column.
     pub sequence_column: Option<String>,
+    /// Primary-key updates as `D` of the old row and `I` of the new one.
+    pub split_key_updates: bool,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -315,17 +317,26 @@ impl Pipeline {
             assembler.push(&event, catalog, &mut events)?;
             for item in events.drain(..) {
                 match item {
-                    SourceEvent::Row { change, at } => {
+                    SourceEvent::Row { mut change, at } => {
                         if snapshots.get(&change.table.id).is_some_and(|s| &at <= s) {
                             continue; // already in the table's LOAD files
                         }
-                        let wanted = match self.s.output.cdc_ops {
-                            CdcOps::All => true,
-                            CdcOps::InsertsOnly => change.op == Op::Insert,
-                            CdcOps::InsertsAndUpdates => change.op != Op::Delete,
+                        let changes = match change.moved_from.take() {
+                            Some(old) if self.s.split_key_updates => {
+                                let gone = Change { table: change.table.clone(), op: Op::Delete, row: old, moved_from: None };
+                                vec![gone, Change { op: Op::Insert, ..change }]
+                            }
+                            _ => vec![change],
                         };
-                        if wanted {
-                            self.append(&mut batch, change, at, assembler.transaction_time()).await?;
+                        for change in changes {
+                            let wanted = match self.s.output.cdc_ops {
+                                CdcOps::All => true,
+                                CdcOps::InsertsOnly => change.op == Op::Insert,
+                                CdcOps::InsertsAndUpdates => change.op != Op::Delete,
+                            };
+                            if wanted {
+                                self.append(&mut batch, change, at.clone(), assembler.transaction_time()).await?;
+                            }
                         }
                     }
                     SourceEvent::Commit { gtid, commit_ts, .. } => {

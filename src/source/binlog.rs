@@ -296,12 +296,16 @@ impl Assembler {
         while !reader.is_empty() {
             let before = before.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;
             let after = after.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;
+            let moved_from = match (op, &before, &after) {
+                (Op::Update, Some(b), Some(a)) if schema.primary_key.iter().any(|&k| b[k] != a[k]) => before.clone(),
+                _ => None,
+            };
             let row = match op {
                 Op::Delete => before,
                 _ => after,
             }
             .ok_or_else(|| fail("row event without a row image".into()))?;
-            out.push(SourceEvent::Row { change: Change { table: schema.clone(), op, row }, at: at.clone() });
+            out.push(SourceEvent::Row { change: Change { table: schema.clone(), op, row, moved_from }, at: at.clone() });
         }
         Ok(())
     }

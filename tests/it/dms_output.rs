@@ -293,3 +293,28 @@ async fn a_dms_table_mapping_selects_the_tables() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("\"lower\"") && stderr.contains("transformation"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn primary_key_updates_name_the_old_key_when_asked() {
+    let mut db = TestDb::new("key_updates").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))").await;
+    db.exec("INSERT INTO t VALUES (1, 'a'), (2, 'b')").await;
+    let (dms_lake, dms_state) = (Lake::local(), state_dir());
+    let (split_lake, split_state) = (Lake::local(), state_dir());
+    run(dms_state.path(), &dms_lake, &db.name, &[]);
+    run(split_state.path(), &split_lake, &db.name, &["--split-key-updates"]);
+    db.exec("UPDATE t SET id = 10 WHERE id = 1").await;
+    db.exec("UPDATE t SET v = 'c' WHERE id = 2").await;
+    run(dms_state.path(), &dms_lake, &db.name, &[]);
+    run(split_state.path(), &split_lake, &db.name, &["--split-key-updates"]);
+
+    let cdc = |changes: Vec<Vec<String>>| changes[2..].to_vec();
+    // DMS: one U under the new key; a consumer merging by key keeps a ghost row 1.
+    let dms = dms_lake.changes(&db.name, "t").await;
+    assert_eq!(cdc(dms.clone()), [["U", "10", "a"], ["U", "2", "c"]]);
+    assert_eq!(replay(&dms, &[0]).len(), 3, "the DMS way leaves the old key behind");
+    // Split: D of the old row, then I of the new one; other updates stay U.
+    let split = split_lake.changes(&db.name, "t").await;
+    assert_eq!(cdc(split.clone()), [["D", "1", "a"], ["I", "10", "a"], ["U", "2", "c"]]);
+    assert_eq!(replay(&split, &[0]), keyed(db.rows("t").await, &[0]));
+}
