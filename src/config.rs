@@ -89,7 +89,7 @@ pub struct RunArgs {
 
     /// Adds a column of this name after the DMS columns holding a sequence that strictly
     /// increases with binlog order (text, fixed width), for DLT APPLY CHANGES `SEQUENCE BY`
-    /// or Hudi's precombine field; LOAD rows carry their snapshot's position [default: off].
+    /// or Hudi's precombine field; LOAD rows carry their snapshot's position and row number [default: off].
     #[arg(long, env = "BINLAKE_SEQUENCE_COLUMN", value_name = "NAME")]
     pub sequence_column: Option<String>,
 

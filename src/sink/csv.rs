@@ -10,10 +10,10 @@ use flate2::write::GzEncoder;
 use object_store::buffered::BufWriter;
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::schema::{Column, ColumnType};
 use crate::sink::settings::CsvOptions;
-use crate::sink::{Prefix, RowMeta};
+use crate::sink::{upload_error, Prefix, RowMeta};
 use crate::value::Cell;
 
 /// Encoded bytes collected before they go to the compressor and the upload.
@@ -170,10 +170,6 @@ impl CsvEncoder {
             self.buffer.extend_from_slice(value.as_bytes());
         }
     }
-}
-
-fn upload_error(context: &str, e: std::io::Error) -> Error {
-    Error::target(context, object_store::Error::Generic { store: "target", source: Box::new(e) })
 }
 
 /// Shortest text that reads back as the same value (`0.1`, `1e300`, `-2.5`), as MySQL prints

@@ -73,6 +73,20 @@ pub struct RowMeta<'a> {
     pub sequence: &'a str,
 }
 
+/// An upload failure seen through the writers' `AsyncWrite`: a target error, so that
+/// transient ones (S3 5xx, timeouts) are retried and definite ones (no bucket, access denied)
+/// keep their kind.
+pub(crate) fn upload_error(context: &str, e: std::io::Error) -> Error {
+    let cause = match e.into_inner() {
+        Some(inner) => match inner.downcast::<object_store::Error>() {
+            Ok(store) => *store,
+            Err(other) => object_store::Error::Generic { store: "target", source: other },
+        },
+        None => object_store::Error::Generic { store: "target", source: "I/O error".into() },
+    };
+    Error::target(context, cause)
+}
+
 /// One file being written to the target, in the configured format.
 pub struct FileWriter {
     pub key: String,
@@ -108,7 +122,7 @@ impl FileWriter {
 
     pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell]) -> Result<()> {
         match &mut self.encoder {
-            Encoder::Parquet(p) => p.append(meta, row).await.map_err(|detail| Error::Encode { key: self.key.clone(), detail })?,
+            Encoder::Parquet(p) => p.append(meta, row, &self.key).await?,
             Encoder::Csv(c) => c.append(meta, row).await?,
         }
         self.rows += 1;
@@ -134,5 +148,18 @@ impl FileWriter {
             Encoder::Csv(c) => c.finish().await?,
         };
         Ok(FileStats { rows: self.rows, bytes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_errors_keep_their_kind() {
+        let missing = object_store::Error::NotFound { path: "b/k".into(), source: "no such bucket".into() };
+        assert!(!upload_error("uploading", missing.into()).is_transient());
+        let flaky = object_store::Error::Generic { store: "S3", source: "503 Slow Down".into() };
+        assert!(upload_error("uploading", flaky.into()).is_transient());
     }
 }

@@ -16,12 +16,13 @@ use object_store::buffered::BufWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
 use parquet::basic::{Compression, GzipLevel, DecimalType, LogicalType, Type as PhysicalType, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::{SchemaDescriptor, Type};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sink::settings::{Codec, S3Settings};
-use crate::sink::RowMeta;
+use crate::sink::{upload_error, RowMeta};
 use crate::value::Cell;
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet encoder.
@@ -78,7 +79,8 @@ impl ParquetEncoder {
         })
     }
 
-    pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell]) -> Result<(), String> {
+    /// Appends one row; `key` names the file in errors.
+    pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell], key: &str) -> Result<()> {
         for (column, builder) in &mut self.prefix {
             builder.append_value(match column {
                 PrefixColumn::Op => meta.op.code(),
@@ -87,11 +89,11 @@ impl ParquetEncoder {
             });
         }
         for (builder, cell) in self.columns.iter_mut().zip(row) {
-            self.batch_bytes += builder.append(cell)?;
+            self.batch_bytes += builder.append(cell).map_err(|detail| Error::Encode { key: key.to_string(), detail })?;
         }
         self.batch_rows += 1;
         if self.batch_rows >= BATCH_ROWS || self.batch_bytes >= BATCH_BYTES {
-            self.write_batch().await.map_err(|e| e.to_string())?;
+            self.write_batch().await?;
         }
         Ok(())
     }
@@ -109,7 +111,7 @@ impl ParquetEncoder {
         arrays.extend(self.prefix.iter_mut().map(|(_, b)| Arc::new(b.finish()) as ArrayRef));
         arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        self.writer.write(&batch).await?;
+        self.writer.write(&batch).await.map_err(write_error)?;
         self.batch_rows = 0;
         self.batch_bytes = 0;
         Ok(())
@@ -118,10 +120,21 @@ impl ParquetEncoder {
     /// Writes the footer and completes the upload; returns the file's size.
     pub async fn finish(mut self) -> Result<u64> {
         self.write_batch().await?;
-        self.writer.flush().await?;
+        self.writer.flush().await.map_err(write_error)?;
         let bytes = self.writer.bytes_written() as u64;
-        self.writer.close().await?;
+        self.writer.close().await.map_err(write_error)?;
         Ok(bytes)
+    }
+}
+
+/// The Parquet writer reports upload failures as I/O errors it wraps; they are target errors.
+fn write_error(e: ParquetError) -> Error {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => upload_error("uploading a Parquet file", *io),
+            Err(other) => Error::Parquet(ParquetError::External(other)),
+        },
+        other => Error::Parquet(other),
     }
 }
 
