@@ -161,7 +161,7 @@ fn compressed_transactions_are_expanded() {
     assert_eq!(rows[0], ("a.b".into(), Op::Insert, vec![Cell::Int(1)]));
     assert_eq!((rows[1].1, &rows[1].2[0]), (Op::Update, &Cell::Int(55555)));
     assert_eq!((rows[2].1, &rows[2].2[0]), (Op::Insert, &Cell::Int(6666)));
-    assert_eq!(rows[2].2[9], text(r#"{"c":1}"#), "JSON column");
+    assert_eq!(rows[2].2[9], text(r#"{"c": 1}"#), "JSON column, as MySQL prints it");
 }
 
 #[test]
