@@ -283,19 +283,29 @@ impl Assembler {
         let fail = |d: String| self.decode_error(&schema.id.to_string(), at, d);
         let op = match rows {
             RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Op::Insert,
-            RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) => Op::Update,
+            RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) | RowsEventData::PartialUpdateRowsEvent(_) => Op::Update,
             RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Op::Delete,
-            RowsEventData::PartialUpdateRowsEvent(_) => {
-                return Err(fail("partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; SET GLOBAL binlog_row_value_options=''".into()));
-            }
         };
+        // binlog_row_value_options=PARTIAL_JSON: after images may hold JSON diffs against the
+        // before image instead of whole JSON values; they are applied here, so the row is whole.
+        let partial = matches!(rows, RowsEventData::PartialUpdateRowsEvent(_));
         let bitmap = |b: Option<&BitSlice<u8>>| b.map(|b| b.iter().by_vals().collect::<Vec<bool>>());
         let before = bitmap(rows.columns_before_image());
         let after = bitmap(rows.columns_after_image());
         let mut reader = RowReader::new(rows.rows_data());
         while !reader.is_empty() {
-            let before = before.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;
-            let after = after.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;
+            let (before, after) = if partial {
+                let (Some(before), Some(after)) = (&before, &after) else {
+                    return Err(fail("partial update event without both row images".into()));
+                };
+                let (before, before_json) = reader.read_partial_before(schema, wire, before).map_err(fail)?;
+                let after = reader.read_partial_after(schema, wire, after, &before_json).map_err(fail)?;
+                (Some(before), Some(after))
+            } else {
+                let before = before.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;
+                let after = after.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;
+                (before, after)
+            };
             let moved_from = match (op, &before, &after) {
                 (Op::Update, Some(b), Some(a)) if schema.primary_key.iter().any(|&k| b[k] != a[k]) => before.clone(),
                 _ => None,

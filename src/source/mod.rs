@@ -3,6 +3,7 @@
 
 pub mod binlog;
 pub mod decode;
+pub mod json;
 pub mod preflight;
 pub mod snapshot;
 
