@@ -38,7 +38,7 @@ enum Command {
         state: StateArgs,
     },
     /// Full load of the selected tables, then stream the binlog into CDC files.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Per-table progress and the last committed position, from the state store.
     Status {
         /// Same as for `run`: the state URL is read from it when not given.
@@ -123,8 +123,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 None => println!("checkpoint: none (streaming has not committed yet)"),
             }
             println!(
-                "{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {:<28} {}",
-                "table", "phase", "rows_loaded", "LOAD", "CDC", "cdc_rows", "last_position", "last_commit"
+                "{:<40} {:<10} {:>12} {:>6} {:>8} {:>12}  {:<28} last_commit",
+                "table", "phase", "rows_loaded", "LOAD", "CDC", "cdc_rows", "last_position"
             );
             for t in store.tables().await? {
                 println!(

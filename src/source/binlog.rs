@@ -50,6 +50,8 @@ impl Catalog for HashMap<TableId, Arc<TableSchema>> {
     }
 }
 
+type MappedTable = (Arc<TableSchema>, Vec<WireColumn>);
+
 /// Turns binlog events into [`SourceEvent`]s and tracks the position.
 pub struct Assembler {
     file: String,
@@ -57,7 +59,8 @@ pub struct Assembler {
     /// End offset of the TRANSACTION_PAYLOAD whose inner events are being read: inner events
     /// carry no usable positions, the whole payload ends at this offset.
     payload_end: Option<u64>,
-    tables: HashMap<u64, Option<(Arc<TableSchema>, Vec<WireColumn>)>>,
+    /// Every TABLE_MAP seen, by table id: the schema and wire layout of replicated tables.
+    tables: HashMap<u64, Option<MappedTable>>,
     gtid: Option<String>,
     /// Commit time of the transaction being read (µs since the epoch), from its GTID event
     /// or its first event; and the newest event time, for rows outside any known transaction.
