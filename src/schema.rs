@@ -56,6 +56,10 @@ pub enum ColumnType {
     Binary,
     /// Spatial types, written as standard WKB (MySQL stores a 4-byte SRID in front of it).
     Geometry,
+    /// MariaDB's UUID, INET4 and INET6: written as the text MariaDB prints for them.
+    Uuid,
+    Inet4,
+    Inet6,
     Enum(Vec<String>),
     Set(Vec<String>),
     Json,
@@ -107,7 +111,7 @@ impl Column {
                 DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
             }
             (Year, _) => DataType::Int16,
-            (Text | Enum(_) | Set(_) | Json, _) => DataType::Utf8,
+            (Text | Enum(_) | Set(_) | Json | Uuid | Inet4 | Inet6, _) => DataType::Utf8,
             (Binary | Geometry, _) => DataType::Binary,
         }
     }
@@ -154,6 +158,9 @@ impl Column {
             "enum" => ColumnType::Enum(parse_labels(column_type)?),
             "set" => ColumnType::Set(parse_labels(column_type)?),
             "json" => ColumnType::Json,
+            "uuid" => ColumnType::Uuid,
+            "inet4" => ColumnType::Inet4,
+            "inet6" => ColumnType::Inet6,
             other => return Err(format!("column {name}: unsupported type {other} ({column_type})")),
         };
         let charset = match ty {

@@ -79,6 +79,7 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
         (ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Json, Value::Bytes(b)) => Cell::Text(text(b)?),
         (ColumnType::Binary, Value::Bytes(b)) => Cell::Bytes(b),
         (ColumnType::Geometry, Value::Bytes(b)) => geometry_cell(&b)?,
+        (ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6, Value::Bytes(b)) => Cell::Text(text(b)?),
         (_, v) => return Err(fail(&v)),
     })
 }
@@ -90,6 +91,30 @@ pub fn geometry_cell(bytes: &[u8]) -> Result<Cell, String> {
         Some(wkb) if !wkb.is_empty() => Ok(Cell::Bytes(wkb.to_vec())),
         _ => Err(format!("a spatial value of {} bytes has no WKB after its SRID", bytes.len())),
     }
+}
+
+/// The text MariaDB prints for a UUID, INET4 or INET6 value, from the bytes the binlog
+/// carries (the value in network order: UUIDs as written, addresses big-endian).
+pub fn mariadb_fixed_text(ty: &ColumnType, bytes: &[u8]) -> Result<String, String> {
+    let wrong = || format!("a {ty:?} value of {} bytes", bytes.len());
+    Ok(match ty {
+        ColumnType::Uuid => {
+            let b: &[u8; 16] = bytes.try_into().map_err(|_| wrong())?;
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+        }
+        ColumnType::Inet4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).map_err(|_| wrong())?).to_string(),
+        ColumnType::Inet6 => {
+            let address = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).map_err(|_| wrong())?);
+            match address.segments() {
+                // IPv4-compatible addresses (deprecated, `::1.2.3.4`) print with the dotted
+                // tail in MariaDB; `::` and `::1` are not among them.
+                [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => format!("::{}", std::net::Ipv4Addr::from(((hi as u32) << 16) | lo as u32)),
+                _ => address.to_string(),
+            }
+        }
+        _ => return Err(wrong()),
+    })
 }
 
 fn bit_cell(bits: u16, bytes: Vec<u8>) -> Cell {

@@ -93,6 +93,7 @@ fn compatible(ty: &ColumnType, wire: Wire) -> bool {
         C::Enum(_) => wire == Wire::MYSQL_TYPE_ENUM,
         C::Set(_) => wire == Wire::MYSQL_TYPE_SET,
         C::Json => matches!(wire, Wire::MYSQL_TYPE_JSON | Wire::MYSQL_TYPE_BLOB),
+        C::Uuid | C::Inet4 | C::Inet6 => wire == Wire::MYSQL_TYPE_STRING,
         C::Text | C::Binary | C::Geometry => matches!(
             wire,
             Wire::MYSQL_TYPE_STRING
@@ -326,13 +327,14 @@ impl<'a> RowReader<'a> {
                 let length = ((((w.meta[0] as u32) & 0x30) ^ 0x30) << 4) | w.meta[1] as u32;
                 let n = if length > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
                 let bytes = self.take(n)?;
-                if column.ty == ColumnType::Binary && bytes.len() < length as usize {
-                    // The binlog strips BINARY(n)'s trailing zero bytes; the value has them.
-                    let mut padded = bytes.to_vec();
-                    padded.resize(length as usize, 0);
-                    Cell::Bytes(padded)
-                } else {
-                    bytes_cell(column, bytes)?
+                match column.ty {
+                    // The binlog strips trailing zero bytes of fixed-size binary values.
+                    ColumnType::Binary | ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6 if bytes.len() < length as usize => {
+                        let mut padded = bytes.to_vec();
+                        padded.resize(length as usize, 0);
+                        bytes_cell(column, &padded)?
+                    }
+                    _ => bytes_cell(column, bytes)?,
                 }
             }
             Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
@@ -427,6 +429,7 @@ fn bytes_cell(column: &Column, bytes: &[u8]) -> Result<Cell, String> {
     Ok(match column.ty {
         ColumnType::Binary => Cell::Bytes(bytes.to_vec()),
         ColumnType::Geometry => value::geometry_cell(bytes)?,
+        ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6 => Cell::Text(value::mariadb_fixed_text(&column.ty, bytes)?),
         _ => Cell::Text(value::decode_text(column.charset.as_deref(), bytes)),
     })
 }

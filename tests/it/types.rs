@@ -86,6 +86,10 @@ const COLUMNS: &[Col] = &[
     col("j", "JSON", "{}", "BYTE_ARRAY", TEXT),
     col("g", "GEOMETRY", "HEX(ST_AsWKB({}))", "BYTE_ARRAY", "None"),
     col("pt", "POINT", "HEX(ST_AsWKB({}))", "BYTE_ARRAY", "None"),
+    // MariaDB's own types
+    col("u", "UUID", "{}", "BYTE_ARRAY", TEXT),
+    col("i6", "INET6", "{}", "BYTE_ARRAY", TEXT),
+    col("i4", "INET4", "{}", "BYTE_ARRAY", TEXT),
     col("gv", "BIGINT AS (i + 1) VIRTUAL", "{}", "INT64", "None"),
     col("gs", "VARCHAR(120) AS (CONCAT(vc, '!')) STORED", "{}", "BYTE_ARRAY", TEXT),
     col("inv", "INT INVISIBLE", "{}", "INT32", "None"),
@@ -93,7 +97,7 @@ const COLUMNS: &[Col] = &[
 
 /// Columns given in the INSERTs (all but `rev` and the generated ones).
 const INSERT_COLUMNS: &str = "id, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, d52, d180, d3810, d6530, f, dbl, b1, b5, b64, bo, \
-    dt, tm, tm1, tm2, tm6, dtm, dtm3, dtm6, ts, ts6, y, c, vc, tx, lt, l1, vcb, bn, vb, bl, lb, e, s, j, g, pt, inv";
+    dt, tm, tm1, tm2, tm6, dtm, dtm3, dtm6, ts, ts6, y, c, vc, tx, lt, l1, vcb, bn, vb, bl, lb, e, s, j, g, pt, u, i6, i4, inv";
 
 const ROWS: &[&str] = &[
     // minimum values, empty strings
@@ -102,7 +106,8 @@ const ROWS: &[&str] = &[
      -3.40282e38, -1.7976931348623157e308, b'0', b'0', 0, FALSE, '1000-01-01', '-838:59:59', '-838:59:59.0', \
      '-838:59:59.00', '-838:59:59.000000', '1000-01-01 00:00:00', '1000-01-01 00:00:00.000', '1000-01-01 00:00:00.000000', \
      '1970-01-01 00:00:01', '1970-01-01 00:00:01.000000', 1901, '', '', '', '', '', '', '', '', '', '', 'a', '', '[]', \
-     ST_GeomFromText('POINT(0 0)'), ST_GeomFromText('POINT(0 0)', 4326), -2147483648",
+     ST_GeomFromText('POINT(0 0)'), ST_GeomFromText('POINT(0 0)', 4326), '00000000-0000-0000-0000-000000000000', '::', \
+     '0.0.0.0', -2147483648",
     // maximum values, quoting hazards, multibyte and latin1 text
     "2, 127, 255, 32767, 65535, 8388607, 16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615, \
      999.99, 999999999999999999, 9999999999999999999999999999.9999999999, \
@@ -112,23 +117,26 @@ const ROWS: &[&str] = &[
      '2038-01-19 03:14:07.999999', 2155, 'abcdefghij', REPEAT('🙂', 100), 'He said \"hi\", then\\nleft;\\r\\ttab ', \
      'x,\"y\"\\n', 'café € ÿ', 'Zz', x'FFFFFFFF', x'00FF00', x'0001FEFF', x'FF', 'c d', 'x,y,z', \
      '{\"a\": [1, 2.5, \"x\"], \"b\": null, \"c\": \"é\\\\\"q\"}', ST_GeomFromText('LINESTRING(0 0, 1 1, 2 -2)'), \
-     ST_GeomFromText('POINT(1.5 -2.25)'), 2147483647",
+     ST_GeomFromText('POINT(1.5 -2.25)'), 'ffffffff-ffff-ffff-ffff-ffffffffffff', 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', \
+     '255.255.255.255', 2147483647",
     // zeros, zero dates (NULL in the lake), fractions, negative fractional times, padding
     "3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.00, 0, 0, 0, 0.1, 0.1, b'0', b'00101', b'1', 0, '0000-00-00', '00:00:00', \
      '-00:00:01.5', '-00:00:00.01', '-12:34:56.000001', '0000-00-00 00:00:00', '2020-02-29 12:34:56.789', \
      '1969-12-31 23:59:59.999999', '0000-00-00 00:00:00', '2000-01-01 00:00:00.5', 0, 'ñ  ', '日本語🙂', 'ü', ' x ', \
      'Ä', 'a', x'AB', x'00', x'00', x'', 'b', 'y', '{\"k\": \"v\"}', \
-     ST_GeomFromText('POLYGON((0 0, 4 0, 4 4, 0 4, 0 0))'), ST_GeomFromText('POINT(-0.5 1e10)'), 0",
+     ST_GeomFromText('POLYGON((0 0, 4 0, 4 4, 0 4, 0 0))'), ST_GeomFromText('POINT(-0.5 1e10)'), \
+     '6ccd780c-baba-1026-9564-5b8c656024db', '::1.2.3.4', '192.168.1.10', 0",
     // NULL everywhere
     "4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
      NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL",
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL",
     // large values: never truncated
     "5, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1.5, 1, 1.5, 1.5, -1.5, 2.5e-300, NULL, NULL, NULL, NULL, '2024-02-29', '-01:00:00', \
      '00:00:00.1', '00:00:00.99', '00:00:00.999999', '2024-02-29 00:00:00', '2024-02-29 00:00:00.001', \
      '2024-02-29 00:00:00.000001', '2024-02-29 23:59:59', '2024-02-29 23:59:59.000001', 2024, NULL, NULL, \
      REPEAT('a', 65535), REPEAT('é🙂', 600000), NULL, NULL, NULL, NULL, REPEAT(x'00FF', 20000), \
-     REPEAT(x'01FE', 1500000), NULL, NULL, CONCAT('[\"', REPEAT('x', 1000000), '\"]'), NULL, NULL, NULL",
+     REPEAT(x'01FE', 1500000), NULL, NULL, CONCAT('[\"', REPEAT('x', 1000000), '\"]'), NULL, NULL, \
+     '11223344-5566-7788-99aa-bbccddeeff00', '2001:db8:0:0:1:0:0:1', '0.0.0.1', NULL",
 ];
 
 #[tokio::test(flavor = "multi_thread")]
