@@ -195,6 +195,29 @@ fn float_text(v: f64, single: Option<f32>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::Op;
+    use crate::schema::Column;
+    use object_store::{ObjectStoreExt, memory::InMemory};
+    use std::sync::Arc;
+
+    async fn encode(options: CsvOptions, rows: &[Vec<Cell>]) -> String {
+        let store = Arc::new(InMemory::new());
+        let column = |name: &str| Column { name: name.into(), ty: ColumnType::Text, unsigned: false, nullable: true, charset: None };
+        let prefix = Prefix { op: true, timestamp: None, sequence: None };
+        let mut encoder = CsvEncoder::new(BufWriter::new(store.clone(), "t.csv".into()), &[column("a"), column("b")], &prefix, &options, false);
+        for row in rows {
+            encoder.append(&RowMeta { op: Op::Insert, timestamp: "", sequence: "" }, row).await.unwrap();
+        }
+        encoder.finish().await.unwrap();
+        String::from_utf8(store.get(&"t.csv".into()).await.unwrap().bytes().await.unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn without_rfc4180_values_are_written_as_is() {
+        let options = CsvOptions { header: true, delimiter: ";".into(), row_delimiter: "\r\n".into(), null_value: "\\N".into(), rfc4180: false };
+        let rows = [vec![Cell::Text("x;\"y\"".into()), Cell::Null], vec![Cell::Text(String::new()), Cell::Text("z".into())]];
+        assert_eq!(encode(options, &rows).await, "Op;a;b\r\nI;x;\"y\";\\N\r\nI;;z\r\n");
+    }
 
     #[test]
     fn floats_print_like_mysql() {
