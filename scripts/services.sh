@@ -7,12 +7,13 @@
 #   - s3s-fs, an S3-compatible server, on 127.0.0.1:9100 (access key binlake / binlakesecret)
 # Usage: scripts/services.sh start [NAME...]|stop|env|install [mariadb]
 #   NAME: mariadb, mariadb-statement, mariadb-purge, s3 (default: all of them)
-# Data lives under $BINLAKE_SERVICES_DIR (default: target/services). The machine's own
-# MariaDB on 3306 is never touched.
+# Data lives under $BINLAKE_SERVICES_DIR (default: ~/.cache/binlake/services): one place per
+# machine whichever checkout starts them, so a test that restarts a server (or a second
+# checkout, like CI's clean clone) finds the same data. The machine's own MariaDB on 3306 is
+# never touched.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-dir=${BINLAKE_SERVICES_DIR:-$root/target/services}
+dir=${BINLAKE_SERVICES_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/binlake/services}
 S3S_VERSION=0.14.1
 
 log() { echo "services: $*" >&2; }
@@ -100,16 +101,12 @@ start_s3() {
 }
 
 stop() {
-    for name in mariadb mariadb-statement mariadb-purge; do
-        local pid_file=$dir/$name/mysqld.pid
-        if [ -f "$pid_file" ]; then
-            kill "$(cat "$pid_file")" 2>/dev/null || true
-        fi
+    # By port, not by pid file: the servers may have been started from another directory.
+    for port in 3307 3308 3309; do
+        mariadb-admin --protocol=TCP -h127.0.0.1 -P"$port" -uroot shutdown 2>/dev/null || true
     done
-    if [ -f "$dir/s3/s3s.pid" ]; then
-        kill "$(cat "$dir/s3/s3s.pid")" 2>/dev/null || true
-        rm -f "$dir/s3/s3s.pid"
-    fi
+    pkill -f "s3s-fs --host 127.0.0.1 --port 9100" 2>/dev/null || true
+    rm -f "$dir/s3/s3s.pid"
     log "stopped"
 }
 

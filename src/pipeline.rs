@@ -321,14 +321,15 @@ impl Pipeline {
                         if snapshots.get(&change.table.id).is_some_and(|s| &at <= s) {
                             continue; // already in the table's LOAD files
                         }
-                        let changes = match change.moved_from.take() {
+                        // With --split-key-updates, a key change is D of the old row, then I.
+                        let gone = match change.moved_from.take() {
                             Some(old) if self.s.split_key_updates => {
-                                let gone = Change { table: change.table.clone(), op: Op::Delete, row: old, moved_from: None };
-                                vec![gone, Change { op: Op::Insert, ..change }]
+                                change.op = Op::Insert;
+                                Some(Change { table: change.table.clone(), op: Op::Delete, row: old, moved_from: None })
                             }
-                            _ => vec![change],
+                            _ => None,
                         };
-                        for change in changes {
+                        for change in gone.into_iter().chain([change]) {
                             let wanted = match self.s.output.cdc_ops {
                                 CdcOps::All => true,
                                 CdcOps::InsertsOnly => change.op == Op::Insert,

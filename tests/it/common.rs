@@ -91,8 +91,7 @@ impl Lake {
 
     /// A new bucket on the S3 test server (s3s-fs keeps each bucket as a folder of its root).
     pub fn s3(test: &str, prefix: &str) -> Self {
-        let root = std::env::var("BINLAKE_TEST_S3_ROOT")
-            .unwrap_or_else(|_| format!("{}/target/services/s3/root", env!("CARGO_MANIFEST_DIR")));
+        let root = std::env::var("BINLAKE_TEST_S3_ROOT").expect("BINLAKE_TEST_S3_ROOT (eval \"$(scripts/services.sh env)\")");
         let bucket = format!("bl-{}-{}", test.replace('_', "-"), std::process::id() % 100_000);
         let _ = std::fs::remove_dir_all(format!("{root}/{bucket}"));
         std::fs::create_dir_all(format!("{root}/{bucket}")).expect("S3 test server root (scripts/services.sh start)");
