@@ -92,12 +92,17 @@ impl Lake {
     /// A new bucket on the S3 test server (s3s-fs keeps each bucket as a folder of its root).
     pub fn s3(test: &str, prefix: &str) -> Self {
         let root = std::env::var("BINLAKE_TEST_S3_ROOT").expect("BINLAKE_TEST_S3_ROOT (eval \"$(scripts/services.sh env)\")");
+        Self::s3_at(&s3_endpoint(), &root, test, prefix)
+    }
+
+    /// A new bucket on the s3s-fs server at `endpoint` serving the folder `root`.
+    pub fn s3_at(endpoint: &str, root: &str, test: &str, prefix: &str) -> Self {
         let bucket = format!("bl-{}-{}", test.replace('_', "-"), std::process::id() % 100_000);
         let _ = std::fs::remove_dir_all(format!("{root}/{bucket}"));
         std::fs::create_dir_all(format!("{root}/{bucket}")).expect("S3 test server root (scripts/services.sh start)");
         let store = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(&bucket)
-            .with_endpoint(s3_endpoint())
+            .with_endpoint(endpoint)
             .with_allow_http(true)
             .with_access_key_id("binlake")
             .with_secret_access_key("binlakesecret")
