@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::pipeline::Settings;
-use crate::schema::TableFilter;
+use crate::schema::{SchemaOptions, TableFilter};
 use crate::sink::settings::{self, Raw, S3Settings};
 use crate::sink::target::Target;
 use crate::source::Source;
@@ -98,6 +98,12 @@ pub struct RunArgs {
     /// [default: false].
     #[arg(long, env = "BINLAKE_SPLIT_KEY_UPDATES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub split_key_updates: Option<bool>,
+
+    /// Writes TINYINT(1) columns (MySQL's BOOLEAN) as Parquet booleans (`true`/`false` in
+    /// CSV) instead of 8-bit integers as DMS does; a value other than 0 or 1 stops binlake
+    /// [default: false].
+    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tinyint1_as_boolean: Option<bool>,
 
     #[command(flatten)]
     pub dms: DmsArgs,
@@ -191,6 +197,7 @@ struct FileConfig {
     table_mappings: Option<PathBuf>,
     sequence_column: Option<String>,
     split_key_updates: Option<bool>,
+    tinyint1_as_boolean: Option<bool>,
     dms_settings: Option<PathBuf>,
     /// The DMS settings written with their flag names (`data-format = "csv"`).
     #[serde(skip)]
@@ -282,6 +289,7 @@ impl RunArgs {
             output,
             sequence_column,
             split_key_updates: self.split_key_updates.or(file.split_key_updates).unwrap_or(false),
+            schema_options: SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) },
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
         };
         Ok((settings, state))

@@ -15,7 +15,7 @@ use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::position::{BinlogPos, MariadbGtidPos};
-use crate::schema::{TableFilter, TableId, TableSchema};
+use crate::schema::{SchemaOptions, TableFilter, TableId, TableSchema};
 use crate::sink::settings::{CdcOps, S3Settings};
 use crate::sink::target::Target;
 use crate::sink::{FileWriter, Prefix, RowMeta, layout};
@@ -38,6 +38,8 @@ pub struct Settings {
     pub sequence_column: Option<String>,
     /// Primary-key updates as `D` of the old row and `I` of the new one.
     pub split_key_updates: bool,
+    /// How source types are written.
+    pub schema_options: SchemaOptions,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -139,7 +141,7 @@ impl Pipeline {
 
     async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
         let mut conn = self.s.source.connect().await?;
-        let catalog = source::load_catalog(&mut conn, &self.s.filter).await?;
+        let catalog = source::load_catalog(&mut conn, &self.s.filter, self.s.schema_options).await?;
         if catalog.is_empty() {
             warn!("no table matches the table selection; only the binlog position is tracked.");
         }

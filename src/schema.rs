@@ -37,6 +37,8 @@ pub fn quote_ident(name: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnType {
     TinyInt,
+    /// TINYINT(1) written as a boolean (`--tinyint1-as-boolean`).
+    Boolean,
     SmallInt,
     MediumInt,
     Int,
@@ -65,6 +67,26 @@ pub enum ColumnType {
     Json,
 }
 
+/// The fields of one `information_schema.COLUMNS` row that make a column.
+#[derive(Debug, Clone, Default)]
+pub struct InformationSchemaColumn {
+    pub name: String,
+    pub data_type: String,
+    pub column_type: String,
+    pub nullable: bool,
+    pub numeric_precision: Option<u64>,
+    pub numeric_scale: Option<u64>,
+    pub datetime_precision: Option<u64>,
+    pub charset: Option<String>,
+}
+
+/// Choices about how source types are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchemaOptions {
+    /// TINYINT(1) (MySQL's BOOLEAN) as a boolean instead of an 8-bit integer.
+    pub tinyint1_as_boolean: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
     pub name: String,
@@ -89,6 +111,7 @@ impl Column {
         match (&self.ty, self.unsigned) {
             (TinyInt, false) => DataType::Int8,
             (TinyInt, true) => DataType::UInt8,
+            (Boolean, _) => DataType::Boolean,
             (SmallInt, false) => DataType::Int16,
             (SmallInt, true) => DataType::UInt16,
             (MediumInt | Int, false) => DataType::Int32,
@@ -116,20 +139,24 @@ impl Column {
         }
     }
 
-    /// Builds a column from `information_schema.COLUMNS` fields.
-    pub fn from_information_schema(
-        name: String,
-        data_type: &str,
-        column_type: &str,
-        nullable: bool,
-        numeric_precision: Option<u64>,
-        numeric_scale: Option<u64>,
-        datetime_precision: Option<u64>,
-        charset: Option<String>,
-    ) -> Result<Self, String> {
+    /// Builds a column from its `information_schema.COLUMNS` row.
+    pub fn from_information_schema(c: InformationSchemaColumn, options: SchemaOptions) -> Result<Self, String> {
+        let InformationSchemaColumn {
+            name,
+            data_type,
+            column_type,
+            nullable,
+            numeric_precision,
+            numeric_scale,
+            datetime_precision,
+            charset,
+        } = c;
+        let column_type = column_type.as_str();
         let column_type_lc = column_type.to_ascii_lowercase();
         let unsigned = column_type_lc.contains("unsigned");
         let ty = match data_type.to_ascii_lowercase().as_str() {
+            // BOOLEAN is TINYINT(1) in MySQL: an integer unless asked otherwise.
+            "tinyint" if options.tinyint1_as_boolean && column_type_lc == "tinyint(1)" => ColumnType::Boolean,
             "tinyint" | "bool" | "boolean" => ColumnType::TinyInt,
             "smallint" => ColumnType::SmallInt,
             "mediumint" => ColumnType::MediumInt,

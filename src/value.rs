@@ -32,7 +32,7 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
     Ok(match (&column.ty, value) {
         (_, Value::NULL) => Cell::Null,
         (
-            ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::MediumInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Year,
+            ColumnType::TinyInt | ColumnType::Boolean | ColumnType::SmallInt | ColumnType::MediumInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Year,
             v @ (Value::Int(_) | Value::UInt(_) | Value::Bytes(_)),
         ) => {
             let (signed, unsigned) = match &v {
@@ -44,7 +44,9 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
                 }
                 _ => unreachable!(),
             };
-            if column.unsigned {
+            if column.ty == ColumnType::Boolean {
+                boolean(column, signed.ok_or_else(|| fail(&v))?)?
+            } else if column.unsigned {
                 Cell::UInt(unsigned.ok_or_else(|| fail(&v))?)
             } else {
                 Cell::Int(signed.ok_or_else(|| fail(&v))?)
@@ -82,6 +84,17 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
         (ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6, Value::Bytes(b)) => Cell::Text(text(b)?),
         (_, v) => return Err(fail(&v)),
     })
+}
+
+/// A TINYINT(1) written as a boolean: 0 and 1 only, since anything else would be lost.
+pub fn boolean(column: &Column, v: i64) -> Result<Cell, String> {
+    match v {
+        0 | 1 => Ok(Cell::Bool(v == 1)),
+        _ => Err(format!(
+            "TINYINT(1) column {} holds {v}, which is not a boolean; replicate it as an integer (without --tinyint1-as-boolean)",
+            column.name
+        )),
+    }
 }
 
 /// MySQL keeps spatial values as a little-endian SRID followed by standard WKB; the lake gets

@@ -76,7 +76,7 @@ pub fn wire_layout(schema: &TableSchema, tme: &TableMapEvent<'_>) -> Result<Vec<
 fn compatible(ty: &ColumnType, wire: Wire) -> bool {
     use ColumnType as C;
     match ty {
-        C::TinyInt => wire == Wire::MYSQL_TYPE_TINY,
+        C::TinyInt | C::Boolean => wire == Wire::MYSQL_TYPE_TINY,
         C::SmallInt => wire == Wire::MYSQL_TYPE_SHORT,
         C::MediumInt => wire == Wire::MYSQL_TYPE_INT24,
         C::Int => wire == Wire::MYSQL_TYPE_LONG,
@@ -241,6 +241,7 @@ impl<'a> RowReader<'a> {
             }
         };
         Ok(match w.ty {
+            Wire::MYSQL_TYPE_TINY if column.ty == ColumnType::Boolean => value::boolean(column, self.uint_le(1)? as u8 as i8 as i64)?,
             Wire::MYSQL_TYPE_TINY => int(self.uint_le(1)?, 1, column.unsigned),
             Wire::MYSQL_TYPE_SHORT => int(self.uint_le(2)?, 2, column.unsigned),
             Wire::MYSQL_TYPE_INT24 => int(self.uint_le(3)?, 3, column.unsigned),

@@ -16,7 +16,7 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts, OptsBuilder, Ro
 
 use crate::error::{Error, Result};
 use crate::position::{BinlogPos, MariadbGtidPos};
-use crate::schema::{Column, TableFilter, TableId, TableSchema};
+use crate::schema::{Column, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -179,7 +179,7 @@ pub async fn current_position(conn: &mut Conn) -> Result<BinlogPos> {
 }
 
 /// Reads the schemas of all selected base tables from `information_schema`.
-pub async fn load_catalog(conn: &mut Conn, filter: &TableFilter) -> Result<HashMap<TableId, Arc<TableSchema>>> {
+pub async fn load_catalog(conn: &mut Conn, filter: &TableFilter, options: SchemaOptions) -> Result<HashMap<TableId, Arc<TableSchema>>> {
     let tables: Vec<(String, String)> = conn
         .query("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')")
         .await
@@ -188,14 +188,14 @@ pub async fn load_catalog(conn: &mut Conn, filter: &TableFilter) -> Result<HashM
     for (db, table) in tables {
         if filter.matches(&db, &table) {
             let id = TableId::new(db, table);
-            let schema = load_schema(conn, &id).await?;
+            let schema = load_schema(conn, &id, options).await?;
             catalog.insert(id, Arc::new(schema));
         }
     }
     Ok(catalog)
 }
 
-pub async fn load_schema(conn: &mut Conn, id: &TableId) -> Result<TableSchema> {
+pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) -> Result<TableSchema> {
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, \
@@ -207,21 +207,17 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId) -> Result<TableSchema> {
         .map_err(|e| Error::source(format!("reading the columns of {id}"), e))?;
     let mut columns = Vec::with_capacity(rows.len());
     for mut row in rows {
-        let name: String = row.take(0).unwrap_or_default();
-        let data_type: String = row.take(1).unwrap_or_default();
-        let column_type: String = row.take(2).unwrap_or_default();
-        let nullable: String = row.take(3).unwrap_or_default();
-        let column = Column::from_information_schema(
-            name,
-            &data_type,
-            &column_type,
-            nullable == "YES",
-            row.take::<Option<u64>, _>(4).flatten(),
-            row.take::<Option<u64>, _>(5).flatten(),
-            row.take::<Option<u64>, _>(6).flatten(),
-            row.take::<Option<String>, _>(7).flatten(),
-        )
-        .map_err(|e| Error::Preflight(format!("table {id}: {e}")))?;
+        let fields = InformationSchemaColumn {
+            name: row.take(0).unwrap_or_default(),
+            data_type: row.take(1).unwrap_or_default(),
+            column_type: row.take(2).unwrap_or_default(),
+            nullable: row.take::<String, _>(3).unwrap_or_default() == "YES",
+            numeric_precision: row.take::<Option<u64>, _>(4).flatten(),
+            numeric_scale: row.take::<Option<u64>, _>(5).flatten(),
+            datetime_precision: row.take::<Option<u64>, _>(6).flatten(),
+            charset: row.take::<Option<String>, _>(7).flatten(),
+        };
+        let column = Column::from_information_schema(fields, options).map_err(|e| Error::Preflight(format!("table {id}: {e}")))?;
         columns.push(column);
     }
     let key: Vec<String> = conn

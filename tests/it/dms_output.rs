@@ -318,3 +318,46 @@ async fn primary_key_updates_name_the_old_key_when_asked() {
     assert_eq!(cdc(split.clone()), [["D", "1", "a"], ["I", "10", "a"], ["U", "2", "c"]]);
     assert_eq!(replay(&split, &[0]), keyed(db.rows("t").await, &[0]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tinyint1_becomes_a_boolean_when_asked_and_never_loses_a_value() {
+    let mut db = TestDb::new("booleans").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, active BOOLEAN, level TINYINT, tiny TINYINT(1) UNSIGNED)").await;
+    db.exec("INSERT INTO t VALUES (1, TRUE, 5, 7), (2, FALSE, -3, 0), (3, NULL, NULL, NULL)").await;
+    let lake = Lake::local();
+    let state = state_dir();
+    let args = ["--tinyint1-as-boolean"];
+    run(state.path(), &lake, &db.name, &args);
+    db.exec("INSERT INTO t VALUES (4, TRUE, 1, 1)").await;
+    db.exec("UPDATE t SET active = NOT active WHERE id = 1").await;
+    run(state.path(), &lake, &db.name, &args);
+
+    let files = lake.files(&db.name, "t").await;
+    let bytes = lake.store.get(&files[0].as_str().into()).await.unwrap().bytes().await.unwrap();
+    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap().schema().clone();
+    let types: Vec<String> = schema.fields().iter().map(|f| f.data_type().to_string()).collect();
+    // Only a signed TINYINT(1) is MySQL's BOOLEAN.
+    assert_eq!(types, ["Int32", "Boolean", "Int8", "UInt8"]);
+    let rows = lake.changes(&db.name, "t").await;
+    assert_eq!(
+        rows,
+        [
+            ["I", "1", "true", "5", "7"],
+            ["I", "2", "false", "-3", "0"],
+            ["I", "3", "NULL", "NULL", "NULL"],
+            ["I", "4", "true", "1", "1"],
+            ["U", "1", "false", "5", "7"],
+        ]
+    );
+
+    // A value a boolean cannot hold stops binlake, by column, instead of becoming `true`.
+    db.exec("INSERT INTO t VALUES (5, 2, 0, 0)").await;
+    let out = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tinyint1-as-boolean", "--tables"])
+        .arg(format!("{}.*", db.name))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("column active holds 2"), "{stderr}");
+    assert_eq!(lake.changes(&db.name, "t").await.len(), 5, "nothing of the refused transaction was written");
+}
