@@ -3,6 +3,7 @@
 # DuckDB), starts the throwaway services on loopback, then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo fmt --check || { echo "test.sh: run cargo fmt" >&2; exit 1; }
 scripts/services.sh start
 # The independent Parquet readers of the consumer check (tests/consumer_check.py).
 python3 -c 'import pyarrow, duckdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check "pyarrow==26.0.1" "duckdb==2.0.0"

@@ -19,15 +19,13 @@ pub enum Error {
     #[error("source is not ready for replication: {0}")]
     Preflight(String),
 
-    #[error("binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: delete the state file (or use a new one) and run again, and raise binlog retention")]
+    #[error(
+        "binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: delete the state file (or use a new one) and run again, and raise binlog retention"
+    )]
     BinlogPurged { position: String, detail: String },
 
     #[error("cannot decode {table} at {position}: {detail}")]
-    Decode {
-        table: String,
-        position: BinlogPos,
-        detail: String,
-    },
+    Decode { table: String, position: BinlogPos, detail: String },
 
     #[error("cannot write {key}: {detail}")]
     Encode { key: String, detail: String },

@@ -65,8 +65,8 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BINLAKE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BINLAKE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
@@ -114,12 +114,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let state_url = state.resolve(config.as_deref())?;
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
             match store.checkpoint().await? {
-                Some(c) => println!(
-                    "checkpoint: {} gtid={} committed_at={}",
-                    c.position,
-                    c.gtid.as_deref().unwrap_or("-"),
-                    c.committed_at
-                ),
+                Some(c) => println!("checkpoint: {} gtid={} committed_at={}", c.position, c.gtid.as_deref().unwrap_or("-"), c.committed_at),
                 None => println!("checkpoint: none (streaming has not committed yet)"),
             }
             println!(

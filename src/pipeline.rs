@@ -90,7 +90,9 @@ impl Pipeline {
             let started = Instant::now();
             match self.attempt(stop).await {
                 Ok(Ended::Stopped) => info!("stopped after committing all complete transactions"),
-                Ok(Ended::CaughtUp) => info!(position = %self.target_pos.as_ref().map(|p| p.to_string()).unwrap_or_default(), "caught up with the source"),
+                Ok(Ended::CaughtUp) => {
+                    info!(position = %self.target_pos.as_ref().map(|p| p.to_string()).unwrap_or_default(), "caught up with the source")
+                }
                 Err(e) if e.is_transient() => {
                     if started.elapsed() > Duration::from_secs(60) {
                         backoff = Duration::from_secs(1);
@@ -146,11 +148,8 @@ impl Pipeline {
             warn!("no table matches the table selection; only the binlog position is tracked.");
         }
         let states: HashMap<TableId, _> = self.store.tables().await?.into_iter().map(|t| (t.id.clone(), t)).collect();
-        let mut to_load: Vec<Arc<TableSchema>> = catalog
-            .values()
-            .filter(|t| states.get(&t.id).is_none_or(|s| s.phase != "streaming"))
-            .cloned()
-            .collect();
+        let mut to_load: Vec<Arc<TableSchema>> =
+            catalog.values().filter(|t| states.get(&t.id).is_none_or(|s| s.phase != "streaming")).cloned().collect();
         to_load.sort_by(|a, b| a.id.cmp(&b.id));
         if !to_load.is_empty() && self.snapshot(to_load, stop).await? {
             return Ok(Ended::Stopped);
@@ -216,7 +215,8 @@ impl Pipeline {
                 Chunk::Rows { table, rows } => {
                     let schema = &tables[table];
                     // DMS's "transfer time", once per chunk.
-                    let transferred = if self.s.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
+                    let transferred =
+                        if self.s.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
                     for row in rows {
                         if load.writer.as_ref().is_some_and(|w| w.size() >= self.s.output.max_file_size) {
                             load.close().await?;
@@ -233,7 +233,8 @@ impl Pipeline {
                         // The table's nth LOAD row carries the snapshot position and n: LOAD rows
                         // are ordered among themselves and before every CDC row of the table,
                         // whose events all end after the snapshot position.
-                        let sequence = if prefix.sequence.is_some() { position.sequence(load.rows + writer.rows() + 1) } else { String::new() };
+                        let sequence =
+                            if prefix.sequence.is_some() { position.sequence(load.rows + writer.rows() + 1) } else { String::new() };
                         writer.append(&RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence }, &row).await?;
                     }
                     let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
@@ -419,11 +420,7 @@ impl Pipeline {
 
 impl Settings {
     fn prefix(&self, cdc: bool) -> Prefix {
-        Prefix {
-            op: self.output.has_op(cdc),
-            timestamp: self.output.timestamp_column.clone(),
-            sequence: self.sequence_column.clone(),
-        }
+        Prefix { op: self.output.has_op(cdc), timestamp: self.output.timestamp_column.clone(), sequence: self.sequence_column.clone() }
     }
 }
 

@@ -26,11 +26,7 @@ impl BinlogPos {
 
     /// The numeric suffix of the file name (`mysql-bin.000042` -> 42), which orders files.
     fn file_seq(&self) -> u64 {
-        self.file
-            .rsplit('.')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0)
+        self.file.rsplit('.').next().and_then(|s| s.parse().ok()).unwrap_or(0)
     }
 }
 
@@ -83,11 +79,7 @@ impl MariadbGtidPos {
 
 impl fmt::Display for MariadbGtidPos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .domains
-            .iter()
-            .map(|(d, (s, n))| format!("{d}-{s}-{n}"))
-            .collect();
+        let parts: Vec<String> = self.domains.iter().map(|(d, (s, n))| format!("{d}-{s}-{n}")).collect();
         f.write_str(&parts.join(","))
     }
 }

@@ -2,8 +2,8 @@
 //! DMS contract. Schemas are read from `information_schema`, the authority for names, key
 //! columns, signedness and ENUM/SET labels (the binlog itself often carries none of these).
 
-use std::fmt;
 use arrow::datatypes::{DataType, TimeUnit};
+use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableId {
@@ -43,16 +43,27 @@ pub enum ColumnType {
     MediumInt,
     Int,
     BigInt,
-    Decimal { precision: u8, scale: u8 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     Float,
     Double,
-    Bit { bits: u16 },
+    Bit {
+        bits: u16,
+    },
     Date,
     /// TIME with its fractional-second digits (0..6).
-    Time { fsp: u8 },
+    Time {
+        fsp: u8,
+    },
     /// DATETIME and TIMESTAMP with their fractional-second digits (0..6).
-    DateTime { fsp: u8 },
-    Timestamp { fsp: u8 },
+    DateTime {
+        fsp: u8,
+    },
+    Timestamp {
+        fsp: u8,
+    },
     Year,
     Text,
     Binary,
@@ -120,9 +131,7 @@ impl Column {
             (BigInt, true) => DataType::UInt64,
             // Parquet decimals hold at most 38 digits in Arrow's Decimal128; wider MySQL
             // decimals are written as their exact text rather than rounded.
-            (Decimal { precision, scale }, _) if *precision <= 38 => {
-                DataType::Decimal128(*precision, *scale as i8)
-            }
+            (Decimal { precision, scale }, _) if *precision <= 38 => DataType::Decimal128(*precision, *scale as i8),
             (Decimal { .. }, _) => DataType::Utf8,
             (Float, _) => DataType::Float32,
             (Double, _) => DataType::Float64,
@@ -130,9 +139,7 @@ impl Column {
             (Bit { .. }, _) => DataType::Binary,
             (Date, _) => DataType::Date32,
             (Time { .. }, _) => DataType::Utf8,
-            (DateTime { .. } | Timestamp { .. }, _) => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-            }
+            (DateTime { .. } | Timestamp { .. }, _) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             (Year, _) => DataType::Int16,
             (Text | Enum(_) | Set(_) | Json | Uuid | Inet4 | Inet6, _) => DataType::Utf8,
             (Binary | Geometry, _) => DataType::Binary,
@@ -162,10 +169,9 @@ impl Column {
             "mediumint" => ColumnType::MediumInt,
             "int" | "integer" => ColumnType::Int,
             "bigint" => ColumnType::BigInt,
-            "decimal" | "numeric" => ColumnType::Decimal {
-                precision: numeric_precision.unwrap_or(10) as u8,
-                scale: numeric_scale.unwrap_or(0) as u8,
-            },
+            "decimal" | "numeric" => {
+                ColumnType::Decimal { precision: numeric_precision.unwrap_or(10) as u8, scale: numeric_scale.unwrap_or(0) as u8 }
+            }
             "float" => ColumnType::Float,
             "double" | "real" => ColumnType::Double,
             "bit" => ColumnType::Bit { bits: numeric_precision.unwrap_or(1) as u16 },
@@ -180,8 +186,8 @@ impl Column {
                 ColumnType::Text
             }
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => ColumnType::Binary,
-            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
-            | "multipolygon" | "geometrycollection" | "geomcollection" => ColumnType::Geometry,
+            "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection"
+            | "geomcollection" => ColumnType::Geometry,
             "enum" => ColumnType::Enum(parse_labels(column_type)?),
             "set" => ColumnType::Set(parse_labels(column_type)?),
             "json" => ColumnType::Json,
@@ -198,7 +204,9 @@ impl Column {
         if let Some(cs) = charset.as_deref()
             && !matches!(cs, "utf8mb4" | "utf8mb3" | "utf8" | "ascii" | "latin1" | "binary")
         {
-            return Err(format!("column {name}: character set {cs} is not supported yet (utf8mb4, utf8mb3, ascii and latin1 are); exclude the table or convert the column"));
+            return Err(format!(
+                "column {name}: character set {cs} is not supported yet (utf8mb4, utf8mb3, ascii and latin1 are); exclude the table or convert the column"
+            ));
         }
         Ok(Self { name, ty, unsigned, nullable, charset })
     }
@@ -243,9 +251,8 @@ pub struct TableFilter {
 impl TableFilter {
     pub fn new(include: &[String], exclude: &[String]) -> Result<Self, String> {
         let split = |p: &String| -> Result<(Pattern, Pattern), String> {
-            let (db, table) = p.split_once('.').ok_or_else(|| {
-                format!("table pattern {p:?} must be db.table (for example shop.* or *.orders)")
-            })?;
+            let (db, table) =
+                p.split_once('.').ok_or_else(|| format!("table pattern {p:?} must be db.table (for example shop.* or *.orders)"))?;
             Ok((Pattern::glob(db), Pattern::glob(table)))
         };
         Ok(Self {
@@ -269,7 +276,10 @@ impl TableFilter {
             if rule.get("filters").and_then(|f| f.as_array()).is_some_and(|f| !f.is_empty()) {
                 return Err(format!("rule {name}: source filters are not supported; replicate whole tables"));
             }
-            if !matches!(rule.get("object-locator").and_then(|o| o.get("table-type")).and_then(|t| t.as_str()), None | Some("table" | "all")) {
+            if !matches!(
+                rule.get("object-locator").and_then(|o| o.get("table-type")).and_then(|t| t.as_str()),
+                None | Some("table" | "all")
+            ) {
                 return Err(format!("rule {name}: only tables are replicated, not views"));
             }
             let locator = rule.get("object-locator").ok_or_else(|| format!("rule {name}: no object-locator"))?;
@@ -383,11 +393,7 @@ mod tests {
 
     #[test]
     fn filter_patterns() {
-        let f = TableFilter::new(
-            &["shop.*".into(), "crm.customers".into(), "%.audit_%".into()],
-            &["*.tmp_*".into()],
-        )
-        .unwrap();
+        let f = TableFilter::new(&["shop.*".into(), "crm.customers".into(), "%.audit_%".into()], &["*.tmp_*".into()]).unwrap();
         assert!(f.matches("shop", "orders"));
         assert!(!f.matches("shop", "tmp_orders"));
         assert!(f.matches("crm", "customers"));
@@ -428,9 +434,14 @@ mod tests {
         assert!(f.matches("hr", "pay_%") && !f.matches("hr", "pay_day"), "explicit names have no wildcards");
         assert!(!f.matches("other", "x"));
         let bad = |rule: &str| TableFilter::default().with_dms_mappings(&format!(r#"{{"rules": [{rule}]}}"#)).unwrap_err();
-        assert!(bad(r#"{"rule-type": "transformation", "rule-name": "lower", "rule-action": "convert-lowercase"}"#).contains("transformation"));
-        assert!(bad(r#"{"rule-type": "selection", "rule-name": "f", "rule-action": "include",
-            "object-locator": {"schema-name": "a", "table-name": "b"}, "filters": [{"filter-type": "source"}]}"#).contains("filters"));
+        assert!(
+            bad(r#"{"rule-type": "transformation", "rule-name": "lower", "rule-action": "convert-lowercase"}"#).contains("transformation")
+        );
+        assert!(
+            bad(r#"{"rule-type": "selection", "rule-name": "f", "rule-action": "include",
+            "object-locator": {"schema-name": "a", "table-name": "b"}, "filters": [{"filter-type": "source"}]}"#)
+            .contains("filters")
+        );
         assert!(Pattern::dms("[a-c]x").unwrap().matches("bx"));
     }
 

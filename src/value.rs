@@ -32,7 +32,13 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
     Ok(match (&column.ty, value) {
         (_, Value::NULL) => Cell::Null,
         (
-            ColumnType::TinyInt | ColumnType::Boolean | ColumnType::SmallInt | ColumnType::MediumInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Year,
+            ColumnType::TinyInt
+            | ColumnType::Boolean
+            | ColumnType::SmallInt
+            | ColumnType::MediumInt
+            | ColumnType::Int
+            | ColumnType::BigInt
+            | ColumnType::Year,
             v @ (Value::Int(_) | Value::UInt(_) | Value::Bytes(_)),
         ) => {
             let (signed, unsigned) = match &v {
@@ -68,15 +74,12 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
                 .map_or(Cell::Null, |days| Cell::Micros(micros(days, h as i64, mi as i64, s as i64, us as i64)))
         }
         (ColumnType::Date, Value::Bytes(b)) => parse_date(&text(b)?).map_or(Cell::Null, Cell::Date),
-        (ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }, Value::Bytes(b)) => parse_datetime(&text(b)?).map_or(Cell::Null, Cell::Micros),
-        (ColumnType::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => Cell::Text(crate::source::decode::format_time(
-            neg,
-            days as u64 * 24 + h as u64,
-            m as u64,
-            s as u64,
-            us as u64,
-            *fsp,
-        )),
+        (ColumnType::DateTime { .. } | ColumnType::Timestamp { .. }, Value::Bytes(b)) => {
+            parse_datetime(&text(b)?).map_or(Cell::Null, Cell::Micros)
+        }
+        (ColumnType::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => {
+            Cell::Text(crate::source::decode::format_time(neg, days as u64 * 24 + h as u64, m as u64, s as u64, us as u64, *fsp))
+        }
         (ColumnType::Time { .. }, Value::Bytes(b)) => Cell::Text(text(b)?),
         (ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Json, Value::Bytes(b)) => Cell::Text(text(b)?),
         (ColumnType::Binary, Value::Bytes(b)) => Cell::Bytes(b),
@@ -145,10 +148,9 @@ pub fn decode_text(charset: Option<&str>, bytes: &[u8]) -> String {
 /// MySQL's `latin1` is Windows-1252.
 fn cp1252(b: u8) -> char {
     const HIGH: [char; 32] = [
-        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
-        '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
-        '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
-        '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
+        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}',
+        '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}',
+        '\u{2013}', '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
     ];
     if (0x80..0xA0).contains(&b) { HIGH[(b - 0x80) as usize] } else { b as char }
 }

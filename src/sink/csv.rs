@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use crate::error::Result;
 use crate::schema::{Column, ColumnType};
 use crate::sink::settings::CsvOptions;
-use crate::sink::{upload_error, Prefix, RowMeta};
+use crate::sink::{Prefix, RowMeta, upload_error};
 use crate::value::Cell;
 
 /// Encoded bytes collected before they go to the compressor and the upload.
@@ -204,7 +204,8 @@ mod tests {
         let store = Arc::new(InMemory::new());
         let column = |name: &str| Column { name: name.into(), ty: ColumnType::Text, unsigned: false, nullable: true, charset: None };
         let prefix = Prefix { op: true, timestamp: None, sequence: None };
-        let mut encoder = CsvEncoder::new(BufWriter::new(store.clone(), "t.csv".into()), &[column("a"), column("b")], &prefix, &options, false);
+        let mut encoder =
+            CsvEncoder::new(BufWriter::new(store.clone(), "t.csv".into()), &[column("a"), column("b")], &prefix, &options, false);
         for row in rows {
             encoder.append(&RowMeta { op: Op::Insert, timestamp: "", sequence: "" }, row).await.unwrap();
         }
@@ -214,7 +215,8 @@ mod tests {
 
     #[tokio::test]
     async fn without_rfc4180_values_are_written_as_is() {
-        let options = CsvOptions { header: true, delimiter: ";".into(), row_delimiter: "\r\n".into(), null_value: "\\N".into(), rfc4180: false };
+        let options =
+            CsvOptions { header: true, delimiter: ";".into(), row_delimiter: "\r\n".into(), null_value: "\\N".into(), rfc4180: false };
         let rows = [vec![Cell::Text("x;\"y\"".into()), Cell::Null], vec![Cell::Text(String::new()), Cell::Text("z".into())]];
         assert_eq!(encode(options, &rows).await, "Op;a;b\r\nI;x;\"y\";\\N\r\nI;;z\r\n");
     }

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use object_store::buffered::BufWriter;
 
-use crate::change::Op;
-use crate::error::{Error, Result};
-use crate::schema::TableSchema;
-use crate::value::Cell;
 use self::csv::CsvEncoder;
 use self::parquet::{ParquetEncoder, PrefixColumn};
 use self::settings::{Codec, DataFormat, S3Settings};
 use self::target::Target;
+use crate::change::Op;
+use crate::error::{Error, Result};
+use crate::schema::TableSchema;
+use crate::value::Cell;
 
 /// The columns before the source columns: DMS's `Op` and timestamp column, then binlake's
 /// optional sequence column.

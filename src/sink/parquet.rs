@@ -6,23 +6,23 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
-    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-    TimestampMillisecondBuilder, UInt8Builder, UInt16Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder, Int16Builder,
+    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder, UInt8Builder, UInt16Builder,
+    UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use object_store::buffered::BufWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
-use parquet::basic::{Compression, GzipLevel, DecimalType, LogicalType, Type as PhysicalType, ZstdLevel};
+use parquet::basic::{Compression, DecimalType, GzipLevel, LogicalType, Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::{SchemaDescriptor, Type};
 
 use crate::error::{Error, Result};
 use crate::sink::settings::{Codec, S3Settings};
-use crate::sink::{upload_error, RowMeta};
+use crate::sink::{RowMeta, upload_error};
 use crate::value::Cell;
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet encoder.
@@ -204,13 +204,13 @@ impl ColumnBuilder {
             DataType::UInt64 => Self::U64(UInt64Builder::new()),
             DataType::Float32 => Self::F32(Float32Builder::new()),
             DataType::Float64 => Self::F64(Float64Builder::new()),
-            DataType::Decimal128(p, s) => Self::Decimal(
-                Decimal128Builder::new().with_precision_and_scale(*p, *s).expect("valid decimal type"),
-                *p,
-                *s,
-            ),
+            DataType::Decimal128(p, s) => {
+                Self::Decimal(Decimal128Builder::new().with_precision_and_scale(*p, *s).expect("valid decimal type"), *p, *s)
+            }
             DataType::Date32 => Self::Date(Date32Builder::new()),
-            DataType::Timestamp(TimeUnit::Millisecond, tz) => Self::Millis(TimestampMillisecondBuilder::new().with_timezone_opt(tz.clone())),
+            DataType::Timestamp(TimeUnit::Millisecond, tz) => {
+                Self::Millis(TimestampMillisecondBuilder::new().with_timezone_opt(tz.clone()))
+            }
             DataType::Timestamp(_, tz) => Self::Micros(TimestampMicrosecondBuilder::new().with_timezone_opt(tz.clone())),
             DataType::Binary => Self::Binary(BinaryBuilder::new()),
             _ => Self::Utf8(StringBuilder::new()),

@@ -68,7 +68,9 @@ pub struct ParquetOptions {
 pub enum Encryption {
     /// S3-managed keys: the bucket default, nothing to send.
     SseS3,
-    SseKms { key_id: String },
+    SseKms {
+        key_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +103,11 @@ const INERT: &[(&str, &str, &str)] = &[
     ("CsvNoSupValue", "", "binlake writes every column type it replicates"),
     ("ExternalTableDefinition", "", "it only applies to an S3 source endpoint"),
     ("IgnoreHeaderRows", "0", "it only applies to an S3 source endpoint"),
-    ("CannedAclForObjects", "NONE", "binlake cannot set object ACLs; with S3 Object Ownership 'bucket owner enforced' (the AWS default) ACLs are disabled and the bucket owner owns every object"),
+    (
+        "CannedAclForObjects",
+        "NONE",
+        "binlake cannot set object ACLs; with S3 Object Ownership 'bucket owner enforced' (the AWS default) ACLs are disabled and the bucket owner owns every object",
+    ),
 ];
 
 /// Settings about how DMS reaches the bucket; binlake reaches it its own way and says so.
@@ -112,13 +118,35 @@ const REPORTED: &[(&str, &str)] = &[
 ];
 
 const KNOWN: &[&str] = &[
-    "BucketFolder", "DataFormat", "CompressionType", "IncludeOpForFullLoad", "CdcInsertsOnly",
-    "CdcInsertsAndUpdates", "TimestampColumnName", "UseTaskStartTimeForFullLoadTimestamp",
-    "DatePartitionEnabled", "DatePartitionSequence", "DatePartitionDelimiter", "DatePartitionTimezone",
-    "AddColumnName", "CsvDelimiter", "CsvRowDelimiter", "CsvNullValue", "Rfc4180", "MaxFileSize",
-    "CdcMaxBatchInterval", "CdcMinFileSize", "ParquetVersion", "EncodingType", "DataPageSize",
-    "DictPageSizeLimit", "RowGroupLength", "EnableStatistics", "ParquetTimestampInMillisecond",
-    "EncryptionMode", "ServerSideEncryptionKmsKeyId",
+    "BucketFolder",
+    "DataFormat",
+    "CompressionType",
+    "IncludeOpForFullLoad",
+    "CdcInsertsOnly",
+    "CdcInsertsAndUpdates",
+    "TimestampColumnName",
+    "UseTaskStartTimeForFullLoadTimestamp",
+    "DatePartitionEnabled",
+    "DatePartitionSequence",
+    "DatePartitionDelimiter",
+    "DatePartitionTimezone",
+    "AddColumnName",
+    "CsvDelimiter",
+    "CsvRowDelimiter",
+    "CsvNullValue",
+    "Rfc4180",
+    "MaxFileSize",
+    "CdcMaxBatchInterval",
+    "CdcMinFileSize",
+    "ParquetVersion",
+    "EncodingType",
+    "DataPageSize",
+    "DictPageSizeLimit",
+    "RowGroupLength",
+    "EnableStatistics",
+    "ParquetTimestampInMillisecond",
+    "EncryptionMode",
+    "ServerSideEncryptionKmsKeyId",
 ];
 
 impl S3Settings {
@@ -157,7 +185,9 @@ impl S3Settings {
             (DataFormat::Parquet, Some("SNAPPY") | None) => Codec::Snappy,
             (DataFormat::Parquet, Some(_)) => Codec::Zstd,
             (DataFormat::Csv, None) => Codec::None,
-            (DataFormat::Csv, Some(other)) => return Err(format!("CompressionType={other} applies to Parquet only; CSV files take NONE or GZIP")),
+            (DataFormat::Csv, Some(other)) => {
+                return Err(format!("CompressionType={other} applies to Parquet only; CSV files take NONE or GZIP"));
+            }
         };
         let inserts_only = r.bool("CdcInsertsOnly", false)?;
         let inserts_and_updates = r.bool("CdcInsertsAndUpdates", false)?;
@@ -183,12 +213,13 @@ impl S3Settings {
                 "MMYYYYDD" => &["%m", "%Y", "%d"],
                 _ => &["%d", "%m", "%Y"],
             };
-            let timezone = match r.string_opt("DatePartitionTimezone")? {
-                Some(tz) if !tz.is_empty() => Some(tz.parse::<chrono_tz::Tz>().map_err(|_| {
-                    format!("DatePartitionTimezone={tz} is not a time zone name (e.g. UTC, Asia/Seoul, America/New_York)")
-                })?),
-                _ => None,
-            };
+            let timezone =
+                match r.string_opt("DatePartitionTimezone")? {
+                    Some(tz) if !tz.is_empty() => Some(tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                        format!("DatePartitionTimezone={tz} is not a time zone name (e.g. UTC, Asia/Seoul, America/New_York)")
+                    })?),
+                    _ => None,
+                };
             Some(DatePartition { folder_format: parts.join(delimiter), timezone })
         } else {
             for name in ["DatePartitionSequence", "DatePartitionDelimiter", "DatePartitionTimezone"] {
@@ -219,7 +250,10 @@ impl S3Settings {
         };
         let encryption = match r.choice("EncryptionMode", "SSE_S3", &["SSE_S3", "SSE_KMS"])? {
             "SSE_KMS" => Encryption::SseKms {
-                key_id: r.string_opt("ServerSideEncryptionKmsKeyId")?.filter(|k| !k.is_empty()).ok_or("EncryptionMode=SSE_KMS needs ServerSideEncryptionKmsKeyId")?,
+                key_id: r
+                    .string_opt("ServerSideEncryptionKmsKeyId")?
+                    .filter(|k| !k.is_empty())
+                    .ok_or("EncryptionMode=SSE_KMS needs ServerSideEncryptionKmsKeyId")?,
             },
             _ if raw.contains_key("ServerSideEncryptionKmsKeyId") => {
                 return Err("ServerSideEncryptionKmsKeyId needs EncryptionMode=SSE_KMS".into());
@@ -296,7 +330,9 @@ pub fn kebab_case(pascal: &str) -> String {
     for (i, c) in chars.iter().enumerate() {
         let boundary = i > 0
             && c.is_ascii_uppercase()
-            && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit() || chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
+            && (chars[i - 1].is_ascii_lowercase()
+                || chars[i - 1].is_ascii_digit()
+                || chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
         if boundary {
             out.push('-');
         }
@@ -390,7 +426,10 @@ mod tests {
         assert_eq!(s.max_file_size, 1_048_576 * 1024);
         assert_eq!(s.parquet.row_group_length, 10_000);
         assert!(s.parquet.dictionary && s.parquet.statistics && !s.parquet.version_2 && !s.parquet.timestamp_millis);
-        assert_eq!(s.csv, CsvOptions { header: false, delimiter: ",".into(), row_delimiter: "\n".into(), null_value: "".into(), rfc4180: true });
+        assert_eq!(
+            s.csv,
+            CsvOptions { header: false, delimiter: ",".into(), row_delimiter: "\n".into(), null_value: "".into(), rfc4180: true }
+        );
         assert!(!s.has_op(false) && s.has_op(true));
     }
 
@@ -425,7 +464,9 @@ mod tests {
         assert!(err(json!({"CdcMaxBatchInterval": 0})).contains("positive"));
         assert!(err(json!({"DatePartitionSequence": "YYYYMM"})).contains("DatePartitionEnabled"));
         assert!(err(json!({"DatePartitionEnabled": "true", "DatePartitionTimezone": "Mars/Olympus"})).contains("time zone"));
-        let (ok, _) = S3Settings::resolve(&raw(json!({"PreserveTransactions": false, "CannedAclForObjects": "private", "CdcMaxBatchInterval": "1"}))).unwrap();
+        let (ok, _) =
+            S3Settings::resolve(&raw(json!({"PreserveTransactions": false, "CannedAclForObjects": "private", "CdcMaxBatchInterval": "1"})))
+                .unwrap();
         assert_eq!(ok.cdc_max_batch_interval, Duration::from_secs(1));
     }
 

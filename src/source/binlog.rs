@@ -12,9 +12,7 @@ use bitvec::slice::BitSlice;
 use std::sync::Arc;
 
 use mysql_async::binlog::EventType;
-use mysql_async::binlog::events::{
-    Event, EventData, RotateEvent, RowsEventData, TableMapEvent, TransactionPayloadEvent,
-};
+use mysql_async::binlog::events::{Event, EventData, RotateEvent, RowsEventData, TableMapEvent, TransactionPayloadEvent};
 
 use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
@@ -153,7 +151,8 @@ impl Assembler {
                 return Err(self.decode_error(
                     "?",
                     &at,
-                    "an XA transaction changed replicated tables; XA transactions are not supported yet. Exclude those tables or avoid XA".into(),
+                    "an XA transaction changed replicated tables; XA transactions are not supported yet. Exclude those tables or avoid XA"
+                        .into(),
                 ));
             }
             // Nothing replicated in it: the group ends here like any other.
@@ -272,11 +271,7 @@ impl Assembler {
         self.rows_in_transaction = false;
         self.offset = end;
         self.in_transaction = false;
-        out.push(SourceEvent::Commit {
-            end: BinlogPos::new(self.file.clone(), end),
-            commit_ts: ts,
-            gtid: self.gtid.take(),
-        });
+        out.push(SourceEvent::Commit { end: BinlogPos::new(self.file.clone(), end), commit_ts: ts, gtid: self.gtid.take() });
     }
 
     fn rows(&self, rows: &RowsEventData<'_>, at: &BinlogPos, out: &mut Vec<SourceEvent>) -> Result<()> {
@@ -286,7 +281,9 @@ impl Assembler {
         let fail = |d: String| self.decode_error(&schema.id.to_string(), at, d);
         let op = match rows {
             RowsEventData::WriteRowsEvent(_) | RowsEventData::WriteRowsEventV1(_) => Op::Insert,
-            RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) | RowsEventData::PartialUpdateRowsEvent(_) => Op::Update,
+            RowsEventData::UpdateRowsEvent(_) | RowsEventData::UpdateRowsEventV1(_) | RowsEventData::PartialUpdateRowsEvent(_) => {
+                Op::Update
+            }
             RowsEventData::DeleteRowsEvent(_) | RowsEventData::DeleteRowsEventV1(_) => Op::Delete,
         };
         // binlog_row_value_options=PARTIAL_JSON: after images may hold JSON diffs against the

@@ -7,9 +7,9 @@
 //! tracked schema supplies signedness, labels and character sets; the TABLE_MAP supplies
 //! the physical layout, and the two must agree or the row is refused.
 
-use mysql_common::constants::ColumnType as Wire;
 use mysql_common::binlog::decimal::Decimal;
 use mysql_common::binlog::events::TableMapEvent;
+use mysql_common::constants::ColumnType as Wire;
 
 use crate::schema::{Column, ColumnType, TableSchema};
 use crate::source::json::{self, Json};
@@ -147,7 +147,12 @@ impl<'a> RowReader<'a> {
 
     /// Reads the before image of a PARTIAL_UPDATE_ROWS row, keeping its MySQL JSON values
     /// as documents for the after image's diffs to apply to.
-    pub fn read_partial_before(&mut self, schema: &TableSchema, wire: &[WireColumn], present: &[bool]) -> Result<(Vec<Cell>, Vec<Option<Json>>), String> {
+    pub fn read_partial_before(
+        &mut self,
+        schema: &TableSchema,
+        wire: &[WireColumn],
+        present: &[bool],
+    ) -> Result<(Vec<Cell>, Vec<Option<Json>>), String> {
         self.read_image(schema, wire, present, Image::KeepJson)
     }
 
@@ -155,11 +160,23 @@ impl<'a> RowReader<'a> {
     /// options and, with PARTIAL_JSON, one bit per JSON column of the table: a set bit means
     /// the column holds diffs against the before value (`before_json`, from
     /// [`RowReader::read_partial_before`]) rather than a whole value.
-    pub fn read_partial_after(&mut self, schema: &TableSchema, wire: &[WireColumn], present: &[bool], before_json: &[Option<Json>]) -> Result<Vec<Cell>, String> {
+    pub fn read_partial_after(
+        &mut self,
+        schema: &TableSchema,
+        wire: &[WireColumn],
+        present: &[bool],
+        before_json: &[Option<Json>],
+    ) -> Result<Vec<Cell>, String> {
         Ok(self.read_image(schema, wire, present, Image::PartialAfter(before_json))?.0)
     }
 
-    fn read_image(&mut self, schema: &TableSchema, wire: &[WireColumn], present: &[bool], image: Image<'_>) -> Result<(Vec<Cell>, Vec<Option<Json>>), String> {
+    fn read_image(
+        &mut self,
+        schema: &TableSchema,
+        wire: &[WireColumn],
+        present: &[bool],
+        image: Image<'_>,
+    ) -> Result<(Vec<Cell>, Vec<Option<Json>>), String> {
         if let Some(missing) = present.iter().position(|p| !p) {
             return Err(format!(
                 "column {} is missing from the row image; binlake needs binlog_row_image=FULL (SET GLOBAL binlog_row_image='FULL')",
@@ -314,7 +331,9 @@ impl<'a> RowReader<'a> {
                 let ColumnType::Enum(labels) = &column.ty else { return Err("ENUM value for a non-ENUM column".into()) };
                 match index {
                     0 => Cell::Text(String::new()), // MySQL's invalid-value marker
-                    i => Cell::Text(labels.get(i - 1).cloned().ok_or_else(|| format!("ENUM index {i} beyond its {} labels", labels.len()))?),
+                    i => {
+                        Cell::Text(labels.get(i - 1).cloned().ok_or_else(|| format!("ENUM index {i} beyond its {} labels", labels.len()))?)
+                    }
                 }
             }
             Wire::MYSQL_TYPE_SET => {
@@ -497,8 +516,8 @@ mod tests {
 
     /// `{"age": 25, "name": "Joe"}` in MySQL's binary JSON (a small object).
     const JOE: &[u8] = &[
-        0x00, 0x02, 0x00, 0x1D, 0x00, 0x12, 0x00, 0x03, 0x00, 0x15, 0x00, 0x04, 0x00, 0x05, 0x19, 0x00, 0x0C, 0x19, 0x00, b'a', b'g',
-        b'e', b'n', b'a', b'm', b'e', 0x03, b'J', b'o', b'e',
+        0x00, 0x02, 0x00, 0x1D, 0x00, 0x12, 0x00, 0x03, 0x00, 0x15, 0x00, 0x04, 0x00, 0x05, 0x19, 0x00, 0x0C, 0x19, 0x00, b'a', b'g', b'e',
+        b'n', b'a', b'm', b'e', 0x03, b'J', b'o', b'e',
     ];
 
     fn partial_update(diff_path: &str, partial: bool) -> Result<(Vec<Cell>, Vec<Cell>), String> {

@@ -282,17 +282,16 @@ fn write_double(d: f64, out: &mut String) {
 enum Leg {
     Member(String),
     /// `[n]` (`from_end` false) or `[last-n]` (`from_end` true).
-    Cell { index: usize, from_end: bool },
+    Cell {
+        index: usize,
+        from_end: bool,
+    },
 }
 
 /// A resolved array index, as MySQL's `Json_array_index`: the position (clamped to the
 /// array for inserts) and whether it names an existing element.
 fn array_index(index: usize, from_end: bool, len: usize) -> (usize, bool) {
-    let position = if from_end {
-        if index < len { len - index - 1 } else { 0 }
-    } else {
-        index.min(len)
-    };
+    let position = if from_end { if index < len { len - index - 1 } else { 0 } } else { index.min(len) };
     (position, index < len)
 }
 
@@ -559,10 +558,8 @@ mod tests {
             v.extend_from_slice(&i.to_le_bytes());
             v
         };
-        let mut doc = Json::Object(vec![
-            ("a".into(), Json::Int(1)),
-            ("list".into(), Json::Array(vec![Json::Int(10), Json::Int(20), Json::Int(30)])),
-        ]);
+        let mut doc =
+            Json::Object(vec![("a".into(), Json::Int(1)), ("list".into(), Json::Array(vec![Json::Int(10), Json::Int(20), Json::Int(30)]))]);
         let mut raw = diff_bytes(0, "$.a", Some(&int(5)));
         raw.extend(diff_bytes(1, "$.zz", Some(&int(7))));
         raw.extend(diff_bytes(1, "$.list[1]", Some(&int(15))));

@@ -37,18 +37,13 @@ impl Source {
     pub fn new(url: &str) -> Result<Self> {
         let parsed = url::Url::parse(url).map_err(|e| Error::Config(format!("source URL {url:?}: {e}")))?;
         if parsed.scheme() != "mysql" && parsed.scheme() != "mariadb" {
-            return Err(Error::Config(format!(
-                "source URL must start with mysql:// (got {}://)",
-                parsed.scheme()
-            )));
+            return Err(Error::Config(format!("source URL must start with mysql:// (got {}://)", parsed.scheme())));
         }
         let mut normalized = parsed.clone();
         let _ = normalized.set_scheme("mysql");
         let opts = Opts::from_url(normalized.as_str()).map_err(|e| Error::Config(format!("source URL: {e}")))?;
-        let opts = OptsBuilder::from_opts(opts)
-            .conn_ttl(None)
-            .stmt_cache_size(0)
-            .init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
+        let opts =
+            OptsBuilder::from_opts(opts).conn_ttl(None).stmt_cache_size(0).init(vec!["SET NAMES utf8mb4", "SET time_zone = '+00:00'"]);
         let mut display = parsed;
         if display.password().is_some() {
             let _ = display.set_password(Some("***"));
@@ -62,7 +57,9 @@ impl Source {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => {
                 let hint = match &e {
-                    mysql_async::Error::Server(s) if s.code == 1045 => " (check the user and password in the source URL, and add ?require_ssl=true if the user must connect with TLS)",
+                    mysql_async::Error::Server(s) if s.code == 1045 => {
+                        " (check the user and password in the source URL, and add ?require_ssl=true if the user must connect with TLS)"
+                    }
                     mysql_async::Error::Server(s) if s.code == 1049 => " (the database in the source URL does not exist; leave it out)",
                     mysql_async::Error::Io(_) => " (is the server running, and are host and port right?)",
                     _ => "",
@@ -81,10 +78,8 @@ impl Source {
     pub async fn binlog_stream(&self, server_id: u32, from: &StreamFrom, heartbeat: Duration) -> Result<(BinlogStream, bool)> {
         let mut conn = self.connect().await?;
         let flavor = flavor(&mut conn).await?;
-        let checksum: Option<String> = conn
-            .query_first("SELECT @@GLOBAL.binlog_checksum")
-            .await
-            .map_err(|e| Error::source("reading binlog_checksum", e))?;
+        let checksum: Option<String> =
+            conn.query_first("SELECT @@GLOBAL.binlog_checksum").await.map_err(|e| Error::source("reading binlog_checksum", e))?;
         let checksummed = checksum.is_some_and(|c| !c.eq_ignore_ascii_case("NONE"));
         let period_ns = heartbeat.as_nanos().min(u64::MAX as u128) as u64;
         conn.query_drop(format!("SET @master_heartbeat_period = {period_ns}"))
@@ -154,11 +149,8 @@ pub async fn mariadb_gtid_at(conn: &mut Conn, pos: &BinlogPos) -> Result<Option<
 }
 
 pub async fn flavor(conn: &mut Conn) -> Result<Flavor> {
-    let version: String = conn
-        .query_first("SELECT VERSION()")
-        .await
-        .map_err(|e| Error::source("reading the server version", e))?
-        .unwrap_or_default();
+    let version: String =
+        conn.query_first("SELECT VERSION()").await.map_err(|e| Error::source("reading the server version", e))?.unwrap_or_default();
     Ok(if version.to_ascii_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql })
 }
 
@@ -172,7 +164,8 @@ pub async fn current_position(conn: &mut Conn) -> Result<BinlogPos> {
             .await
             .map_err(|e| Error::source("reading the binlog position (SHOW MASTER STATUS)", e))?,
     };
-    let row = row.ok_or_else(|| Error::Preflight("the binary log is disabled (log_bin=OFF): SHOW MASTER STATUS returned nothing".into()))?;
+    let row =
+        row.ok_or_else(|| Error::Preflight("the binary log is disabled (log_bin=OFF): SHOW MASTER STATUS returned nothing".into()))?;
     let file: String = row.get(0).unwrap_or_default();
     let offset: u64 = row.get(1).unwrap_or_default();
     Ok(BinlogPos::new(file, offset))
@@ -228,9 +221,6 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
         )
         .await
         .map_err(|e| Error::source(format!("reading the primary key of {id}"), e))?;
-    let primary_key = key
-        .iter()
-        .filter_map(|k| columns.iter().position(|c| &c.name == k))
-        .collect();
+    let primary_key = key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
     Ok(TableSchema { id: id.clone(), columns, primary_key })
 }

@@ -151,17 +151,22 @@ pub async fn run(source: &Source, replica_server_id: u32) -> Result<Vec<Check>> 
         Flavor::MariaDb => check("gtid", Status::Ok, format!("MariaDB GTIDs, gtid_binlog_pos = '{}'", var("gtid_binlog_pos")), None),
         Flavor::MySql => {
             let mode = var("gtid_mode");
-            check("gtid", Status::Ok, format!("gtid_mode = {} (binlake positions by binlog file and offset either way)", if mode.is_empty() { "OFF".into() } else { mode }), None)
+            check(
+                "gtid",
+                Status::Ok,
+                format!(
+                    "gtid_mode = {} (binlake positions by binlog file and offset either way)",
+                    if mode.is_empty() { "OFF".into() } else { mode }
+                ),
+                None,
+            )
         }
     });
     Ok(checks)
 }
 
 async fn privileges(conn: &mut mysql_async::Conn, flavor: Flavor) -> Result<Check> {
-    let grants: Vec<String> = conn
-        .query("SHOW GRANTS FOR CURRENT_USER()")
-        .await
-        .map_err(|e| Error::source("reading privileges", e))?;
+    let grants: Vec<String> = conn.query("SHOW GRANTS FOR CURRENT_USER()").await.map_err(|e| Error::source("reading privileges", e))?;
     let text = grants.join("\n").to_ascii_uppercase();
     let global = |p: &str| text.lines().any(|l| l.contains(" ON *.* ") && (l.contains(p) || l.contains("ALL PRIVILEGES")));
     let mut missing = Vec::new();
@@ -182,7 +187,11 @@ async fn privileges(conn: &mut mysql_async::Conn, flavor: Flavor) -> Result<Chec
         check(
             "privileges",
             Status::Ok,
-            if flavor == Flavor::MySql { "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, LOCK TABLES" } else { "REPLICATION SLAVE, REPLICATION CLIENT, SELECT" },
+            if flavor == Flavor::MySql {
+                "REPLICATION SLAVE, REPLICATION CLIENT, SELECT, LOCK TABLES"
+            } else {
+                "REPLICATION SLAVE, REPLICATION CLIENT, SELECT"
+            },
             None,
         )
     } else {
@@ -214,7 +223,10 @@ async fn retention(conn: &mut mysql_async::Conn, vars: &HashMap<String, String>,
             other => check(
                 "binlog_retention",
                 Status::Fail,
-                format!("{} on RDS: the binlog may be purged within minutes", other.map(|h| format!("{h} hours")).unwrap_or_else(|| "NULL".into())),
+                format!(
+                    "{} on RDS: the binlog may be purged within minutes",
+                    other.map(|h| format!("{h} hours")).unwrap_or_else(|| "NULL".into())
+                ),
                 Some("CALL mysql.rds_set_configuration('binlog retention hours', 24)".into()),
             ),
         };

@@ -82,10 +82,8 @@ pub async fn start(
 }
 
 async fn snapshot_status(conn: &mut Conn) -> Result<Option<BinlogPos>> {
-    let rows: Vec<(String, String)> = conn
-        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .map_err(|e| Error::source("reading binlog_snapshot_position", e))?;
+    let rows: Vec<(String, String)> =
+        conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await.map_err(|e| Error::source("reading binlog_snapshot_position", e))?;
     let get = |name: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
     Ok(match (get("binlog_snapshot_file"), get("binlog_snapshot_position")) {
         (Some(file), Some(pos)) if !file.is_empty() => pos.parse().ok().map(|p| BinlogPos::new(file, p)),
@@ -93,13 +91,7 @@ async fn snapshot_status(conn: &mut Conn) -> Result<Option<BinlogPos>> {
     })
 }
 
-async fn read_table(
-    conn: &mut Conn,
-    index: usize,
-    table: &TableSchema,
-    chunk_rows: usize,
-    tx: &mpsc::Sender<Result<Chunk>>,
-) -> Result<()> {
+async fn read_table(conn: &mut Conn, index: usize, table: &TableSchema, chunk_rows: usize, tx: &mpsc::Sender<Result<Chunk>>) -> Result<()> {
     let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let select = format!("SELECT {} FROM {}", columns.join(", "), table.id.quoted());
     let read_err = |e| Error::source(format!("reading {}", table.id), e);

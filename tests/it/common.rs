@@ -116,13 +116,8 @@ impl Lake {
     /// order them explicitly: LOAD first, then CDC by name).
     pub async fn files(&self, db: &str, table: &str) -> Vec<String> {
         let folder = if self.prefix.is_empty() { format!("{db}/{table}") } else { format!("{}/{db}/{table}", self.prefix) };
-        let mut keys: Vec<String> = self
-            .store
-            .list(Some(&folder.as_str().into()))
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-            .unwrap();
+        let mut keys: Vec<String> =
+            self.store.list(Some(&folder.as_str().into())).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
         keys.sort_by_key(|k| (!k.rsplit('/').next().unwrap().starts_with("LOAD"), k.clone()));
         keys
     }
@@ -319,7 +314,12 @@ impl Shop {
                 let id = self.next_account;
                 self.next_account += 1;
                 self.accounts.push(id);
-                a.push(format!("({id}, 'name-{id}', {}.{:02}, {})", self.rng.range(0, 99_999), self.rng.range(0, 99), self.rng.range(0, 1 << 40)));
+                a.push(format!(
+                    "({id}, 'name-{id}', {}.{:02}, {})",
+                    self.rng.range(0, 99_999),
+                    self.rng.range(0, 99),
+                    self.rng.range(0, 1 << 40)
+                ));
                 let sku = format!("sku-{}", self.rng.range(0, 9));
                 if !self.lines.contains(&(id, sku.clone())) {
                     self.lines.push((id, sku.clone()));
@@ -349,7 +349,10 @@ impl Shop {
             }
             20..=44 if !self.accounts.is_empty() => {
                 let id = self.accounts[self.rng.range(0, self.accounts.len() as u64 - 1) as usize];
-                format!("UPDATE accounts SET balance = balance + 1.25, visits = visits + 1, name = CONCAT('u', {}) WHERE id = {id}", self.rng.range(0, 1000))
+                format!(
+                    "UPDATE accounts SET balance = balance + 1.25, visits = visits + 1, name = CONCAT('u', {}) WHERE id = {id}",
+                    self.rng.range(0, 1000)
+                )
             }
             45..=54 if !self.accounts.is_empty() => {
                 let i = self.rng.range(0, self.accounts.len() as u64 - 1) as usize;

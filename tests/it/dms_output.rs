@@ -89,10 +89,13 @@ async fn csv_is_written_byte_for_byte_as_dms_writes_it() {
          112,\"Signal \"\"Gift\"\" Stores\",King,Jean,7025551838,8489 Strong St.,\"\",Las Vegas,NV,83030,USA,1166,71800.50\n\
          114,\"Australian Collectors, Co.\",Ferguson,Peter,03 9520 4555,636 St Kilda Road,\"Level 3\nSuite 2\",Melbourne,Victoria,3004,Australia,1611,\n"
     );
-    let cdc: String = files[1..].iter().map(|(name, bytes)| {
-        assert!(name.ends_with(".csv") && !name.contains('/'), "{name}");
-        text(bytes)
-    }).collect();
+    let cdc: String = files[1..]
+        .iter()
+        .map(|(name, bytes)| {
+            assert!(name.ends_with(".csv") && !name.contains('/'), "{name}");
+            text(bytes)
+        })
+        .collect();
     assert_eq!(
         cdc,
         "I,497,Diecast Collectables,Mitesh,Valarie,6175552555,6251 Ingle Ln.,,Boston,MA,51003,USA,1188,85100.00\n\
@@ -107,8 +110,20 @@ async fn csv_is_written_byte_for_byte_as_dms_writes_it() {
     let lake = Lake::local();
     let state = state_dir();
     let settings = [
-        "--data-format", "csv", "--compression-type", "GZIP", "--add-column-name", "true", "--csv-delimiter", "|",
-        "--csv-null-value", "NULL", "--include-op-for-full-load", "true", "--cdc-inserts-and-updates", "true",
+        "--data-format",
+        "csv",
+        "--compression-type",
+        "GZIP",
+        "--add-column-name",
+        "true",
+        "--csv-delimiter",
+        "|",
+        "--csv-null-value",
+        "NULL",
+        "--include-op-for-full-load",
+        "true",
+        "--cdc-inserts-and-updates",
+        "true",
     ];
     run(state.path(), &lake, &db.name, &settings);
     for change in CHANGES {
@@ -276,7 +291,12 @@ async fn a_dms_table_mapping_selects_the_tables() {
     std::fs::write(&file, mapping.to_string()).unwrap();
     let lake = Lake::local();
     let state = state_dir();
-    run_ok(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up"]).arg("--table-mappings").arg(&file));
+    run_ok(
+        binlake(state.path())
+            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up"])
+            .arg("--table-mappings")
+            .arg(&file),
+    );
     let mut replicated = Vec::new();
     for table in ["orders", "order_lines", "orders_tmp", "users"] {
         if !lake.files(&db.name, table).await.is_empty() {
@@ -289,7 +309,12 @@ async fn a_dms_table_mapping_selects_the_tables() {
     let transform = r#"{"rules": [{"rule-type": "transformation", "rule-id": "9", "rule-name": "lower", "rule-action": "convert-lowercase",
         "rule-target": "table", "object-locator": {"schema-name": "%", "table-name": "%"}}]}"#;
     std::fs::write(&file, transform).unwrap();
-    let out = binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url]).arg("--table-mappings").arg(&file).output().unwrap();
+    let out = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url])
+        .arg("--table-mappings")
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("\"lower\"") && stderr.contains("transformation"), "{stderr}");
 }

@@ -13,7 +13,15 @@ fn check_passes_on_a_ready_server() {
     let state = state_dir();
     let (ok, text) = output(binlake(state.path()).args(["check", "--source", &mysql_url()]));
     assert!(ok, "{text}");
-    for line in ["ok   log_bin", "ok   binlog_format      ROW", "ok   binlog_row_image", "ok   privileges", "ok   server_id", "ok   gtid", "all checks passed"] {
+    for line in [
+        "ok   log_bin",
+        "ok   binlog_format      ROW",
+        "ok   binlog_row_image",
+        "ok   privileges",
+        "ok   server_id",
+        "ok   gtid",
+        "all checks passed",
+    ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
@@ -31,7 +39,8 @@ fn check_names_statement_format_and_its_fix() {
 fn run_refuses_a_statement_format_server() {
     let state = state_dir();
     let lake = Lake::local();
-    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &statement_mysql_url(), "--target", &lake.url, "--until", "caught-up"]));
+    let (ok, text) =
+        output(binlake(state.path()).args(["run", "--source", &statement_mysql_url(), "--target", &lake.url, "--until", "caught-up"]));
     assert!(!ok);
     assert!(text.contains("not ready for replication") && text.contains("binlog_format"), "{text}");
 }
@@ -105,7 +114,17 @@ fn tls_when_asked_for() {
     assert!(ok, "{text}");
     // the whole pipeline over TLS: snapshot and binlog stream
     let lake = Lake::local();
-    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &tls, "--target", &lake.url, "--tables", "mysql.nothing", "--until", "caught-up"]));
+    let (ok, text) = output(binlake(state.path()).args([
+        "run",
+        "--source",
+        &tls,
+        "--target",
+        &lake.url,
+        "--tables",
+        "mysql.nothing",
+        "--until",
+        "caught-up",
+    ]));
     assert!(ok && text.contains("caught up"), "{text}");
 }
 
@@ -117,7 +136,17 @@ async fn xa_transactions_on_replicated_tables_stop_with_a_message() {
     let lake = Lake::local();
     let state = state_dir();
     let run = |tables: &str| {
-        output(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", tables]))
+        output(binlake(state.path()).args([
+            "run",
+            "--source",
+            &mysql_url(),
+            "--target",
+            &lake.url,
+            "--until",
+            "caught-up",
+            "--tables",
+            tables,
+        ]))
     };
     let kept = format!("{}.kept", db.name);
     let (ok, text) = run(&kept);
@@ -146,7 +175,19 @@ async fn statement_format_changes_and_unsupported_charsets_stop_with_a_message()
     let lake = Lake::local();
     let state = state_dir();
     let tables = format!("{}.*", db.name);
-    let run = || output(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", &tables]));
+    let run = || {
+        output(binlake(state.path()).args([
+            "run",
+            "--source",
+            &mysql_url(),
+            "--target",
+            &lake.url,
+            "--until",
+            "caught-up",
+            "--tables",
+            &tables,
+        ]))
+    };
     let (ok, text) = run();
     assert!(ok, "{text}");
     db.exec("SET SESSION binlog_format = 'STATEMENT'").await;
@@ -159,7 +200,11 @@ async fn statement_format_changes_and_unsupported_charsets_stop_with_a_message()
     let mut other = TestDb::new("charset").await;
     other.exec("CREATE TABLE g (id INT PRIMARY KEY, name VARCHAR(10) CHARACTER SET gbk)").await;
     let state = state_dir();
-    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"]).arg(format!("{}.*", other.name)));
+    let (ok, text) = output(
+        binlake(state.path())
+            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
+            .arg(format!("{}.*", other.name)),
+    );
     assert!(!ok);
     assert!(text.contains("character set gbk is not supported"), "{text}");
 }
@@ -169,10 +214,30 @@ fn plain_http_s3_endpoints_only_when_asked() {
     let state = state_dir();
     let lake = Lake::s3("http", "");
     let mut cmd = binlake(state.path());
-    cmd.env_remove("AWS_ALLOW_HTTP").args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", "none.none"]);
+    cmd.env_remove("AWS_ALLOW_HTTP").args([
+        "run",
+        "--source",
+        &mysql_url(),
+        "--target",
+        &lake.url,
+        "--until",
+        "caught-up",
+        "--tables",
+        "none.none",
+    ]);
     let (ok, text) = output(&mut cmd);
     assert!(!ok);
     assert!(text.contains("is plain http") && text.contains("AWS_ALLOW_HTTP=true"), "{text}");
-    let (ok, text) = output(binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", "none.none"]));
+    let (ok, text) = output(binlake(state.path()).args([
+        "run",
+        "--source",
+        &mysql_url(),
+        "--target",
+        &lake.url,
+        "--until",
+        "caught-up",
+        "--tables",
+        "none.none",
+    ]));
     assert!(ok, "{text}");
 }

@@ -47,11 +47,18 @@ impl Catalog for TableMapCatalog {
             let m = tme.get_column_metadata(i).unwrap_or(&[]).to_vec();
             let numeric = matches!(
                 wire,
-                Wire::MYSQL_TYPE_TINY | Wire::MYSQL_TYPE_SHORT | Wire::MYSQL_TYPE_INT24 | Wire::MYSQL_TYPE_LONG
-                    | Wire::MYSQL_TYPE_LONGLONG | Wire::MYSQL_TYPE_FLOAT | Wire::MYSQL_TYPE_DOUBLE | Wire::MYSQL_TYPE_NEWDECIMAL
+                Wire::MYSQL_TYPE_TINY
+                    | Wire::MYSQL_TYPE_SHORT
+                    | Wire::MYSQL_TYPE_INT24
+                    | Wire::MYSQL_TYPE_LONG
+                    | Wire::MYSQL_TYPE_LONGLONG
+                    | Wire::MYSQL_TYPE_FLOAT
+                    | Wire::MYSQL_TYPE_DOUBLE
+                    | Wire::MYSQL_TYPE_NEWDECIMAL
             );
             let unsigned = numeric && signedness.next().unwrap_or(false);
-            let character = matches!(wire, Wire::MYSQL_TYPE_STRING | Wire::MYSQL_TYPE_VAR_STRING | Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_BLOB);
+            let character =
+                matches!(wire, Wire::MYSQL_TYPE_STRING | Wire::MYSQL_TYPE_VAR_STRING | Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_BLOB);
             let charset = if character { charsets.next().and_then(Result::ok) } else { None };
             let ty = match wire {
                 Wire::MYSQL_TYPE_TINY => ColumnType::TinyInt,
@@ -252,10 +259,13 @@ fn mysql_json_as_mysql_prints_it() {
 fn mysql_json_opaque_values() {
     let (rows, txs) = decode("mysql_common/json-opaque.binlog");
     assert_eq!(txs.last().map(|t| t.1), Some(8));
-    let texts: Vec<&Cell> = rows.iter().map(|(table, op, row)| {
-        assert_eq!((table.as_str(), *op, row.len()), ("foo.test", Op::Insert, 1));
-        &row[0]
-    }).collect();
+    let texts: Vec<&Cell> = rows
+        .iter()
+        .map(|(table, op, row)| {
+            assert_eq!((table.as_str(), *op, row.len()), ("foo.test", Op::Insert, 1));
+            &row[0]
+        })
+        .collect();
     let expected = [
         r#"{"a": "base64:type15:VQ=="}"#,
         r#"{"b": "2012-03-18"}"#,
@@ -291,7 +301,11 @@ fn mysql_invisible_columns() {
     assert_eq!(
         rows,
         vec![
-            (t1.clone(), Op::Insert, vec![Cell::UInt(1), Cell::UInt(2), Cell::Int(-3), text("4"), Cell::Bytes(vec![5]), Cell::UInt(6_000_000_000)]),
+            (
+                t1.clone(),
+                Op::Insert,
+                vec![Cell::UInt(1), Cell::UInt(2), Cell::Int(-3), text("4"), Cell::Bytes(vec![5]), Cell::UInt(6_000_000_000)]
+            ),
             (t1.clone(), Op::Insert, vec![Cell::Null, Cell::Null, Cell::Int(-33), text("44"), Cell::Bytes(b"U".to_vec()), Cell::Null]),
             (t1, Op::Update, vec![Cell::UInt(111), Cell::UInt(222), Cell::Int(-333), text("444"), Cell::Bytes(b"U".to_vec()), Cell::Null]),
         ]

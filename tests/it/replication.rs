@@ -126,7 +126,8 @@ async fn large_files_reach_s3_whole() {
         let size = lake.store.head(&key.as_str().into()).await.unwrap().size;
         assert!(size > 12 << 20, "{key} is only {size} bytes");
     }
-    let checksum: Vec<(u32, String)> = mysql_async::prelude::Queryable::query(&mut db.conn, "SELECT id, HEX(data) FROM blobs ORDER BY id").await.unwrap();
+    let checksum: Vec<(u32, String)> =
+        mysql_async::prelude::Queryable::query(&mut db.conn, "SELECT id, HEX(data) FROM blobs ORDER BY id").await.unwrap();
     let changes = lake.changes(&db.name, "blobs").await;
     let after: Vec<&Vec<String>> = changes.iter().filter(|c| c[0] == "U").collect();
     assert_eq!(after.len(), 16_000);

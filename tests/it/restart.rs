@@ -160,11 +160,8 @@ async fn reconnects_after_the_replication_connection_is_killed() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     db.exec("UPDATE counters SET version = version + 1").await;
     // Kill binlake's binlog dump connection(s) on the server.
-    let user_threads: Vec<(u64, String)> = db
-        .conn
-        .query("SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
-        .await
-        .unwrap();
+    let user_threads: Vec<(u64, String)> =
+        db.conn.query("SELECT ID, COMMAND FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").await.unwrap();
     assert!(!user_threads.is_empty(), "no binlog dump thread found");
     for (id, _) in user_threads {
         let _ = db.conn.query_drop(format!("KILL {id}")).await;
@@ -197,10 +194,8 @@ async fn a_second_binlake_on_the_same_state_is_refused() {
     let state = state_dir();
     let mut first = spawn_run(state.path(), &lake, &db.name);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let second = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up"])
-        .output()
-        .unwrap();
+    let second =
+        binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up"]).output().unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(!second.status.success());
@@ -378,7 +373,18 @@ async fn metrics_report_what_was_committed() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let child = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--cdc-max-batch-interval", "1", "--metrics-listen", &addr, "--tables"])
+        .args([
+            "run",
+            "--source",
+            &mysql_url(),
+            "--target",
+            &lake.url,
+            "--cdc-max-batch-interval",
+            "1",
+            "--metrics-listen",
+            &addr,
+            "--tables",
+        ])
         .arg(format!("{}.*", db.name))
         .stderr(Stdio::piped())
         .spawn()
@@ -427,7 +433,9 @@ async fn table_lock_snapshot_position_is_exact_under_concurrent_writes() {
         while !*stop_rx.borrow_and_update() {
             let mut tx = conn.start_transaction(Default::default()).await.unwrap();
             for _ in 0..rng.range(1, 4) {
-                tx.query_drop(format!("UPDATE `{db_name}`.counters SET version = version + 1 WHERE id = {}", rng.range(1, 200))).await.unwrap();
+                tx.query_drop(format!("UPDATE `{db_name}`.counters SET version = version + 1 WHERE id = {}", rng.range(1, 200)))
+                    .await
+                    .unwrap();
             }
             tx.query_drop(format!("INSERT INTO `{db_name}`.journal (note) VALUES ('w')")).await.unwrap();
             tx.commit().await.unwrap();

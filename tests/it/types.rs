@@ -306,11 +306,7 @@ fn consumer_check(lake: &Lake, db: &str, loaded: &[Vec<Option<String>>], after: 
     });
     let spec_path = dir.parent().unwrap().join("consumer-check.json");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
-    let out = std::process::Command::new("python3")
-        .arg(repo_path("tests/consumer_check.py"))
-        .arg(&spec_path)
-        .output()
-        .expect("python3");
+    let out = std::process::Command::new("python3").arg(repo_path("tests/consumer_check.py")).arg(&spec_path).output().expect("python3");
     assert!(
         out.status.success(),
         "consumer check failed (pip install pyarrow duckdb):\n{}{}",
