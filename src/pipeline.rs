@@ -324,9 +324,10 @@ impl Pipeline {
                         if snapshots.get(&change.table.id).is_some_and(|s| &at <= s) {
                             continue; // already in the table's LOAD files
                         }
-                        // With --split-key-updates, a key change is D of the old row, then I.
+                        // With --split-key-updates, a key change is D of the old row, then I;
+                        // files of inserts (and updates) only keep DMS's single U.
                         let gone = match change.moved_from.take() {
-                            Some(old) if self.s.split_key_updates => {
+                            Some(old) if self.s.split_key_updates && self.s.output.cdc_ops == CdcOps::All => {
                                 change.op = Op::Insert;
                                 Some(Change { table: change.table.clone(), op: Op::Delete, row: old, moved_from: None })
                             }

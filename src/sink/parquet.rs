@@ -127,12 +127,16 @@ impl ParquetEncoder {
     }
 }
 
-/// The Parquet writer reports upload failures as I/O errors it wraps; they are target errors.
+/// The Parquet writer reports upload failures as I/O errors it wraps, once or twice (row
+/// groups and the footer go through one more layer); they are target errors.
 fn write_error(e: ParquetError) -> Error {
     match e {
         ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
             Ok(io) => upload_error("uploading a Parquet file", *io),
-            Err(other) => Error::Parquet(ParquetError::External(other)),
+            Err(inner) => match inner.downcast::<ParquetError>() {
+                Ok(nested) => write_error(*nested),
+                Err(other) => Error::Parquet(ParquetError::External(other)),
+            },
         },
         other => Error::Parquet(other),
     }
@@ -355,7 +359,16 @@ pub fn decimal_to_i128(text: &str, precision: u8, scale: i8) -> Result<i128, Str
 
 #[cfg(test)]
 mod tests {
-    use super::decimal_to_i128;
+    use super::{ParquetError, decimal_to_i128, write_error};
+
+    #[test]
+    fn upload_failures_inside_row_group_writes_are_transient() {
+        // What AsyncArrowWriter returns when a part upload fails while it flushes a row group.
+        let failed = object_store::Error::Generic { store: "S3", source: "503 Slow Down".into() };
+        let io: std::io::Error = failed.into();
+        let nested = ParquetError::External(Box::new(ParquetError::External(Box::new(io))));
+        assert!(write_error(nested).is_transient());
+    }
 
     #[test]
     fn decimal_widths_are_the_smallest() {

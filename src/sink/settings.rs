@@ -372,9 +372,10 @@ impl Reader<'_> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-            Some(other) => Err(format!("{name}: expected true or false, got {other}")),
+            // DMS documents `y`/`n` as well as `true`/`false`.
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("y") => Ok(true),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("n") => Ok(false),
+            Some(other) => Err(format!("{name}: expected true or false (or y/n), got {other}")),
         }
     }
 

@@ -161,14 +161,24 @@ impl Store {
 
     /// Records a file before its upload starts, so a crash can never leave an unknown object.
     pub async fn add_pending(&self, key: &str, table: &TableId, kind: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO files (key, database_name, table_name, kind, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
             .bind(key)
             .bind(&table.database)
             .bind(&table.table)
             .bind(kind)
             .bind(Utc::now().to_rfc3339())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        if kind == "CDC" {
+            sqlx::query("UPDATE tables SET last_cdc_key = ? WHERE database_name = ? AND table_name = ?")
+                .bind(key)
+                .bind(&table.database)
+                .bind(&table.table)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -186,13 +196,15 @@ impl Store {
         Ok(())
     }
 
-    /// The latest CDC key ever used for a table (committed or not), so new names sort after it.
+    /// The last CDC key issued for a table (committed, pending, or pending and since deleted),
+    /// so new names sort after it.
     pub async fn last_cdc_key(&self, table: &TableId) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT MAX(key) FROM files WHERE database_name = ? AND table_name = ? AND kind = 'CDC'")
+        Ok(sqlx::query_scalar("SELECT last_cdc_key FROM tables WHERE database_name = ? AND table_name = ?")
             .bind(&table.database)
             .bind(&table.table)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
     }
 
     /// Starts (or restarts) the full load of a table.
@@ -297,4 +309,27 @@ fn holder_is_dead(owner: &str) -> bool {
     let mut parts = owner.split(':');
     let (Some(namespace), Some(pid)) = (parts.next(), parts.next()) else { return false };
     namespace == process_namespace() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cdc_names_continue_after_every_name_ever_issued() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
+        let table = TableId::new("shop", "orders");
+        store.begin_load(&table).await.unwrap();
+        assert_eq!(store.last_cdc_key(&table).await.unwrap(), None);
+        // DDMMYYYY folders: the later file's key sorts first as text.
+        let october = "shop/orders/31102026/20261031-235900000.parquet".to_string();
+        let november = "shop/orders/01112026/20261101-015900000.parquet".to_string();
+        store.add_pending(&october, &table, "CDC").await.unwrap();
+        store.add_pending(&november, &table, "CDC").await.unwrap();
+        assert_eq!(store.last_cdc_key(&table).await.unwrap(), Some(november.clone()));
+        // A pending file deleted at recovery keeps its name from being issued again.
+        store.forget_pending(std::slice::from_ref(&november)).await.unwrap();
+        assert_eq!(store.last_cdc_key(&table).await.unwrap(), Some(november));
+    }
 }
