@@ -59,7 +59,7 @@ pub async fn run(settings: Settings, store: Store, mut stop: watch::Receiver<boo
             }
         }
     });
-    let result = Pipeline { s: settings, store, target_pos: None, gtid: None }.run(&mut stop).await;
+    let result = Pipeline { s: settings, store, target_pos: None, gtid: None, sequence_epoch: 0 }.run(&mut stop).await;
     renewal.abort();
     result
 }
@@ -70,6 +70,8 @@ struct Pipeline {
     /// With `--until caught-up`: the server position to reach.
     target_pos: Option<BinlogPos>,
     gtid: Option<MariadbGtidPos>,
+    /// The sequence column's epoch (see `Store::raise_sequence_epoch`).
+    sequence_epoch: u32,
 }
 
 enum Ended {
@@ -124,6 +126,7 @@ impl Pipeline {
     /// stream until stopped, caught up or failed.
     async fn attempt(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
         self.recover().await?;
+        self.sequence_epoch = self.store.sequence_epoch().await?;
         self.session(stop).await
     }
 
@@ -182,6 +185,7 @@ impl Pipeline {
                 let gtid = by_gtid.expect("checked");
                 warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
                 self.gtid = Some(gtid.clone());
+                self.sequence_epoch = self.store.raise_sequence_epoch().await?;
                 self.stream(StreamFrom::MariadbGtid(gtid), &catalog, &HashMap::new(), stop).await
             }
             other => other,
@@ -233,8 +237,11 @@ impl Pipeline {
                         // The table's nth LOAD row carries the snapshot position and n: LOAD rows
                         // are ordered among themselves and before every CDC row of the table,
                         // whose events all end after the snapshot position.
-                        let sequence =
-                            if prefix.sequence.is_some() { position.sequence(load.rows + writer.rows() + 1) } else { String::new() };
+                        let sequence = if prefix.sequence.is_some() {
+                            position.sequence(self.sequence_epoch, load.rows + writer.rows() + 1)
+                        } else {
+                            String::new()
+                        };
                         writer.append(&RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence }, &row).await?;
                     }
                     let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
@@ -380,7 +387,8 @@ impl Pipeline {
             batch.row_in_event = 0;
         }
         batch.row_in_event += 1;
-        let sequence = if batch.prefix.sequence.is_some() { at.sequence(batch.row_in_event as u64) } else { String::new() };
+        let sequence =
+            if batch.prefix.sequence.is_some() { at.sequence(self.sequence_epoch, batch.row_in_event as u64) } else { String::new() };
         let timestamp = if batch.prefix.timestamp.is_some() { crate::value::datetime_text(committed_at, 6) } else { String::new() };
         let (writer, _) = batch.files.get_mut(id).expect("opened above");
         writer.append(&RowMeta { op: change.op, timestamp: &timestamp, sequence: &sequence }, &change.row).await

@@ -18,10 +18,10 @@ impl BinlogPos {
     }
 
     /// binlake's sequence column value for the `n`th row of the event ending here (or the
-    /// `n`th LOAD row of a snapshot taken here): fixed width, so text order is binlog order
-    /// (`0000000042.00000000000000001234.000000000001`).
-    pub fn sequence(&self, n: u64) -> String {
-        format!("{:010}.{:020}.{n:012}", self.file_seq(), self.offset)
+    /// `n`th LOAD row of a snapshot taken here), after the state's sequence `epoch`: fixed
+    /// width, so text order is change order (`0000.0000000042.00000000000000001234.000000000001`).
+    pub fn sequence(&self, epoch: u32, n: u64) -> String {
+        format!("{epoch:04}.{:010}.{:020}.{n:012}", self.file_seq(), self.offset)
     }
 
     /// The numeric suffix of the file name (`mysql-bin.000042` -> 42), which orders files.

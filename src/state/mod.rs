@@ -134,6 +134,20 @@ impl Store {
         }))
     }
 
+    /// The first part of binlake's sequence column (0 before the first checkpoint).
+    pub async fn sequence_epoch(&self) -> Result<u32> {
+        let epoch: Option<i64> =
+            sqlx::query_scalar("SELECT sequence_epoch FROM checkpoint WHERE id = 1").fetch_optional(&self.pool).await?;
+        Ok(epoch.unwrap_or(0) as u32)
+    }
+
+    /// Raises the sequence epoch before streaming from positions that may be lower than the
+    /// checkpoint's (a resume by GTID); returns the new epoch.
+    pub async fn raise_sequence_epoch(&self) -> Result<u32> {
+        sqlx::query("UPDATE checkpoint SET sequence_epoch = sequence_epoch + 1 WHERE id = 1").execute(&self.pool).await?;
+        self.sequence_epoch().await
+    }
+
     pub async fn tables(&self) -> Result<Vec<TableState>> {
         let rows = sqlx::query(
             "SELECT t.database_name, t.table_name, phase, snapshot_file, snapshot_offset, rows_loaded, load_files, cdc_files, cdc_rows, last_commit_at, \
@@ -331,5 +345,21 @@ mod tests {
         // A pending file deleted at recovery keeps its name from being issued again.
         store.forget_pending(std::slice::from_ref(&november)).await.unwrap();
         assert_eq!(store.last_cdc_key(&table).await.unwrap(), Some(november));
+    }
+
+    #[tokio::test]
+    async fn a_resume_by_gtid_keeps_the_sequence_increasing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
+        store.acquire_lease().await.unwrap();
+        assert_eq!(store.sequence_epoch().await.unwrap(), 0);
+        let before = BinlogPos::new("mysql-bin.000042", 1234);
+        store.commit_cdc("src", &[], &before, Some("0-1-100")).await.unwrap();
+        let last_before = before.sequence(store.sequence_epoch().await.unwrap(), 7);
+        // Another server after a failover: lower file numbers and offsets.
+        let epoch = store.raise_sequence_epoch().await.unwrap();
+        assert_eq!(epoch, 1);
+        assert!(BinlogPos::new("mysql-bin.000003", 4).sequence(epoch, 1) > last_before);
+        assert_eq!(store.sequence_epoch().await.unwrap(), 1, "the epoch is kept in the state");
     }
 }

@@ -9,3 +9,8 @@ UPDATE tables SET last_cdc_key = (
     WHERE f.database_name = tables.database_name AND f.table_name = tables.table_name AND f.kind = 'CDC'
     ORDER BY f.rowid DESC LIMIT 1
 );
+
+-- binlake's sequence column starts with this number, raised whenever streaming resumes by
+-- GTID (on another server, or after RESET MASTER): that server's binlog positions may be
+-- lower than the ones before, and the sequence must still increase.
+ALTER TABLE checkpoint ADD COLUMN sequence_epoch INTEGER NOT NULL DEFAULT 0;
