@@ -109,16 +109,18 @@ pub fn geometry_cell(bytes: &[u8]) -> Result<Cell, String> {
     }
 }
 
+/// A UUID in its usual text form (`6ccd780c-baba-1026-9564-5b8c656024db`).
+pub fn uuid_text(bytes: &[u8; 16]) -> String {
+    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
 /// The text MariaDB prints for a UUID, INET4 or INET6 value, from the bytes the binlog
 /// carries (the value in network order: UUIDs as written, addresses big-endian).
 pub fn mariadb_fixed_text(ty: &ColumnType, bytes: &[u8]) -> Result<String, String> {
     let wrong = || format!("a {ty:?} value of {} bytes", bytes.len());
     Ok(match ty {
-        ColumnType::Uuid => {
-            let b: &[u8; 16] = bytes.try_into().map_err(|_| wrong())?;
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
-        }
+        ColumnType::Uuid => uuid_text(bytes.try_into().map_err(|_| wrong())?),
         ColumnType::Inet4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).map_err(|_| wrong())?).to_string(),
         ColumnType::Inet6 => {
             let address = std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).map_err(|_| wrong())?);

@@ -185,7 +185,7 @@ impl Assembler {
                 self.in_transaction = true;
             }
             Some(EventData::GtidEvent(g)) => {
-                self.gtid = Some(format!("{}:{}", uuid_text(&g.sid()), g.gno()));
+                self.gtid = Some(format!("{}:{}", crate::value::uuid_text(&g.sid()), g.gno()));
                 // original_commit_timestamp is the commit on the first server of a chain of
                 // replicas; 0 when the server did not log it (before 8.0.1).
                 let logged = [g.original_commit_timestamp(), g.immediate_commit_timestamp()].into_iter().find(|t| *t > 0);
@@ -323,11 +323,6 @@ impl Assembler {
     fn decode_error(&self, table: &str, at: &BinlogPos, detail: String) -> Error {
         Error::Decode { table: table.to_string(), position: at.clone(), detail }
     }
-}
-
-fn uuid_text(sid: &[u8; 16]) -> String {
-    let h: String = sid.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// Reads every event of a binlog file (expanding TRANSACTION_PAYLOAD events like the network
