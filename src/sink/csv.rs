@@ -54,12 +54,7 @@ impl CsvEncoder {
 
     pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell]) -> Result<()> {
         let mut field = 0;
-        let values = [
-            self.prefix.op.then_some(meta.op.code()),
-            self.prefix.timestamp.as_ref().map(|_| meta.timestamp),
-            self.prefix.sequence.as_ref().map(|_| meta.sequence),
-        ];
-        for value in values.into_iter().flatten() {
+        for value in self.prefix.values(meta) {
             self.separator(field);
             self.text(value);
             field += 1;

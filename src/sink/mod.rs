@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use object_store::buffered::BufWriter;
 
 use self::csv::CsvEncoder;
-use self::parquet::{ParquetEncoder, PrefixColumn};
+use self::parquet::ParquetEncoder;
 use self::settings::{Codec, DataFormat, S3Settings};
 use self::target::Target;
 use crate::change::Op;
@@ -35,18 +35,11 @@ impl Prefix {
         self.op.then_some("Op").into_iter().chain(self.timestamp.as_deref()).chain(self.sequence.as_deref())
     }
 
-    fn columns(&self) -> Vec<PrefixColumn> {
-        let mut out = Vec::new();
-        if self.op {
-            out.push(PrefixColumn::Op);
-        }
-        if self.timestamp.is_some() {
-            out.push(PrefixColumn::Timestamp);
-        }
-        if self.sequence.is_some() {
-            out.push(PrefixColumn::Sequence);
-        }
-        out
+    /// The prefix column values of one row, in the order of [`Prefix::names`].
+    pub fn values<'a>(&self, meta: &RowMeta<'a>) -> impl Iterator<Item = &'a str> + use<'a> {
+        [self.op.then_some(meta.op.code()), self.timestamp.as_ref().map(|_| meta.timestamp), self.sequence.as_ref().map(|_| meta.sequence)]
+            .into_iter()
+            .flatten()
     }
 
     /// The Arrow schema of a file: the prefix columns (required strings, as in DMS's files),
@@ -111,7 +104,7 @@ impl FileWriter {
         let encoder = match settings.data_format {
             DataFormat::Parquet => {
                 let schema = prefix.arrow_schema(table, settings.parquet.timestamp_millis);
-                Encoder::Parquet(ParquetEncoder::new(object, schema, &prefix.columns(), settings)?)
+                Encoder::Parquet(ParquetEncoder::new(object, schema, prefix, settings)?)
             }
             DataFormat::Csv => {
                 Encoder::Csv(CsvEncoder::new(object, &table.columns, prefix, &settings.csv, settings.compression == Codec::Gzip))

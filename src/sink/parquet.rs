@@ -22,7 +22,7 @@ use parquet::schema::types::{SchemaDescriptor, Type};
 
 use crate::error::{Error, Result};
 use crate::sink::settings::{Codec, S3Settings};
-use crate::sink::{RowMeta, upload_error};
+use crate::sink::{Prefix, RowMeta, upload_error};
 use crate::value::Cell;
 
 /// Rows buffered in Arrow builders before they are handed to the Parquet encoder.
@@ -31,24 +31,18 @@ const BATCH_BYTES: usize = 8 << 20;
 
 pub struct ParquetEncoder {
     schema: Arc<Schema>,
+    prefix: Prefix,
     /// Builders of the prefix columns (`Op`, timestamp, sequence), in file order.
-    prefix: Vec<(PrefixColumn, StringBuilder)>,
+    prefix_columns: Vec<StringBuilder>,
     columns: Vec<ColumnBuilder>,
     batch_rows: usize,
     batch_bytes: usize,
     writer: AsyncArrowWriter<BufWriter>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum PrefixColumn {
-    Op,
-    Timestamp,
-    Sequence,
-}
-
 impl ParquetEncoder {
-    /// `schema` starts with the prefix columns named in `prefix`, then the source columns.
-    pub fn new(object: BufWriter, schema: Arc<Schema>, prefix: &[PrefixColumn], settings: &S3Settings) -> Result<Self> {
+    /// `schema` starts with the columns of `prefix`, then the source columns.
+    pub fn new(object: BufWriter, schema: Arc<Schema>, prefix: &Prefix, settings: &S3Settings) -> Result<Self> {
         let p = &settings.parquet;
         let compression = match settings.compression {
             Codec::None => Compression::UNCOMPRESSED,
@@ -68,10 +62,12 @@ impl ParquetEncoder {
             .build();
         let options = ArrowWriterOptions::new().with_properties(props).with_parquet_schema(dms_parquet_schema(&schema)?);
         let writer = AsyncArrowWriter::try_new_with_options(object, schema.clone(), options)?;
-        let columns = schema.fields().iter().skip(prefix.len()).map(|f| ColumnBuilder::new(f.data_type())).collect();
+        let prefix_len = prefix.names().count();
+        let columns = schema.fields().iter().skip(prefix_len).map(|f| ColumnBuilder::new(f.data_type())).collect();
         Ok(Self {
             schema,
-            prefix: prefix.iter().map(|c| (*c, StringBuilder::new())).collect(),
+            prefix: prefix.clone(),
+            prefix_columns: (0..prefix_len).map(|_| StringBuilder::new()).collect(),
             columns,
             batch_rows: 0,
             batch_bytes: 0,
@@ -81,12 +77,8 @@ impl ParquetEncoder {
 
     /// Appends one row; `key` names the file in errors.
     pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell], key: &str) -> Result<()> {
-        for (column, builder) in &mut self.prefix {
-            builder.append_value(match column {
-                PrefixColumn::Op => meta.op.code(),
-                PrefixColumn::Timestamp => meta.timestamp,
-                PrefixColumn::Sequence => meta.sequence,
-            });
+        for (builder, value) in self.prefix_columns.iter_mut().zip(self.prefix.values(meta)) {
+            builder.append_value(value);
         }
         for (builder, cell) in self.columns.iter_mut().zip(row) {
             self.batch_bytes += builder.append(cell).map_err(|detail| Error::Encode { key: key.to_string(), detail })?;
@@ -108,7 +100,7 @@ impl ParquetEncoder {
             return Ok(());
         }
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        arrays.extend(self.prefix.iter_mut().map(|(_, b)| Arc::new(b.finish()) as ArrayRef));
+        arrays.extend(self.prefix_columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
         self.writer.write(&batch).await.map_err(write_error)?;
