@@ -341,13 +341,8 @@ impl Pipeline {
                             _ => None,
                         };
                         for change in gone.into_iter().chain([change]) {
-                            let wanted = match self.s.output.cdc_ops {
-                                CdcOps::All => true,
-                                CdcOps::InsertsOnly => change.op == Op::Insert,
-                                CdcOps::InsertsAndUpdates => change.op != Op::Delete,
-                            };
-                            if wanted {
-                                self.append(&mut batch, change, at.clone(), assembler.transaction_time()).await?;
+                            if self.s.output.cdc_ops.keeps(change.op) {
+                                self.append(&mut batch, change, &at, assembler.transaction_time()).await?;
                             }
                         }
                     }
@@ -369,7 +364,7 @@ impl Pipeline {
     }
 
     /// Appends one row change; `committed_at` is its transaction's commit time (µs).
-    async fn append(&self, batch: &mut Batch, change: Change, at: BinlogPos, committed_at: i64) -> Result<()> {
+    async fn append(&self, batch: &mut Batch, change: Change, at: &BinlogPos, committed_at: i64) -> Result<()> {
         let id = &change.table.id;
         if !batch.files.contains_key(id) {
             let last = self.store.last_cdc_key(id).await?;
@@ -382,16 +377,19 @@ impl Pipeline {
             batch.opened.get_or_insert_with(Instant::now);
         }
         // Rows of one event share its end position; the counter orders them.
-        if batch.row_at.as_ref() != Some(&at) {
+        if batch.row_at.as_ref() != Some(at) {
             batch.row_at = Some(at.clone());
             batch.row_in_event = 0;
         }
         batch.row_in_event += 1;
         let sequence =
             if batch.prefix.sequence.is_some() { at.sequence(self.sequence_epoch, batch.row_in_event as u64) } else { String::new() };
-        let timestamp = if batch.prefix.timestamp.is_some() { crate::value::datetime_text(committed_at, 6) } else { String::new() };
+        // All rows of a transaction share its commit time: its text is made once.
+        if batch.prefix.timestamp.is_some() && batch.timestamp.0 != committed_at {
+            batch.timestamp = (committed_at, crate::value::datetime_text(committed_at, 6));
+        }
         let (writer, _) = batch.files.get_mut(id).expect("opened above");
-        writer.append(&RowMeta { op: change.op, timestamp: &timestamp, sequence: &sequence }, &change.row).await
+        writer.append(&RowMeta { op: change.op, timestamp: &batch.timestamp.1, sequence: &sequence }, &change.row).await
     }
 
     /// The commit point: close every open file (durable on the target), then record them and
@@ -451,6 +449,8 @@ struct Batch {
     /// The event the last row came from, and how many rows it has given so far.
     row_at: Option<BinlogPos>,
     row_in_event: u32,
+    /// The DMS timestamp column's text for a commit time (µs), when that column is written.
+    timestamp: (i64, String),
     /// Source commit time of the newest transaction with rows in the open files.
     newest_commit_ts: Option<u32>,
     opened: Option<Instant>,
@@ -465,6 +465,7 @@ impl Default for Batch {
             files: HashMap::new(),
             row_at: None,
             row_in_event: 0,
+            timestamp: (i64::MIN, String::new()),
             newest_commit_ts: None,
             opened: None,
             idle_since: Instant::now(),

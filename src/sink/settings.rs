@@ -3,6 +3,7 @@
 //! taken as is, from the TOML file and from flags; every name is checked, so a setting binlake
 //! does not know or cannot honour is an error naming it, never silently ignored.
 
+use crate::change::Op;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -34,6 +35,17 @@ pub enum CdcOps {
     All,
     InsertsOnly,
     InsertsAndUpdates,
+}
+
+impl CdcOps {
+    /// Whether CDC files hold changes of this kind.
+    pub fn keeps(self, op: Op) -> bool {
+        match self {
+            CdcOps::All => true,
+            CdcOps::InsertsOnly => op == Op::Insert,
+            CdcOps::InsertsAndUpdates => op != Op::Delete,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
