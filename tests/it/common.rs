@@ -231,6 +231,21 @@ pub fn binlake(state_dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// `binlake run --until caught-up` from the test MariaDB into `lake`, for the tables matching
+/// `tables` (`db.*`).
+pub fn caught_up_run(state_dir: &std::path::Path, lake: &Lake, tables: &str) -> Command {
+    let mut cmd = binlake(state_dir);
+    cmd.args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", tables]);
+    cmd
+}
+
+/// Runs binlake until caught up on every table of `db`, with `extra` flags; it must succeed.
+/// Returns its log.
+pub fn run_until_caught_up(state_dir: &std::path::Path, lake: &Lake, db: &str, extra: &[&str]) -> String {
+    let out = run_ok(caught_up_run(state_dir, lake, &format!("{db}.*")).args(extra));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap();
     assert!(

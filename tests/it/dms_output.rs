@@ -31,16 +31,6 @@ const CHANGES: &[&str] = &[
     "DELETE FROM customers WHERE customerNumber = 112",
 ];
 
-fn run(state: &std::path::Path, lake: &Lake, db: &str, extra: &[&str]) -> String {
-    let out = run_ok(
-        binlake(state)
-            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
-            .arg(format!("{db}.*"))
-            .args(extra),
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Every object of a table folder under `prefix` as (name relative to the folder, bytes),
 /// LOAD files first, then CDC files in name order.
 async fn objects(lake: &Lake, prefix: &str, db: &str, table: &str) -> Vec<(String, Bytes)> {
@@ -76,11 +66,11 @@ async fn csv_is_written_byte_for_byte_as_dms_writes_it() {
     // DMS's CSV defaults: no header, NULL as an empty field, quotes only where needed.
     let lake = Lake::local();
     let state = state_dir();
-    run(state.path(), &lake, &db.name, &["--data-format", "csv"]);
+    run_until_caught_up(state.path(), &lake, &db.name, &["--data-format", "csv"]);
     for change in CHANGES {
         db.exec(change).await;
     }
-    run(state.path(), &lake, &db.name, &["--data-format", "csv"]);
+    run_until_caught_up(state.path(), &lake, &db.name, &["--data-format", "csv"]);
     let files = objects(&lake, "", &db.name, "customers").await;
     assert_eq!(files[0].0, "LOAD00000001.csv");
     assert_eq!(
@@ -125,11 +115,11 @@ async fn csv_is_written_byte_for_byte_as_dms_writes_it() {
         "--cdc-inserts-and-updates",
         "true",
     ];
-    run(state.path(), &lake, &db.name, &settings);
+    run_until_caught_up(state.path(), &lake, &db.name, &settings);
     for change in CHANGES {
         db.exec(change).await;
     }
-    run(state.path(), &lake, &db.name, &settings);
+    run_until_caught_up(state.path(), &lake, &db.name, &settings);
     let files = objects(&lake, "", &db.name, "customers").await;
     let header = "Op|customerNumber|customerName|contactLastName|contactFirstName|phone|addressLine1|addressLine2|city|state|postalCode|country|salesRepEmployeeNumber|creditLimit\n";
     assert_eq!(files[0].0, "LOAD00000001.csv.gz");
@@ -171,7 +161,7 @@ async fn a_dms_endpoint_settings_file_gives_dms_paths_and_columns() {
     let lake = Lake::s3("endpoint", "");
     let state = state_dir();
     let args = ["--dms-settings", file.to_str().unwrap(), "--sequence-column", "seq"];
-    let log = run(state.path(), &lake, &db.name, &args);
+    let log = run_until_caught_up(state.path(), &lake, &db.name, &args);
     assert!(log.contains("ServiceAccessRoleArn is not used"), "{log}");
 
     let mut tx = db.conn.start_transaction(Default::default()).await.unwrap();
@@ -183,7 +173,7 @@ async fn a_dms_endpoint_settings_file_gives_dms_paths_and_columns() {
     let before_commit = Utc::now();
     tx.commit().await.unwrap();
     let after_commit = Utc::now();
-    run(state.path(), &lake, &db.name, &args);
+    run_until_caught_up(state.path(), &lake, &db.name, &args);
 
     let files = objects(&lake, "dms/raw/", &db.name, "orders").await;
     let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
@@ -255,12 +245,12 @@ async fn cdc_inserts_only_drops_updates_deletes_and_the_op_column() {
     let lake = Lake::local();
     let state = state_dir();
     let args = ["--cdc-inserts-only", "true"];
-    run(state.path(), &lake, &db.name, &args);
+    run_until_caught_up(state.path(), &lake, &db.name, &args);
     db.exec("INSERT INTO t VALUES (2, 2)").await;
     db.exec("UPDATE t SET v = 10 WHERE id = 1").await;
     db.exec("DELETE FROM t WHERE id = 2").await;
     db.exec("INSERT INTO t VALUES (3, 3)").await;
-    run(state.path(), &lake, &db.name, &args);
+    run_until_caught_up(state.path(), &lake, &db.name, &args);
     let mut rows = Vec::new();
     for key in lake.files(&db.name, "t").await {
         let (columns, file_rows) = lake.read(&key).await;
@@ -326,12 +316,12 @@ async fn primary_key_updates_name_the_old_key_when_asked() {
     db.exec("INSERT INTO t VALUES (1, 'a'), (2, 'b')").await;
     let (dms_lake, dms_state) = (Lake::local(), state_dir());
     let (split_lake, split_state) = (Lake::local(), state_dir());
-    run(dms_state.path(), &dms_lake, &db.name, &[]);
-    run(split_state.path(), &split_lake, &db.name, &["--split-key-updates"]);
+    run_until_caught_up(dms_state.path(), &dms_lake, &db.name, &[]);
+    run_until_caught_up(split_state.path(), &split_lake, &db.name, &["--split-key-updates"]);
     db.exec("UPDATE t SET id = 10 WHERE id = 1").await;
     db.exec("UPDATE t SET v = 'c' WHERE id = 2").await;
-    run(dms_state.path(), &dms_lake, &db.name, &[]);
-    run(split_state.path(), &split_lake, &db.name, &["--split-key-updates"]);
+    run_until_caught_up(dms_state.path(), &dms_lake, &db.name, &[]);
+    run_until_caught_up(split_state.path(), &split_lake, &db.name, &["--split-key-updates"]);
 
     let cdc = |changes: Vec<Vec<String>>| changes[2..].to_vec();
     // DMS: one U under the new key; a consumer merging by key keeps a ghost row 1.
@@ -352,10 +342,10 @@ async fn tinyint1_becomes_a_boolean_when_asked_and_never_loses_a_value() {
     let lake = Lake::local();
     let state = state_dir();
     let args = ["--tinyint1-as-boolean"];
-    run(state.path(), &lake, &db.name, &args);
+    run_until_caught_up(state.path(), &lake, &db.name, &args);
     db.exec("INSERT INTO t VALUES (4, TRUE, 1, 1)").await;
     db.exec("UPDATE t SET active = NOT active WHERE id = 1").await;
-    run(state.path(), &lake, &db.name, &args);
+    run_until_caught_up(state.path(), &lake, &db.name, &args);
 
     let files = lake.files(&db.name, "t").await;
     let bytes = lake.store.get(&files[0].as_str().into()).await.unwrap().bytes().await.unwrap();
@@ -377,11 +367,7 @@ async fn tinyint1_becomes_a_boolean_when_asked_and_never_loses_a_value() {
 
     // A value a boolean cannot hold stops binlake, by column, instead of becoming `true`.
     db.exec("INSERT INTO t VALUES (5, 2, 0, 0)").await;
-    let out = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tinyint1-as-boolean", "--tables"])
-        .arg(format!("{}.*", db.name))
-        .output()
-        .unwrap();
+    let out = caught_up_run(state.path(), &lake, &format!("{}.*", db.name)).arg("--tinyint1-as-boolean").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("column active holds 2"), "{stderr}");
     assert_eq!(lake.changes(&db.name, "t").await.len(), 5, "nothing of the refused transaction was written");

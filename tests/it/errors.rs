@@ -135,19 +135,7 @@ async fn xa_transactions_on_replicated_tables_stop_with_a_message() {
     db.exec("CREATE TABLE other (id INT PRIMARY KEY)").await;
     let lake = Lake::local();
     let state = state_dir();
-    let run = |tables: &str| {
-        output(binlake(state.path()).args([
-            "run",
-            "--source",
-            &mysql_url(),
-            "--target",
-            &lake.url,
-            "--until",
-            "caught-up",
-            "--tables",
-            tables,
-        ]))
-    };
+    let run = |tables: &str| output(&mut caught_up_run(state.path(), &lake, tables));
     let kept = format!("{}.kept", db.name);
     let (ok, text) = run(&kept);
     assert!(ok, "{text}");
@@ -175,19 +163,7 @@ async fn statement_format_changes_and_unsupported_charsets_stop_with_a_message()
     let lake = Lake::local();
     let state = state_dir();
     let tables = format!("{}.*", db.name);
-    let run = || {
-        output(binlake(state.path()).args([
-            "run",
-            "--source",
-            &mysql_url(),
-            "--target",
-            &lake.url,
-            "--until",
-            "caught-up",
-            "--tables",
-            &tables,
-        ]))
-    };
+    let run = || output(&mut caught_up_run(state.path(), &lake, &tables));
     let (ok, text) = run();
     assert!(ok, "{text}");
     db.exec("SET SESSION binlog_format = 'STATEMENT'").await;
@@ -200,11 +176,7 @@ async fn statement_format_changes_and_unsupported_charsets_stop_with_a_message()
     let mut other = TestDb::new("charset").await;
     other.exec("CREATE TABLE g (id INT PRIMARY KEY, name VARCHAR(10) CHARACTER SET gbk)").await;
     let state = state_dir();
-    let (ok, text) = output(
-        binlake(state.path())
-            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
-            .arg(format!("{}.*", other.name)),
-    );
+    let (ok, text) = output(&mut caught_up_run(state.path(), &lake, &format!("{}.*", other.name)));
     assert!(!ok);
     assert!(text.contains("character set gbk is not supported"), "{text}");
 }

@@ -4,16 +4,6 @@ use object_store::ObjectStoreExt;
 
 use crate::common::*;
 
-fn run_until_caught_up(state: &std::path::Path, lake: &Lake, db: &str, extra: &[&str]) -> String {
-    let out = run_ok(
-        binlake(state)
-            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
-            .arg(format!("{db}.*"))
-            .args(extra),
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn full_load_then_changes_equal_the_source() {
     let mut db = TestDb::new("replicate").await;

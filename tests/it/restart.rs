@@ -8,14 +8,29 @@ use mysql_async::prelude::*;
 
 use crate::common::*;
 
-fn spawn_run(state: &std::path::Path, lake: &Lake, db: &str) -> Child {
-    binlake(state)
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--cdc-max-batch-interval", "1", "--heartbeat", "1", "--tables"])
+/// `binlake run` streaming every table of `db` into `lake`, flushing every second.
+fn streaming_run(state: &std::path::Path, lake: &Lake, db: &str) -> std::process::Command {
+    let mut cmd = binlake(state);
+    cmd.args(["run", "--source", &mysql_url(), "--target", &lake.url, "--cdc-max-batch-interval", "1", "--heartbeat", "1", "--tables"])
         .arg(format!("{db}.*"))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn spawn_run(state: &std::path::Path, lake: &Lake, db: &str) -> Child {
+    streaming_run(state, lake, db).spawn().unwrap()
+}
+
+/// Polls the lake every 500 ms, at most `polls` times, until it holds `rows` journal rows.
+async fn journal_reaches(lake: &Lake, db: &str, rows: usize, polls: u32) -> bool {
+    for _ in 0..polls {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if lake.changes(db, "journal").await.len() == rows {
+            return true;
+        }
+    }
+    false
 }
 
 fn terminate(child: &Child) {
@@ -112,12 +127,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let transactions = writer.await.unwrap();
     assert!(transactions > 20, "the writer committed only {transactions} transactions");
 
-    let out = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
-        .arg(format!("{}.*", db.name))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    run_until_caught_up(state.path(), &lake, &db.name, &[]);
     assert_versions_exactly_once(&mut db, &lake).await;
     assert_lake_equals_source(&mut db, &lake).await;
 }
@@ -171,14 +181,7 @@ async fn reconnects_after_the_replication_connection_is_killed() {
         db.exec("INSERT INTO journal (note) VALUES ('after kill')").await;
     }
     // wait for the reconnect (backoff starts at 1 s) and a flush (1 s interval)
-    let mut caught_up = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if lake.changes(&db.name, "journal").await.len() == 5 {
-            caught_up = true;
-            break;
-        }
-    }
+    let caught_up = journal_reaches(&lake, &db.name, 5, 40).await;
     terminate(&child);
     let out = child.wait_with_output();
     let stderr = out.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
@@ -322,14 +325,7 @@ async fn reconnects_after_a_server_restart() {
         db.exec(&format!("UPDATE `{}`.counters SET version = version + 1", db.name)).await;
         db.exec(&format!("INSERT INTO `{}`.journal (note) VALUES ('after restart')", db.name)).await;
     }
-    let mut arrived = false;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if lake.changes(&db.name, "journal").await.len() == 3 {
-            arrived = true;
-            break;
-        }
-    }
+    let arrived = journal_reaches(&lake, &db.name, 3, 60).await;
     terminate(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -444,14 +440,7 @@ async fn table_lock_snapshot_position_is_exact_under_concurrent_writes() {
         n
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let run = || {
-        binlake(state.path())
-            .env("BINLAKE_TEST_FORCE_TABLE_LOCK", "1")
-            .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
-            .arg(format!("{}.*", db.name))
-            .output()
-            .unwrap()
-    };
+    let run = || caught_up_run(state.path(), &lake, &format!("{}.*", db.name)).env("BINLAKE_TEST_FORCE_TABLE_LOCK", "1").output().unwrap();
     let out = run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -521,14 +510,7 @@ async fn an_s3_outage_is_retried_without_loss_or_duplicates() {
     let mut s3 = OwnS3::start(9101);
     let lake = Lake::s3_at(&s3.endpoint(), &s3.root.path().display().to_string(), "s3-outage", "raw");
     let state = state_dir();
-    let child = binlake(state.path())
-        .env("AWS_ENDPOINT_URL", s3.endpoint())
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--cdc-max-batch-interval", "1", "--tables"])
-        .arg(format!("{}.*", db.name))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = streaming_run(state.path(), &lake, &db.name).env("AWS_ENDPOINT_URL", s3.endpoint()).spawn().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     db.exec("UPDATE counters SET version = version + 1").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -545,14 +527,7 @@ async fn an_s3_outage_is_retried_without_loss_or_duplicates() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     s3.restart();
 
-    let mut arrived = false;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if lake.changes(&db.name, "journal").await.len() == 5 {
-            arrived = true;
-            break;
-        }
-    }
+    let arrived = journal_reaches(&lake, &db.name, 5, 60).await;
     terminate(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

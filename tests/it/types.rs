@@ -150,13 +150,7 @@ async fn every_type_agrees_across_load_cdc_and_select() {
     let lake = Lake::local();
     let state = state_dir();
     let tables = format!("{}.types", db.name);
-    let run = || {
-        run_ok(
-            binlake(state.path())
-                .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables"])
-                .arg(&tables),
-        )
-    };
+    let run = || run_ok(&mut caught_up_run(state.path(), &lake, &tables));
 
     run();
     let loaded = expected_rows(&mut db).await;
