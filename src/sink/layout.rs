@@ -1,7 +1,7 @@
 //! DMS object keys: `<bucket_folder>/<database>/<table>/LOAD00000001.parquet` for full load and
 //! `<bucket_folder>/<database>/<table>/[<date folders>/]YYYYMMDD-HHMMSSmmm.parquet` for CDC.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 
 use crate::schema::TableId;
 use crate::sink::settings::DatePartition;
@@ -25,15 +25,12 @@ pub fn cdc_key(now: DateTime<Utc>, partition: Option<&DatePartition>, last_name:
         Some(tz) => now.with_timezone(&tz).naive_local(),
         None => now.naive_utc(),
     };
-    let mut at = wall;
-    if let Some(last) = last_name.and_then(parse_cdc_name) {
-        if at <= last {
-            at = last + chrono::Duration::milliseconds(1);
-        }
-        // the name has millisecond precision
-        while stem(at) <= stem(last) {
-            at += chrono::Duration::milliseconds(1);
-        }
+    // Names have millisecond precision.
+    let mut at = wall.trunc_subsecs(3);
+    if let Some(last) = last_name.and_then(parse_cdc_name)
+        && at <= last
+    {
+        at = last + chrono::Duration::milliseconds(1);
     }
     let name = format!("{}{extension}", stem(at));
     match partition {
@@ -67,6 +64,9 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 11, 22, 3, 15, 4).unwrap() + chrono::Duration::milliseconds(123);
         assert_eq!(cdc_key(t, None, None, ".parquet"), "20261122-031504123.parquet");
         assert_eq!(cdc_key(t, None, Some("20261122-031504123.parquet"), ".parquet"), "20261122-031504124.parquet");
+        // later within the last name's millisecond
+        let same_ms = t + chrono::Duration::microseconds(400);
+        assert_eq!(cdc_key(same_ms, None, Some("20261122-031504123.parquet"), ".parquet"), "20261122-031504124.parquet");
         // clock went backwards by a minute: continue after the last name
         let earlier = t - chrono::Duration::minutes(1);
         assert_eq!(cdc_key(earlier, None, Some("20261122-031504123.csv.gz"), ".csv.gz"), "20261122-031504124.csv.gz");
