@@ -3,11 +3,12 @@
 //! taken as is, from the TOML file and from flags; every name is checked, so a setting binlake
 //! does not know or cannot honour is an error naming it, never silently ignored.
 
-use crate::change::Op;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::change::Op;
 
 /// One DMS setting's value as given: JSON values from an endpoint file, text from flags,
 /// environment variables and (converted) TOML.
