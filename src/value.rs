@@ -179,8 +179,8 @@ pub fn days_from_civil(y: i32, m: u32, d: u32) -> Option<i32> {
 
 /// Days since the epoch -> `YYYY-MM-DD`.
 pub fn date_text(days: i32) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    // 1970-01-01 is day 719 163 of the common era; MySQL's years 0..=9999 are all in chrono's range.
+    chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163).expect("a MySQL date").format("%Y-%m-%d").to_string()
 }
 
 /// Microseconds since the epoch -> `YYYY-MM-DD HH:MM:SS[.f]` with `fsp` fractional digits,
@@ -195,20 +195,6 @@ pub fn datetime_text(us: i64, fsp: u8) -> String {
         text.push_str(&format!("{micros:06}")[..fsp.min(6) as usize]);
     }
     text
-}
-
-/// Inverse of [`days_from_civil`].
-fn civil_from_days(days: i32) -> (i32, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = (yoe + era * 400) as i32 + (m <= 2) as i32;
-    (y, m, d)
 }
 
 /// `YYYY-MM-DD` -> days since the epoch; `None` for zero dates.
@@ -244,7 +230,7 @@ mod tests {
         assert_eq!(days_from_civil(1969, 12, 31), Some(-1));
         assert_eq!(parse_date("0000-00-00"), None);
         assert_eq!(parse_datetime("1970-01-02 00:00:01.5"), Some(86_401_500_000));
-        for text in ["1000-01-01", "1969-12-31", "2000-02-29", "2026-11-23", "9999-12-31"] {
+        for text in ["0000-01-01", "1000-01-01", "1969-12-31", "2000-02-29", "2026-11-23", "9999-12-31"] {
             assert_eq!(date_text(parse_date(text).unwrap()), text);
         }
         assert_eq!(datetime_text(parse_datetime("1969-12-31 23:59:59.5").unwrap(), 1), "1969-12-31 23:59:59.5");
