@@ -8,5 +8,13 @@ scripts/services.sh start
 # The independent Parquet readers of the consumer check (tests/consumer_check.py).
 python3 -c 'import pyarrow, duckdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check "pyarrow==26.0.1" "duckdb==2.0.0"
 eval "$(scripts/services.sh env)"
+# The shared fixtures live beside the checkout; a clone elsewhere finds them beside its origin.
+if [ -z "${BINLAKE_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ]; then
+    origin=$(git config --get remote.origin.url || true)
+    if [ -d "$origin/../shared/fixtures" ]; then
+        BINLAKE_FIXTURES=$(cd "$origin/../shared/fixtures" && pwd)
+        export BINLAKE_FIXTURES
+    fi
+fi
 # Two test threads: the machine has two cores and each test also runs binlake processes.
 cargo test --locked --all-targets -- --test-threads 2

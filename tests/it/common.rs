@@ -146,6 +146,12 @@ impl Lake {
     }
 }
 
+/// The shared fixtures (real binlogs, a real DMS Parquet file): `$BINLAKE_FIXTURES`, else
+/// `../shared/fixtures` beside the checkout.
+pub fn shared_fixtures() -> String {
+    std::env::var("BINLAKE_FIXTURES").unwrap_or_else(|_| format!("{}/../shared/fixtures", env!("CARGO_MANIFEST_DIR")))
+}
+
 pub fn s3_endpoint() -> String {
     std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:9100".into())
 }

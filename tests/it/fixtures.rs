@@ -11,6 +11,8 @@ use binlake::value::Cell;
 use mysql_common::binlog::events::{OptionalMetaExtractor, OptionalMetadataField, TableMapEvent};
 use mysql_common::constants::ColumnType as Wire;
 
+use crate::common::shared_fixtures;
+
 /// Schemas taken from the TABLE_MAP itself (type, and names/signedness/labels when the
 /// server logged them): these files come without a server to ask.
 struct TableMapCatalog;
@@ -100,9 +102,7 @@ fn numbered(n: usize) -> Vec<String> {
 }
 
 fn fixture(path: &str) -> Vec<u8> {
-    // CI and developers have the shared fixtures beside the checkout.
-    let dir = std::env::var("BINLAKE_FIXTURES").unwrap_or_else(|_| format!("{}/../shared/fixtures", env!("CARGO_MANIFEST_DIR")));
-    let full = format!("{dir}/binlog/{path}");
+    let full = format!("{}/binlog/{path}", shared_fixtures());
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 

@@ -296,7 +296,7 @@ fn consumer_check(lake: &Lake, db: &str, loaded: &[Vec<Option<String>>], after: 
         "columns": columns,
         "load": { "file": load, "rows": loaded },
         "cdc": { "files": cdc, "rows": cdc_rows },
-        "dms_sample": format!("{}/../shared/fixtures/dms/dms_test_table_LOAD00000001.parquet", env!("CARGO_MANIFEST_DIR")),
+        "dms_sample": format!("{}/dms/dms_test_table_LOAD00000001.parquet", shared_fixtures()),
     });
     let spec_path = dir.parent().unwrap().join("consumer-check.json");
     std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
