@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: installs what is missing (MariaDB, s3s-fs, pyarrow and
-# DuckDB), starts the throwaway services on loopback, then runs the unit and integration tests.
+# Runs every test on a fresh machine: installs what is missing (MariaDB, s3s-fs, pyarrow,
+# DuckDB and the deltalake package), starts the throwaway services on loopback, then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --check || { echo "test.sh: run cargo fmt" >&2; exit 1; }
 scripts/services.sh start
-# The independent Parquet readers of the consumer check (tests/consumer_check.py).
-python3 -c 'import pyarrow, duckdb' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check "pyarrow==26.0.1" "duckdb==2.0.0"
+# The independent readers: Parquet for the consumer check (tests/consumer_check.py), Delta for
+# the merged tables (tests/delta_check.py).
+python3 -c 'import pyarrow, duckdb, deltalake' 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check "pyarrow==26.0.1" "duckdb==2.0.0" "deltalake==1.6.6"
 eval "$(scripts/services.sh env)"
 # The shared fixtures live beside the checkout; a clone elsewhere finds them beside its origin.
 if [ -z "${BINLAKE_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ]; then

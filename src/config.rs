@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::merge::delta::Lake;
+use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_TARGET_FILE_MB, MergeSettings};
 use crate::pipeline::Settings;
 use crate::schema::{SchemaOptions, TableFilter};
 use crate::sink::settings::{self, Raw, S3Settings};
@@ -106,7 +108,169 @@ pub struct RunArgs {
     pub tinyint1_as_boolean: Option<bool>,
 
     #[command(flatten)]
+    pub merge: MergeArgs,
+
+    #[command(flatten)]
     pub dms: DmsArgs,
+}
+
+/// The merged tables: `binlake run --lake` and `binlake merge`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Merged tables")]
+pub struct MergeArgs {
+    /// Keep a Delta Lake table with the current rows of every replicated table at
+    /// <URL>/<database>/<table>/: s3://bucket/prefix (AWS_* variables as for --target),
+    /// file:///path or a directory [default: off].
+    #[arg(long, env = "BINLAKE_LAKE", value_name = "URL")]
+    pub lake: Option<String>,
+
+    /// Seconds between merges; each merge is one Delta commit per changed table [default: 60].
+    #[arg(long, env = "BINLAKE_MERGE_INTERVAL", value_name = "SECONDS")]
+    pub merge_interval: Option<u64>,
+
+    /// Size of the merged tables' data files, in MB; a merge rewrites only the files holding
+    /// changed keys [default: 128].
+    #[arg(long, env = "BINLAKE_MERGE_FILE_SIZE", value_name = "MB")]
+    pub merge_file_size: Option<u64>,
+
+    /// Memory for the changes of one merge, in MB; more changes are merged in several commits
+    /// [default: 256].
+    #[arg(long, env = "BINLAKE_MERGE_BUFFER", value_name = "MB")]
+    pub merge_buffer: Option<usize>,
+}
+
+impl MergeArgs {
+    fn resolve(&self, file: &FileConfig) -> Result<Option<MergeSettings>> {
+        let Some(lake) = self.lake.clone().or(file.lake.clone()) else { return Ok(None) };
+        let at_least_one = |v: u64, name: &str| if v == 0 { Err(Error::Config(format!("--{name} must be at least 1"))) } else { Ok(v) };
+        Ok(Some(MergeSettings {
+            lake: Lake::open(&lake)?,
+            interval: Duration::from_secs(at_least_one(self.merge_interval.or(file.merge_interval).unwrap_or(60), "merge-interval")?),
+            target_file_bytes: at_least_one(
+                self.merge_file_size.or(file.merge_file_size).unwrap_or(DEFAULT_TARGET_FILE_MB),
+                "merge-file-size",
+            )? << 20,
+            max_buffer_bytes: (at_least_one(self.merge_buffer.or(file.merge_buffer).unwrap_or(DEFAULT_BUFFER_MB) as u64, "merge-buffer")?
+                as usize)
+                << 20,
+        }))
+    }
+}
+
+/// `binlake merge`: the merger alone, over a folder in the DMS layout.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MergeCommandArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// The folder holding the LOAD and CDC files, as for `run --target` (s3://bucket/prefix or
+    /// a directory); written by binlake or by AWS DMS.
+    #[arg(long, env = "BINLAKE_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+
+    #[command(flatten)]
+    pub state: StateArgs,
+
+    /// Tables to merge, as db.table patterns [default: every table of the source].
+    #[arg(long = "tables", env = "BINLAKE_TABLES", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
+    pub tables: Vec<String>,
+
+    /// Tables to leave out, as db.table patterns.
+    #[arg(long = "exclude", env = "BINLAKE_EXCLUDE", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
+    pub exclude: Vec<String>,
+
+    /// Merge what is there, then exit; without it the merger runs every --merge-interval until stopped.
+    #[arg(long, env = "BINLAKE_UNTIL", value_enum)]
+    pub until: Option<Until>,
+
+    /// As for `run`: TINYINT(1) columns were written as booleans.
+    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tinyint1_as_boolean: Option<bool>,
+
+    #[command(flatten)]
+    pub merge: MergeArgs,
+
+    #[command(flatten)]
+    pub dms: DmsArgs,
+}
+
+/// What `binlake merge` runs with.
+pub struct MergeCommand {
+    pub source: Source,
+    pub target: Target,
+    pub filter: TableFilter,
+    pub until_caught_up: bool,
+    pub schema_options: SchemaOptions,
+    pub merge: MergeSettings,
+}
+
+impl MergeCommandArgs {
+    pub fn resolve(&self) -> Result<(MergeCommand, String)> {
+        let config = self.source.config.as_deref();
+        let file = read_file(config)?;
+        let state = self.state.resolve(config)?;
+        let (source, _) = self.source.resolve(&state)?;
+        let target_url = required(self.target.clone().or(file.target.clone()), "target", "BINLAKE_TARGET")?;
+        let pick = |cli: &Vec<String>, f: Option<Vec<String>>| if cli.is_empty() { f.unwrap_or_default() } else { cli.clone() };
+        let filter = TableFilter::new(&pick(&self.tables, file.tables.clone()), &pick(&self.exclude, file.exclude.clone()))
+            .map_err(Error::Config)?;
+        let merge = self.merge.resolve(&file)?.ok_or_else(|| Error::Config("--lake is required (or set BINLAKE_LAKE)".into()))?;
+        let (output, _) = self.dms.resolve(file.dms_settings.clone(), file.dms.clone())?;
+        let command = MergeCommand {
+            source,
+            target: Target::open(&target_url, &output)?,
+            filter,
+            until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
+            schema_options: SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) },
+            merge,
+        };
+        Ok((command, state))
+    }
+}
+
+/// `binlake verify`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Where the merged tables are, as for `run --lake`.
+    #[arg(long, env = "BINLAKE_LAKE", value_name = "URL")]
+    pub lake: Option<String>,
+
+    /// Tables to compare, as db.table patterns [default: every table of the source].
+    #[arg(long = "tables", env = "BINLAKE_TABLES", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
+    pub tables: Vec<String>,
+
+    /// Tables to leave out, as db.table patterns.
+    #[arg(long = "exclude", env = "BINLAKE_EXCLUDE", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
+    pub exclude: Vec<String>,
+
+    /// Differing keys to print per table.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub max_keys: usize,
+
+    /// Keep comparing for up to this many seconds while tables differ, for a lake that is still
+    /// catching up (a running binlake merges every --merge-interval).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait: u64,
+
+    /// As for `run`: TINYINT(1) columns were written as booleans.
+    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tinyint1_as_boolean: Option<bool>,
+}
+
+impl VerifyArgs {
+    pub fn resolve(&self) -> Result<(Source, Lake, TableFilter, SchemaOptions)> {
+        let file = read_file(self.source.config.as_deref())?;
+        let (source, _) = self.source.resolve("")?;
+        let lake = Lake::open(&required(self.lake.clone().or(file.lake.clone()), "lake", "BINLAKE_LAKE")?)?;
+        let pick = |cli: &Vec<String>, f: Option<Vec<String>>| if cli.is_empty() { f.unwrap_or_default() } else { cli.clone() };
+        let filter = TableFilter::new(&pick(&self.tables, file.tables.clone()), &pick(&self.exclude, file.exclude.clone()))
+            .map_err(Error::Config)?;
+        let options = SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) };
+        Ok((source, lake, filter, options))
+    }
 }
 
 /// Declares the DMS S3 settings as flags: `--data-format` is DMS's `DataFormat`, settable as
@@ -181,7 +345,7 @@ pub struct StateArgs {
 }
 
 /// The TOML file: the same names as the flags.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
     source: Option<String>,
@@ -198,6 +362,10 @@ struct FileConfig {
     sequence_column: Option<String>,
     split_key_updates: Option<bool>,
     tinyint1_as_boolean: Option<bool>,
+    lake: Option<String>,
+    merge_interval: Option<u64>,
+    merge_file_size: Option<u64>,
+    merge_buffer: Option<usize>,
     dms_settings: Option<PathBuf>,
     /// The DMS settings written with their flag names (`data-format = "csv"`).
     #[serde(skip)]
@@ -262,6 +430,7 @@ impl RunArgs {
     pub fn resolve(&self) -> Result<(Settings, String)> {
         let config = self.source.config.as_deref();
         let file = read_file(config)?;
+        let merge = self.merge.resolve(&file)?;
         let state = self.state.resolve(config)?;
         let (source, server_id) = self.source.resolve(&state)?;
         let target_url = required(self.target.clone().or(file.target), "target", "BINLAKE_TARGET")?;
@@ -291,6 +460,7 @@ impl RunArgs {
             split_key_updates: self.split_key_updates.or(file.split_key_updates).unwrap_or(false),
             schema_options: SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) },
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
+            merge,
         };
         Ok((settings, state))
     }

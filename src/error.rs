@@ -33,6 +33,9 @@ pub enum Error {
     #[error("target {context}: {cause}")]
     Target { context: String, cause: object_store::Error },
 
+    #[error("merged table: {context}: {cause}")]
+    Lake { context: String, cause: deltalake_core::DeltaTableError },
+
     #[error("writing Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
 
@@ -82,7 +85,29 @@ impl Error {
                     | object_store::Error::Unauthenticated { .. }
                     | object_store::Error::NotSupported { .. }
             ),
+            Error::Lake { cause, .. } => lake_error_is_transient(cause),
             _ => false,
         }
+    }
+}
+
+/// Object-store failures of a merged table are retried like the target's; so is a commit that
+/// lost a race (the next attempt starts from the new table version).
+fn lake_error_is_transient(cause: &deltalake_core::DeltaTableError) -> bool {
+    use deltalake_core::DeltaTableError as E;
+    match cause {
+        E::ObjectStore { source } => !matches!(
+            source,
+            object_store::Error::NotFound { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ),
+        E::VersionAlreadyExists(_) => true,
+        E::Transaction { source } => matches!(
+            source,
+            deltalake_core::kernel::transaction::TransactionError::VersionAlreadyExists(_)
+                | deltalake_core::kernel::transaction::TransactionError::ObjectStore { .. }
+        ),
+        _ => false,
     }
 }

@@ -11,11 +11,14 @@
 //!    sink::parquet encode -> sink::layout (DMS keys) -> sink::target (object store)
 //!                                                       v
 //!    state: file manifest + checkpoint in one transaction   <-- COMMIT POINT
+//!                                                       v
+//!    merge: committed files -> current-state Delta tables -> one Delta commit per merge
 //! ```
 
 pub mod change;
 pub mod config;
 pub mod error;
+pub mod merge;
 pub mod metrics;
 pub mod pipeline;
 pub mod position;

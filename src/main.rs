@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use binlake::config::{RunArgs, SourceArgs, StateArgs};
+use binlake::config::{MergeCommandArgs, RunArgs, SourceArgs, StateArgs, VerifyArgs};
 use binlake::source::preflight::{self, Status};
 use binlake::state::Store;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +39,12 @@ enum Command {
     },
     /// Full load of the selected tables, then stream the binlog into CDC files.
     Run(Box<RunArgs>),
+    /// Keep current-state Delta tables of the LOAD and CDC files in a folder, written by binlake
+    /// or by AWS DMS (`run --lake` does the same inside the pipeline).
+    Merge(Box<MergeCommandArgs>),
+    /// Compare every selected source table with its merged table (row count, checksum of all
+    /// columns) and print the keys that differ. Exits 0 only when all are equal.
+    Verify(Box<VerifyArgs>),
     /// Per-table progress and the last committed position, from the state store.
     Status {
         /// Same as for `run`: the state URL is read from it when not given.
@@ -109,6 +115,26 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             });
             binlake::pipeline::run(settings, store, stop_rx).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Merge(args) => {
+            let (command, state_url) = args.resolve()?;
+            let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                tracing::info!("stop requested; finishing the current merge.");
+                let _ = stop_tx.send(true);
+                std::future::pending::<()>().await;
+            });
+            binlake::merge::run_standalone(command, store, stop_rx).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify(args) => {
+            let (source, lake, filter, options) = args.resolve()?;
+            let equal =
+                binlake::merge::verify::run(&source, &lake, &filter, options, args.max_keys, std::time::Duration::from_secs(args.wait))
+                    .await?;
+            Ok(if equal { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Status { config, state } => {
             let state_url = state.resolve(config.as_deref())?;

@@ -13,6 +13,8 @@ use tracing::{info, warn};
 
 use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
+use crate::merge::input::Inputs;
+use crate::merge::{MergeSettings, Merger};
 use crate::metrics;
 use crate::position::{BinlogPos, MariadbGtidPos};
 use crate::schema::{SchemaOptions, TableFilter, TableId, TableSchema};
@@ -42,11 +44,13 @@ pub struct Settings {
     pub schema_options: SchemaOptions,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The merged tables, if asked for.
+    pub merge: Option<MergeSettings>,
 }
 
 /// Runs until `stop` turns true (then flushes and commits) or, with `until_caught_up`, until
 /// everything committed on the server before the call is in committed files.
-pub async fn run(settings: Settings, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
+pub async fn run(mut settings: Settings, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
     store.acquire_lease().await?;
     // Commits renew the lease too, but a long full load or a quiet source may go longer
     // than the lease without committing.
@@ -59,9 +63,64 @@ pub async fn run(settings: Settings, store: Store, mut stop: watch::Receiver<boo
             }
         }
     });
-    let result = Pipeline { s: settings, store, target_pos: None, gtid: None, sequence_epoch: 0 }.run(&mut stop).await;
+    let (finish, finishing) = watch::channel(false);
+    let merging = settings.merge.take().map(|merge| {
+        let inputs = Inputs::Manifest { target: settings.target.clone(), store: store.clone() };
+        let catalog = CatalogSource { source: settings.source.clone(), filter: settings.filter.clone(), options: settings.schema_options };
+        tokio::spawn(merge_loop(Merger::new(merge, inputs, store.clone()), catalog, finishing))
+    });
+    let pipeline = Pipeline { s: settings, store, target_pos: None, gtid: None, sequence_epoch: 0 }.run(&mut stop);
+    let result = match merging {
+        None => pipeline.await,
+        Some(mut merging) => tokio::select! {
+            r = pipeline => {
+                let _ = finish.send(true);
+                r.and(joined(merging.await))
+            }
+            // The merger returns early only when it cannot go on; the lake was asked for, so
+            // binlake stops.
+            m = &mut merging => Err(joined(m).err().unwrap_or_else(|| Error::Config("the merger stopped early".into()))),
+        },
+    };
     renewal.abort();
     result
+}
+
+async fn merge_round(merger: &mut Merger, catalog: &CatalogSource) -> Result<()> {
+    let mut conn = catalog.source.connect().await?;
+    let tables = source::load_catalog(&mut conn, &catalog.filter, catalog.options).await?;
+    drop(conn);
+    merger.merge_all(&tables).await.map(|_| ())
+}
+
+fn joined(r: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    r.unwrap_or_else(|e| Err(Error::Config(format!("the merger failed: {e}"))))
+}
+
+/// Where the merger learns the replicated tables' schemas.
+struct CatalogSource {
+    source: Source,
+    filter: TableFilter,
+    options: SchemaOptions,
+}
+
+/// Merges committed files every interval, and once more when told to finish (the pipeline
+/// stopped or caught up), so `--until caught-up` leaves the lake merged too.
+async fn merge_loop(mut merger: Merger, catalog: CatalogSource, mut finish: watch::Receiver<bool>) -> Result<()> {
+    loop {
+        let last = tokio::select! {
+            _ = tokio::time::sleep(merger.interval()) => false,
+            _ = finish.changed() => true,
+        };
+        match merge_round(&mut merger, &catalog).await {
+            Ok(_) => {}
+            Err(e) if e.is_transient() && !last => warn!(error = %e, "merging failed; trying again at the next interval."),
+            Err(e) => return Err(e),
+        }
+        if last {
+            return Ok(());
+        }
+    }
 }
 
 struct Pipeline {
@@ -338,7 +397,10 @@ impl Pipeline {
                                 change.op = Op::Insert;
                                 Some(Change { table: change.table.clone(), op: Op::Delete, row: old, moved_from: None })
                             }
-                            _ => None,
+                            unsplit => {
+                                change.moved_from = unsplit;
+                                None
+                            }
                         };
                         for change in gone.into_iter().chain([change]) {
                             if self.s.output.cdc_ops.keeps(change.op) {
@@ -389,6 +451,12 @@ impl Pipeline {
             batch.timestamp = (committed_at, crate::value::datetime_text(committed_at, 6));
         }
         let (writer, _) = batch.files.get_mut(id).expect("opened above");
+        if let Some(old) = &change.moved_from {
+            // The files carry the new row only; the merger learns the old key from the state.
+            let key: Vec<&crate::value::Cell> = change.table.primary_key.iter().map(|&i| &old[i]).collect();
+            let json = serde_json::to_string(&key).expect("cells serialize");
+            batch.key_moves.entry(id.clone()).or_default().push((writer.rows(), json));
+        }
         writer.append(&RowMeta { op: change.op, timestamp: &batch.timestamp.1, sequence: &sequence }, &change.row).await
     }
 
@@ -399,7 +467,8 @@ impl Pipeline {
         for (id, (writer, first)) in batch.files.drain() {
             let key = writer.key.clone();
             let stats = writer.finish().await?;
-            closed.push(ClosedFile { key, table: id, rows: stats.rows, bytes: stats.bytes, first_position: Some(first) });
+            let key_moves = batch.key_moves.remove(&id).unwrap_or_default();
+            closed.push(ClosedFile { key, table: id, rows: stats.rows, bytes: stats.bytes, first_position: Some(first), key_moves });
         }
         let gtid = self.gtid.as_ref().map(|g| g.to_string()).filter(|g| !g.is_empty());
         if let Err(e) = self.store.commit_cdc(&self.s.source.display, &closed, at, gtid.as_deref()).await {
@@ -446,6 +515,8 @@ fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
 struct Batch {
     prefix: Prefix,
     files: HashMap<TableId, (FileWriter, BinlogPos)>,
+    /// Per open file, the rows that changed their primary key and the old keys.
+    key_moves: HashMap<TableId, Vec<(u64, String)>>,
     /// The event the last row came from, and how many rows it has given so far.
     row_at: Option<BinlogPos>,
     row_in_event: u32,
@@ -463,6 +534,7 @@ impl Default for Batch {
         Self {
             prefix: Prefix::default(),
             files: HashMap::new(),
+            key_moves: HashMap::new(),
             row_at: None,
             row_in_event: 0,
             timestamp: (i64::MIN, String::new()),
@@ -500,7 +572,7 @@ impl LoadState {
             let key = w.key.clone();
             let stats = w.finish().await?;
             self.rows += stats.rows;
-            self.files.push(ClosedFile { key, table, rows: stats.rows, bytes: stats.bytes, first_position: None });
+            self.files.push(ClosedFile { key, table, rows: stats.rows, bytes: stats.bytes, first_position: None, key_moves: Vec::new() });
         }
         Ok(())
     }

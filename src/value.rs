@@ -5,7 +5,7 @@ use mysql_async::Value;
 
 use crate::schema::{Column, ColumnType};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Cell {
     Null,
     Int(i64),

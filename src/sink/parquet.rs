@@ -166,7 +166,8 @@ fn dms_parquet_schema(schema: &Schema) -> Result<SchemaDescriptor> {
     Ok(SchemaDescriptor::new(Arc::new(group)))
 }
 
-enum ColumnBuilder {
+/// An Arrow builder for one column, filled from cells.
+pub(crate) enum ColumnBuilder {
     Bool(BooleanBuilder),
     I8(Int8Builder),
     I16(Int16Builder),
@@ -187,7 +188,7 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(ty: &DataType) -> Self {
+    pub(crate) fn new(ty: &DataType) -> Self {
         match ty {
             DataType::Boolean => Self::Bool(BooleanBuilder::new()),
             DataType::Int8 => Self::I8(Int8Builder::new()),
@@ -215,7 +216,7 @@ impl ColumnBuilder {
 
     /// Appends a cell and returns roughly how many bytes it adds. A cell of the wrong kind for
     /// the column is an error, never a guess.
-    fn append(&mut self, cell: &Cell) -> Result<usize, String> {
+    pub(crate) fn append(&mut self, cell: &Cell) -> Result<usize, String> {
         macro_rules! int {
             ($b:expr, $t:ty) => {
                 match cell {
@@ -291,7 +292,7 @@ impl ColumnBuilder {
         Ok(8)
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    pub(crate) fn finish(&mut self) -> ArrayRef {
         match self {
             Self::Bool(b) => Arc::new(b.finish()),
             Self::I8(b) => Arc::new(b.finish()),

@@ -144,7 +144,7 @@ async fn send(tx: &mpsc::Sender<Result<Chunk>>, chunk: Chunk) -> Result<()> {
     tx.send(Ok(chunk)).await.map_err(|_| Error::Disconnected("snapshot consumer stopped".into()))
 }
 
-fn cells(table: &TableSchema, row: Row) -> Result<Vec<Cell>> {
+pub(crate) fn cells(table: &TableSchema, row: Row) -> Result<Vec<Cell>> {
     let values = row.unwrap();
     table
         .columns

@@ -50,6 +50,8 @@ pub struct ClosedFile {
     pub rows: u64,
     pub bytes: u64,
     pub first_position: Option<BinlogPos>,
+    /// Rows that changed their primary key: (row of the file, old key as JSON).
+    pub key_moves: Vec<(u64, String)>,
 }
 
 impl Store {
@@ -266,6 +268,14 @@ impl Store {
         let now = Utc::now().to_rfc3339();
         for f in files {
             mark_committed(&mut tx, f, Some(checkpoint), &now).await?;
+            for (row, old_key) in &f.key_moves {
+                sqlx::query("INSERT INTO key_moves (file_key, row_number, old_key) VALUES (?, ?, ?)")
+                    .bind(&f.key)
+                    .bind(*row as i64)
+                    .bind(old_key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query("UPDATE tables SET cdc_files = cdc_files + 1, cdc_rows = cdc_rows + ?, last_commit_at = ? WHERE database_name = ? AND table_name = ?")
                 .bind(f.rows as i64)
                 .bind(&now)
@@ -287,6 +297,106 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The merger's progress on one merged table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MergeProgress {
+    /// The number of the last merge known to be committed (0 for none).
+    pub number: i64,
+    /// The last input file it covers, and whether it was a LOAD file.
+    pub through: Option<String>,
+    pub through_load: bool,
+    /// A merge recorded before its commit: (number, last input file, LOAD?).
+    pub pending: Option<(i64, String, bool)>,
+}
+
+impl Store {
+    /// The old keys of a committed CDC file's rows that changed their primary key.
+    pub async fn key_moves(&self, file_key: &str) -> Result<Vec<(u64, String)>> {
+        let rows = sqlx::query("SELECT row_number, old_key FROM key_moves WHERE file_key = ? ORDER BY row_number")
+            .bind(file_key)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.get::<i64, _>(0) as u64, r.get(1))).collect())
+    }
+
+    /// binlake's committed files of a table, in the order they were created: (sequence,
+    /// key, LOAD | CDC).
+    pub async fn committed_files(&self, table: &TableId) -> Result<Vec<(i64, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT rowid, key, kind FROM files WHERE database_name = ? AND table_name = ? AND status = 'committed' ORDER BY rowid",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    pub async fn merge_progress(&self, table_url: &str) -> Result<MergeProgress> {
+        let row = sqlx::query(
+            "SELECT merge_number, through_order, through_kind, pending_number, pending_order, pending_kind FROM merges WHERE table_url = ?",
+        )
+        .bind(table_url)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or_else(MergeProgress::default, |r| MergeProgress {
+            number: r.get(0),
+            through: r.get(1),
+            through_load: r.get::<Option<String>, _>(2).as_deref() == Some("LOAD"),
+            pending: match (r.get::<Option<i64>, _>(3), r.get::<Option<String>, _>(4)) {
+                (Some(n), Some(order)) => Some((n, order, r.get::<Option<String>, _>(5).as_deref() == Some("LOAD"))),
+                _ => None,
+            },
+        }))
+    }
+
+    /// Records merge `number`, covering input files through `order`, before its commit.
+    pub async fn begin_merge(&self, table_url: &str, table: &TableId, number: i64, order: &str, load: bool) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO merges (table_url, database_name, table_name, pending_number, pending_order, pending_kind) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (table_url) DO UPDATE SET pending_number = excluded.pending_number, pending_order = excluded.pending_order, pending_kind = excluded.pending_kind",
+        )
+        .bind(table_url)
+        .bind(&table.database)
+        .bind(&table.table)
+        .bind(number)
+        .bind(order)
+        .bind(if load { "LOAD" } else { "CDC" })
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The pending merge committed: it is the table's progress now.
+    pub async fn end_merge(&self, table_url: &str, input_files: usize) -> Result<()> {
+        sqlx::query(
+            "UPDATE merges SET merge_number = pending_number, through_order = pending_order, through_kind = pending_kind, \
+             pending_number = NULL, pending_order = NULL, pending_kind = NULL, input_files = input_files + ?, merged_at = ? WHERE table_url = ?",
+        )
+        .bind(input_files as i64)
+        .bind(Utc::now().to_rfc3339())
+        .bind(table_url)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The pending merge never committed.
+    pub async fn abandon_merge(&self, table_url: &str) -> Result<()> {
+        sqlx::query("UPDATE merges SET pending_number = NULL, pending_order = NULL, pending_kind = NULL WHERE table_url = ?")
+            .bind(table_url)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a table's progress (its merged table is gone and starts over).
+    pub async fn reset_merge(&self, table_url: &str) -> Result<()> {
+        sqlx::query("DELETE FROM merges WHERE table_url = ?").bind(table_url).execute(&self.pool).await?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ mod common;
 mod dms_output;
 mod errors;
 mod fixtures;
+mod merge;
 mod replication;
 mod restart;
 mod types;

@@ -1,0 +1,564 @@
+//! One merged table: a Delta Lake table at `<lake>/<database>/<table>/` holding the current
+//! rows of a source table, its data files clustered by primary-key range. Every change to it
+//! is one Delta commit (removes of the rewritten files, adds of their replacements, and an
+//! application transaction numbering the merge), so readers always see a whole merge or none.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::{Action, Add, Remove, Transaction};
+use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use parquet::arrow::ProjectionMask;
+use parquet::file::properties::WriterProperties;
+use tracing::info;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::merge::apply::{ChangeSet, FileRange, Final, Group, Key, merge_sorted, plan};
+use crate::merge::cells::{delta_field, from_arrow, to_lake};
+use crate::merge::reader;
+use crate::schema::{TableId, TableSchema};
+use crate::sink::parquet::ColumnBuilder;
+use crate::sink::settings::S3Settings;
+use crate::sink::target::Target;
+use crate::value::Cell;
+
+/// The application id of binlake's transaction actions: the version is the number of the
+/// last merge committed to the table.
+const APP_ID: &str = "binlake";
+/// Table properties naming the source table and its primary key.
+const SOURCE_PROPERTY: &str = "binlake.source";
+const KEY_PROPERTY: &str = "binlake.primaryKey";
+/// Rows per batch when reading and writing data files.
+const BATCH_ROWS: usize = 8192;
+
+/// Where merged tables live: `s3://bucket/prefix` or a local directory.
+#[derive(Clone)]
+pub struct Lake {
+    root: Arc<dyn ObjectStore>,
+    base: Url,
+    pub display: String,
+}
+
+impl Lake {
+    pub fn open(url: &str) -> Result<Self> {
+        if url.starts_with("s3://") {
+            register_s3_log_store();
+            let (defaults, _) = S3Settings::resolve(&Default::default()).map_err(Error::Config)?;
+            let target = Target::open(url, &defaults)?;
+            let base = Url::parse(&format!("{}/", url.trim_end_matches('/'))).map_err(|e| Error::Config(format!("lake {url}: {e}")))?;
+            return Ok(Self { root: target.store, base, display: url.to_string() });
+        }
+        let dir = url.strip_prefix("file://").unwrap_or(url);
+        if dir.contains("://") {
+            return Err(Error::Config(format!("lake {url:?}: use s3://bucket/prefix, file:///path or a directory")));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("lake directory {dir}: {e}")))?;
+        let abs = std::fs::canonicalize(dir).map_err(|e| Error::Config(format!("lake directory {dir}: {e}")))?;
+        let base = Url::from_directory_path(&abs).map_err(|_| Error::Config(format!("lake directory {}", abs.display())))?;
+        Ok(Self { root: Arc::new(object_store::local::LocalFileSystem::new()), base, display: abs.display().to_string() })
+    }
+
+    pub fn table_url(&self, id: &TableId) -> Url {
+        // Url::join percent-encodes what needs it.
+        self.base.join(&format!("{}/{}/", id.database, id.table)).expect("a relative path")
+    }
+
+    /// Opens the merged table of `schema`, creating it when it does not exist yet.
+    pub async fn table(&self, schema: Arc<TableSchema>, target_file_bytes: u64) -> Result<MergedTable> {
+        Ok(self.open_table(schema, target_file_bytes, true).await?.expect("created when missing"))
+    }
+
+    /// Opens the merged table of `schema` if there is one.
+    pub async fn existing_table(&self, schema: Arc<TableSchema>) -> Result<Option<MergedTable>> {
+        self.open_table(schema, 0, false).await
+    }
+
+    async fn open_table(&self, schema: Arc<TableSchema>, target_file_bytes: u64, create: bool) -> Result<Option<MergedTable>> {
+        let url = self.table_url(&schema.id);
+        let lake_err = |what: &str| {
+            let context = format!("{what} {url}");
+            move |cause| Error::Lake { context, cause }
+        };
+        let mut table = DeltaTableBuilder::from_url(url.clone())
+            .map_err(lake_err("opening"))?
+            .with_storage_backend(self.root.clone(), url.clone())
+            .build()
+            .map_err(lake_err("opening"))?;
+        let key_names: Vec<&str> = schema.primary_key.iter().map(|&i| schema.columns[i].name.as_str()).collect();
+        // A local folder that does not exist yet is no table either.
+        let missing_folder = url.to_file_path().is_ok_and(|dir| !dir.exists());
+        let loaded = match table.load().await {
+            Err(DeltaTableError::NotATable(_)) => None,
+            Err(_) if missing_folder => None,
+            other => Some(other),
+        };
+        match loaded {
+            Some(Ok(())) => {}
+            None if !create => return Ok(None),
+            None => {
+                if let Ok(dir) = url.to_file_path() {
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("lake directory {}: {e}", dir.display())))?;
+                }
+                let properties: HashMap<String, Option<String>> =
+                    [(SOURCE_PROPERTY.to_string(), Some(schema.id.to_string())), (KEY_PROPERTY.to_string(), Some(key_names.join(",")))]
+                        .into();
+                table = table
+                    .create()
+                    .with_table_name(schema.id.table.clone())
+                    .with_comment(format!("current rows of {}, merged by binlake", schema.id))
+                    .with_columns(schema.columns.iter().map(delta_field))
+                    .with_configuration(properties)
+                    .with_raise_if_key_not_exists(false)
+                    .await
+                    .map_err(lake_err("creating"))?;
+                info!(table = %schema.id, lake = %url, "created the merged table.");
+            }
+            Some(Err(e)) => return Err(lake_err("loading")(e)),
+        }
+        let mut merged =
+            MergedTable { schema, table, url, arrow: Arc::new(arrow::datatypes::Schema::empty()), files: Vec::new(), target_file_bytes };
+        merged.check_schema()?;
+        merged.scan_files().await?;
+        Ok(Some(merged))
+    }
+}
+
+/// A log store for `s3://` tables over binlake's own S3 client: commits use S3's conditional
+/// writes (put-if-absent), so no lock table is needed.
+fn register_s3_log_store() {
+    struct S3LogStores;
+    impl LogStoreFactory for S3LogStores {
+        fn with_options(
+            &self,
+            prefixed: ObjectStoreRef,
+            root: ObjectStoreRef,
+            location: &Url,
+            options: &StorageConfig,
+        ) -> deltalake_core::DeltaResult<Arc<dyn LogStore>> {
+            Ok(default_logstore(prefixed, root, location, options))
+        }
+    }
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        logstore_factories().insert(Url::parse("s3://").expect("a URL"), Arc::new(S3LogStores));
+    });
+}
+
+/// A data file of the merged table and the key range it holds.
+#[derive(Debug, Clone)]
+struct DataFile {
+    path: String,
+    range: FileRange,
+}
+
+pub struct MergedTable {
+    pub schema: Arc<TableSchema>,
+    table: DeltaTable,
+    url: Url,
+    /// The Arrow schema of the data files (the Delta schema as Arrow types).
+    arrow: SchemaRef,
+    /// Ordered by the smallest key.
+    files: Vec<DataFile>,
+    target_file_bytes: u64,
+}
+
+/// What one commit did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MergeStats {
+    pub files_removed: usize,
+    pub files_added: usize,
+    pub rows_written: u64,
+    pub version: i64,
+}
+
+impl MergedTable {
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The number of the last merge committed to the table (0 for none).
+    pub async fn merge_number(&self) -> Result<i64> {
+        let snapshot = self.snapshot()?;
+        let log_store = self.table.log_store();
+        let version = snapshot.transaction_version(log_store.as_ref(), APP_ID).await.map_err(|e| self.err("reading", e))?;
+        Ok(version.unwrap_or(0))
+    }
+
+    fn snapshot(&self) -> Result<&deltalake_core::table::state::DeltaTableState> {
+        self.table.snapshot().map_err(|e| self.err("reading", e))
+    }
+
+    fn err(&self, what: &str, cause: DeltaTableError) -> Error {
+        Error::Lake { context: format!("{what} {}", self.url), cause }
+    }
+
+    /// The merged table must have the source's columns with the types binlake gives them.
+    fn check_schema(&mut self) -> Result<()> {
+        let expected: Vec<_> = self.schema.columns.iter().map(delta_field).collect();
+        let snapshot = self.snapshot()?;
+        let actual: Vec<_> = snapshot.schema().fields().cloned().collect();
+        if actual.len() != expected.len()
+            || actual.iter().zip(&expected).any(|(a, e)| a.name() != e.name() || a.data_type() != e.data_type())
+        {
+            let show = |f: &[deltalake_core::kernel::StructField]| {
+                f.iter().map(|c| format!("{} {}", c.name(), c.data_type())).collect::<Vec<_>>().join(", ")
+            };
+            return Err(Error::Config(format!(
+                "the merged table {} has columns ({}) but {} has ({}); move the merged table away (or delete it) to rebuild it from the files",
+                self.url,
+                show(&actual),
+                self.schema.id,
+                show(&expected)
+            )));
+        }
+        let writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.err("opening", e))?;
+        self.arrow = writer.arrow_schema();
+        Ok(())
+    }
+
+    /// Calls `each` with every row of the table, as cells of the source's column types.
+    pub async fn for_each_row(&self, mut each: impl FnMut(&[Cell])) -> Result<()> {
+        for file in &self.files {
+            let mut stream = self.read(&file.path, false).await?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.read_err(&file.path, e))?;
+                let mut columns = Vec::with_capacity(self.schema.columns.len());
+                for (column, array) in self.schema.columns.iter().zip(batch.columns()) {
+                    columns.push(from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?);
+                }
+                let mut row = Vec::with_capacity(columns.len());
+                for r in 0..batch.num_rows() {
+                    row.clear();
+                    row.extend(columns.iter_mut().map(|c| std::mem::replace(&mut c[r], Cell::Null)));
+                    each(&row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the key range of every data file (from its key columns).
+    async fn scan_files(&mut self) -> Result<()> {
+        let paths: Vec<(String, i64)> = self.snapshot()?.log_data().iter().map(|f| (f.path().to_string(), f.size())).collect();
+        let mut files = Vec::with_capacity(paths.len());
+        for (path, size) in paths {
+            let mut min: Option<Key> = None;
+            let mut max: Option<Key> = None;
+            let mut stream = self.read(&path, true).await?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.read_err(&path, e))?;
+                for key in self.keys(&batch, true)? {
+                    if min.as_ref().is_none_or(|m| &key < m) {
+                        min = Some(key.clone());
+                    }
+                    if max.as_ref().is_none_or(|m| &key > m) {
+                        max = Some(key);
+                    }
+                }
+            }
+            if let (Some(min), Some(max)) = (min, max) {
+                files.push(DataFile { path, range: FileRange { min, max, bytes: size as u64 } });
+            }
+        }
+        files.sort_by(|a, b| a.range.min.cmp(&b.range.min));
+        self.files = files;
+        Ok(())
+    }
+
+    fn read_err(&self, path: &str, e: parquet::errors::ParquetError) -> Error {
+        Error::Encode { key: format!("{}{path}", self.url), detail: format!("reading: {e}") }
+    }
+
+    /// Streams a data file; with `keys_only`, just its key columns.
+    async fn read(&self, path: &str, keys_only: bool) -> Result<reader::Batches> {
+        let location = object_store::path::Path::from_url_path(path).map_err(|e| Error::Config(format!("data file {path}: {e}")))?;
+        let builder = reader::open(self.table.object_store(), location, BATCH_ROWS).await.map_err(|e| self.read_err(path, e))?;
+        let builder = if keys_only {
+            let mask = ProjectionMask::roots(builder.parquet_schema(), self.schema.primary_key.iter().copied());
+            builder.with_projection(mask)
+        } else {
+            builder
+        };
+        builder.build().map_err(|e| self.read_err(path, e))
+    }
+
+    /// The key of every row of a batch of the data files (all columns, or only the key
+    /// columns with `keys_only`).
+    fn keys(&self, batch: &RecordBatch, keys_only: bool) -> Result<Vec<Key>> {
+        let mut columns = Vec::with_capacity(self.schema.primary_key.len());
+        for (n, &i) in self.schema.primary_key.iter().enumerate() {
+            let array = batch.column(if keys_only { n } else { i });
+            let column = &self.schema.columns[i];
+            columns.push(from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?);
+        }
+        Ok((0..batch.num_rows()).map(|r| Key(columns.iter().map(|c| c[r].clone()).collect())).collect())
+    }
+
+    /// Applies `changes` in one commit numbered `merge`: rewrites the files holding changed
+    /// keys (and small neighbours worth compacting), writes new rows beyond them to new files.
+    pub async fn merge(&mut self, changes: &ChangeSet, merge: i64) -> Result<MergeStats> {
+        let ranges: Vec<FileRange> = self.files.iter().map(|f| f.range.clone()).collect();
+        let plan = plan(&ranges, changes, self.target_file_bytes);
+        let mut out = FileSink::new(self);
+        let mut removed = Vec::new();
+        for group in &plan.groups {
+            self.rewrite(group, changes, &mut out).await?;
+            removed.extend(group.files.iter().copied());
+        }
+        // Rows no group owns go to new files of their own.
+        let rest: Vec<(&Key, &Vec<Cell>)> = changes
+            .iter()
+            .filter_map(|(k, f)| match f {
+                Final::Row(row) if !plan.groups.iter().any(|g| g.owns(k)) => Some((k, row)),
+                _ => None,
+            })
+            .collect();
+        for chunk in rest.chunks(BATCH_ROWS) {
+            let batch = self.batch_of(chunk.iter().map(|(_, r)| *r))?;
+            out.write(self, batch, chunk.iter().map(|(k, _)| (*k).clone()).collect()).await?;
+            out.roll_if_full(self).await?;
+        }
+        let added = out.finish(self).await?;
+        self.commit(
+            &removed,
+            added,
+            merge,
+            DeltaOperation::Merge {
+                predicate: None,
+                merge_predicate: Some("primary key".into()),
+                matched_predicates: vec![],
+                not_matched_predicates: vec![],
+                not_matched_by_source_predicates: vec![],
+            },
+        )
+        .await
+    }
+
+    /// Files for the rows of a full load, which [`MergedTable::append`] fills in load order.
+    pub fn new_files(&self) -> NewFiles {
+        NewFiles(FileSink::new(self))
+    }
+
+    pub async fn append(&self, files: &mut NewFiles, rows: &[Vec<Cell>]) -> Result<()> {
+        let keys = rows.iter().map(|r| Key::of(r, &self.schema.primary_key)).collect();
+        let batch = self.batch_of(rows.iter())?;
+        files.0.write(self, batch, keys).await?;
+        files.0.roll_if_full(self).await
+    }
+
+    /// Commits the files of a full load as merge number `merge`: the table starts over from
+    /// them (`replace`) or they add the next part of a load.
+    pub async fn commit_load(&mut self, files: NewFiles, replace: bool, merge: i64) -> Result<MergeStats> {
+        let added = files.0.finish(self).await?;
+        let removed: Vec<usize> = if replace { (0..self.files.len()).collect() } else { Vec::new() };
+        let mode = if replace { SaveMode::Overwrite } else { SaveMode::Append };
+        self.commit(&removed, added, merge, DeltaOperation::Write { mode, partition_by: None, predicate: None }).await
+    }
+
+    /// Rewrites one group: its rows minus changed keys, merged in key order with the changed
+    /// rows it owns.
+    async fn rewrite(&self, group: &Group, changes: &ChangeSet, out: &mut FileSink) -> Result<()> {
+        // Collected, not a lazy iterator: an iterator with a closure held across awaits makes
+        // rustc unable to prove the future Send.
+        let owned: Vec<(&Key, &Vec<Cell>)> = changes
+            .iter()
+            .filter_map(|(k, f)| match f {
+                Final::Row(row) if group.owns(k) => Some((k, row)),
+                _ => None,
+            })
+            .collect();
+        let mut next_owned = 0;
+        for &i in &group.files {
+            let path = self.files[i].path.clone();
+            let mut stream = self.read(&path, false).await?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.read_err(&path, e))?;
+                let keys = self.keys(&batch, false)?;
+                let keep: BooleanArray = keys.iter().map(|k| Some(changes.get(k).is_none())).collect();
+                let kept = arrow::compute::filter_record_batch(&batch, &keep)?;
+                let kept_keys: Vec<Key> = keys.into_iter().filter(|k| changes.get(k).is_none()).collect();
+                // Changed rows that sort before this batch's last kept row go in with it.
+                let mut before = Vec::new();
+                if let Some(last) = kept_keys.last() {
+                    while let Some(&(k, row)) = owned.get(next_owned).filter(|(k, _)| *k < last) {
+                        before.push((k, row));
+                        next_owned += 1;
+                    }
+                }
+                let new_rows = self.batch_of(before.iter().map(|(_, r)| *r))?;
+                let order: Vec<std::result::Result<usize, &Vec<Cell>>> =
+                    merge_sorted(kept_keys.iter().cloned(), before.iter().copied()).collect();
+                let mut out_keys = Vec::with_capacity(order.len());
+                let mut next_new = 0;
+                let indices: Vec<(usize, usize)> = order
+                    .iter()
+                    .map(|o| match o {
+                        Ok(i) => {
+                            out_keys.push(kept_keys[*i].clone());
+                            (0, *i)
+                        }
+                        Err(_) => {
+                            out_keys.push(before[next_new].0.clone());
+                            next_new += 1;
+                            (1, next_new - 1)
+                        }
+                    })
+                    .collect();
+                let columns: Vec<ArrayRef> = (0..kept.num_columns())
+                    .map(|c| arrow::compute::interleave(&[kept.column(c).as_ref(), new_rows.column(c).as_ref()], &indices))
+                    .collect::<std::result::Result<_, _>>()?;
+                out.write(self, RecordBatch::try_new(self.arrow.clone(), columns)?, out_keys).await?;
+                out.roll_if_full(self).await?;
+            }
+        }
+        for chunk in owned[next_owned..].chunks(BATCH_ROWS) {
+            let batch = self.batch_of(chunk.iter().map(|(_, r)| *r))?;
+            out.write(self, batch, chunk.iter().map(|(k, _)| (*k).clone()).collect()).await?;
+            out.roll_if_full(self).await?;
+        }
+        Ok(())
+    }
+
+    /// A batch of the data files' schema from source rows.
+    fn batch_of<'a>(&self, rows: impl Iterator<Item = &'a Vec<Cell>>) -> Result<RecordBatch> {
+        let mut builders: Vec<ColumnBuilder> = self.arrow.fields().iter().map(|f| ColumnBuilder::new(f.data_type())).collect();
+        let mut n = 0;
+        for row in rows {
+            for ((b, cell), column) in builders.iter_mut().zip(row).zip(&self.schema.columns) {
+                b.append(&to_lake(column, cell))
+                    .map_err(|detail| Error::Encode { key: self.url.to_string(), detail: format!("column {}: {detail}", column.name) })?;
+            }
+            n += 1;
+        }
+        let columns: Vec<ArrayRef> = builders.iter_mut().map(ColumnBuilder::finish).collect();
+        if n == 0 {
+            return Ok(RecordBatch::new_empty(self.arrow.clone()));
+        }
+        Ok(RecordBatch::try_new(self.arrow.clone(), columns)?)
+    }
+
+    async fn commit(&mut self, removed: &[usize], added: Written, merge: i64, operation: DeltaOperation) -> Result<MergeStats> {
+        let Written { files: added, rows: rows_written } = added;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut actions: Vec<Action> = removed
+            .iter()
+            .map(|&i| {
+                let f = &self.files[i];
+                Action::Remove(Remove {
+                    path: f.path.clone(),
+                    data_change: true,
+                    deletion_timestamp: Some(now),
+                    extended_file_metadata: Some(true),
+                    partition_values: Some(HashMap::new()),
+                    size: Some(f.range.bytes as i64),
+                    tags: None,
+                    deletion_vector: None,
+                    base_row_id: None,
+                    default_row_commit_version: None,
+                })
+            })
+            .collect();
+        actions.extend(added.iter().map(|(a, _)| Action::Add(a.clone())));
+        let properties = CommitProperties::default().with_application_transaction(Transaction::new(APP_ID, merge)).with_max_retries(0);
+        let committed = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(self.snapshot()?), self.table.log_store(), operation)
+            .await
+            .map_err(|e| self.err("committing to", e))?;
+        let version = committed.version();
+        self.table.state = Some(committed.snapshot());
+        let mut kept: Vec<DataFile> = self.files.iter().enumerate().filter(|(i, _)| !removed.contains(i)).map(|(_, f)| f.clone()).collect();
+        kept.extend(added.into_iter().map(|(a, range)| DataFile { path: a.path, range }));
+        kept.sort_by(|a, b| a.range.min.cmp(&b.range.min));
+        let files_added = kept.len() + removed.len() - self.files.len();
+        self.files = kept;
+        Ok(MergeStats { files_removed: removed.len(), files_added, rows_written, version: version as i64 })
+    }
+}
+
+/// The data files of a full load being written.
+pub struct NewFiles(FileSink);
+
+/// The data files a commit adds, written one after another up to the target size, each with
+/// the key range of its rows.
+struct FileSink {
+    writer: Option<RecordBatchWriter>,
+    rows: u64,
+    min: Option<Key>,
+    max: Option<Key>,
+    done: Vec<(Add, FileRange)>,
+    properties: WriterProperties,
+}
+
+impl FileSink {
+    fn new(_table: &MergedTable) -> Self {
+        let properties = WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        Self { writer: None, rows: 0, min: None, max: None, done: Vec::new(), properties }
+    }
+
+    async fn write(&mut self, table: &MergedTable, batch: RecordBatch, keys: Vec<Key>) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        for key in keys {
+            if self.min.as_ref().is_none_or(|m| &key < m) {
+                self.min = Some(key.clone());
+            }
+            if self.max.as_ref().is_none_or(|m| &key > m) {
+                self.max = Some(key);
+            }
+        }
+        if self.writer.is_none() {
+            let writer = RecordBatchWriter::for_table(&table.table).map_err(|e| table.err("writing", e))?;
+            self.writer = Some(writer.with_writer_properties(self.properties.clone()));
+        }
+        let writer = self.writer.as_mut().expect("opened above");
+        writer.write(batch).await.map_err(|e| table.err("writing", e))
+    }
+
+    async fn roll_if_full(&mut self, table: &MergedTable) -> Result<()> {
+        if self.writer.as_ref().is_some_and(|w| w.buffer_len() as u64 >= table.target_file_bytes) {
+            self.close(table).await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, table: &MergedTable) -> Result<()> {
+        let Some(mut writer) = self.writer.take() else { return Ok(()) };
+        let adds = writer.flush().await.map_err(|e| table.err("writing", e))?;
+        let (min, max) = (self.min.take().expect("rows written"), self.max.take().expect("rows written"));
+        for add in adds {
+            let range = FileRange { min: min.clone(), max: max.clone(), bytes: add.size as u64 };
+            self.done.push((add, range));
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self, table: &MergedTable) -> Result<Written> {
+        self.close(table).await?;
+        Ok(Written { files: self.done, rows: self.rows })
+    }
+}
+
+/// The files a sink wrote and the rows in them.
+struct Written {
+    files: Vec<(Add, FileRange)>,
+    rows: u64,
+}

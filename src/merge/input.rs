@@ -1,0 +1,187 @@
+//! The merger's input: LOAD and CDC files of one table, in the order their changes happened,
+//! and the row changes inside them. binlake's own files come from its state store's manifest
+//! (committed files only, in commit order); a folder written by AWS DMS is listed (LOAD files
+//! by number, then CDC files by their time-stamped names).
+
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+
+use crate::change::Op;
+use crate::error::{Error, Result};
+use crate::merge::apply::Key;
+use crate::merge::cells::from_arrow;
+use crate::merge::reader;
+use crate::schema::{TableId, TableSchema};
+use crate::sink::layout;
+use crate::sink::target::Target;
+use crate::state::Store;
+use crate::value::Cell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Load,
+    Cdc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    pub key: String,
+    pub kind: Kind,
+    /// Sorts like the changes the file holds; progress is kept as the last merged `order`.
+    pub order: String,
+}
+
+/// Where a table's files are found.
+pub enum Inputs {
+    /// The files binlake committed to `target`, listed by its state store.
+    Manifest { target: Target, store: Store },
+    /// Whatever LOAD and CDC files a DMS-layout folder holds.
+    Listing { target: Target },
+}
+
+impl Inputs {
+    fn target(&self) -> &Target {
+        match self {
+            Inputs::Manifest { target, .. } | Inputs::Listing { target } => target,
+        }
+    }
+
+    /// The files of `table` after `after` (an `order`), in order.
+    pub async fn files(&self, table: &TableId, after: Option<&str>) -> Result<Vec<InputFile>> {
+        let mut files = match self {
+            Inputs::Manifest { store, .. } => store
+                .committed_files(table)
+                .await?
+                .into_iter()
+                .map(|(seq, key, kind)| InputFile {
+                    key,
+                    kind: if kind == "LOAD" { Kind::Load } else { Kind::Cdc },
+                    order: format!("{seq:016}"),
+                })
+                .collect(),
+            Inputs::Listing { target } => {
+                let folder = target.path(&layout::table_folder(table));
+                let objects: Vec<_> =
+                    target.store.list(Some(&folder)).try_collect().await.map_err(|e| Error::target(format!("listing {folder}"), e))?;
+                objects.into_iter().filter_map(|o| classify(o.location.as_ref())).collect::<Vec<_>>()
+            }
+        };
+        files.retain(|f| after.is_none_or(|a| f.order.as_str() > a));
+        files.sort_by(|a, b| a.order.cmp(&b.order));
+        Ok(files)
+    }
+
+    /// The old keys of the rows of a file that changed their primary key, by row number
+    /// (known for binlake's own files only: DMS's files carry the new key alone).
+    pub async fn key_moves(&self, file: &InputFile) -> Result<std::collections::HashMap<u64, Key>> {
+        let Inputs::Manifest { store, .. } = self else { return Ok(Default::default()) };
+        let mut moves = std::collections::HashMap::new();
+        for (row, json) in store.key_moves(&file.key).await? {
+            let cells: Vec<Cell> = serde_json::from_str(&json)
+                .map_err(|e| Error::Encode { key: file.key.clone(), detail: format!("the state store's old key of row {row}: {e}") })?;
+            moves.insert(row, Key(cells));
+        }
+        Ok(moves)
+    }
+
+    /// The row changes of one file, in file order, `chunk` rows at a time.
+    pub async fn read(&self, file: &InputFile, schema: &Arc<TableSchema>) -> Result<FileRows> {
+        let not_parquet = |e: parquet::errors::ParquetError| Error::Encode {
+            key: file.key.clone(),
+            detail: format!("reading it as Parquet: {e} (CSV input is not supported yet; write Parquet with DataFormat=parquet)"),
+        };
+        let stream = reader::open(self.target().store.clone(), Path::from(file.key.as_str()), 8192)
+            .await
+            .map_err(not_parquet)?
+            .build()
+            .map_err(not_parquet)?;
+        Ok(FileRows { stream, schema: schema.clone(), key: file.key.clone(), load: file.kind == Kind::Load })
+    }
+}
+
+/// `.../LOAD00000001.parquet` or `.../20261123-101502123.parquet` (in date folders or not).
+fn classify(key: &str) -> Option<InputFile> {
+    let name = key.rsplit('/').next()?;
+    let stem = name.split('.').next()?;
+    if let Some(number) = stem.strip_prefix("LOAD")
+        && number.len() == 8
+        && number.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        return Some(InputFile { key: key.to_string(), kind: Kind::Load, order: format!("0/{number}/{key}") });
+    }
+    let is_cdc = stem.len() == 18 && stem.char_indices().all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
+    is_cdc.then(|| InputFile { key: key.to_string(), kind: Kind::Cdc, order: format!("1/{stem}/{key}") })
+}
+
+/// The rows of one input file.
+pub struct FileRows {
+    stream: reader::Batches,
+    schema: Arc<TableSchema>,
+    key: String,
+    load: bool,
+}
+
+impl FileRows {
+    /// The next rows: each change's operation and its row in the table's column order. A
+    /// column missing from the file is NULL; columns the table does not have are ignored.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<(Op, Vec<Cell>)>>> {
+        let Some(batch) = self.stream.next().await else { return Ok(None) };
+        let batch = batch.map_err(|e| Error::Encode { key: self.key.clone(), detail: format!("reading: {e}") })?;
+        let bad = |detail: String| Error::Encode { key: self.key.clone(), detail };
+        let n = batch.num_rows();
+        let ops: Vec<Op> = match batch.column_by_name("Op") {
+            Some(ops) => {
+                let ops = arrow::compute::cast(ops, &arrow::datatypes::DataType::Utf8)?;
+                let ops = arrow::array::AsArray::as_string::<i32>(&ops);
+                (0..n)
+                    .map(|i| match ops.value(i) {
+                        "I" => Ok(Op::Insert),
+                        "U" => Ok(Op::Update),
+                        "D" => Ok(Op::Delete),
+                        other => Err(bad(format!("row {i} has Op {other:?}, not I, U or D"))),
+                    })
+                    .collect::<Result<_>>()?
+            }
+            None if self.load => vec![Op::Insert; n],
+            None => {
+                return Err(bad("a CDC file without an Op column (CdcInsertsOnly files cannot be merged: they carry no deletes)".into()));
+            }
+        };
+        let mut columns = Vec::with_capacity(self.schema.columns.len());
+        for column in &self.schema.columns {
+            columns.push(match batch.column_by_name(&column.name) {
+                Some(array) => from_arrow(column, array).map_err(bad)?,
+                None => vec![Cell::Null; n],
+            });
+        }
+        let mut rows = Vec::with_capacity(n);
+        for (i, op) in ops.into_iter().enumerate() {
+            rows.push((op, columns.iter_mut().map(|c| std::mem::replace(&mut c[i], Cell::Null)).collect()));
+        }
+        Ok(Some(rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dms_names_sort_loads_first_then_changes_by_time() {
+        let keys = [
+            "dms/shop/orders/2026/11/23/20261123-101502123.parquet",
+            "dms/shop/orders/LOAD0000000A.parquet",
+            "dms/shop/orders/LOAD00000002.csv",
+            "dms/shop/orders/2026/11/22/20261122-235959999.parquet",
+            "dms/shop/orders/notes.txt",
+        ];
+        let mut files: Vec<InputFile> = keys.iter().filter_map(|k| classify(k)).collect();
+        files.sort_by(|a, b| a.order.cmp(&b.order));
+        let names: Vec<&str> = files.iter().map(|f| f.key.rsplit('/').next().unwrap()).collect();
+        assert_eq!(names, vec!["LOAD00000002.csv", "LOAD0000000A.parquet", "20261122-235959999.parquet", "20261123-101502123.parquet"]);
+        assert_eq!(files[0].kind, Kind::Load);
+        assert_eq!(files[3].kind, Kind::Cdc);
+    }
+}

@@ -1,0 +1,261 @@
+//! Merged tables: random workloads against MariaDB, merged by `binlake run --lake`, compared
+//! with the source by `binlake verify` and by an independent Delta reader; and `binlake merge`
+//! over a hand-built folder in the DMS layout (seed 004's tables and changes).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Decimal128Array, Int32Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use object_store::ObjectStoreExt;
+use parquet::arrow::ArrowWriter;
+
+use crate::common::*;
+
+const SCHEMA: &str = "
+    CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(100), qty INT UNSIGNED, price DECIMAL(10,2), seen DATETIME(6), big BIGINT UNSIGNED);
+    CREATE TABLE order_lines (order_id INT, sku VARCHAR(20), qty INT, PRIMARY KEY (order_id, sku));
+    CREATE TABLE notes (msg VARCHAR(50));
+";
+
+/// Random changes to `items` and `order_lines`: inserts, updates, primary-key changes, deletes and
+/// re-inserts of deleted keys.
+struct Workload {
+    rng: Rng,
+    items: Vec<i64>,
+    deleted: Vec<i64>,
+    next: i64,
+}
+
+impl Workload {
+    fn statement(&mut self) -> String {
+        let pick = |rng: &mut Rng, v: &Vec<i64>| v[rng.range(0, v.len() as u64 - 1) as usize];
+        match self.rng.range(0, 99) {
+            0..=19 => {
+                let id = self.next;
+                self.next += 1;
+                self.items.push(id);
+                format!(
+                    "INSERT INTO items VALUES ({id}, 'new {id}', {}, {}.25, NOW(6), {})",
+                    self.rng.range(0, 1000),
+                    self.rng.range(0, 500),
+                    u64::MAX - id as u64
+                )
+            }
+            20..=49 => {
+                let id = pick(&mut self.rng, &self.items);
+                format!("UPDATE items SET qty = qty + 1, name = CONCAT('u', {}), seen = NOW(6) WHERE id = {id}", self.rng.range(0, 1000))
+            }
+            50..=59 => {
+                let i = self.rng.range(0, self.items.len() as u64 - 1) as usize;
+                let id = self.items[i];
+                let to = self.next;
+                self.next += 1;
+                self.items[i] = to;
+                format!("UPDATE items SET id = {to} WHERE id = {id}")
+            }
+            60..=69 => {
+                let i = self.rng.range(0, self.items.len() as u64 - 1) as usize;
+                let id = self.items.swap_remove(i);
+                self.deleted.push(id);
+                format!("DELETE FROM items WHERE id = {id}")
+            }
+            70..=74 if !self.deleted.is_empty() => {
+                let id = self.deleted.swap_remove(0);
+                self.items.push(id);
+                format!("INSERT INTO items VALUES ({id}, 'back {id}', 1, 0.10, NULL, NULL)")
+            }
+            75..=84 => {
+                let order = self.rng.range(0, 300);
+                format!("INSERT INTO order_lines VALUES ({order}, 'sku-{}', 1) ON DUPLICATE KEY UPDATE qty = qty + 1", self.rng.range(0, 9))
+            }
+            85..=89 => format!("UPDATE IGNORE order_lines SET sku = CONCAT(sku, 'x') WHERE order_id = {} LIMIT 1", self.rng.range(0, 300)),
+            90..=94 => format!("DELETE FROM order_lines WHERE order_id = {}", self.rng.range(0, 300)),
+            _ => format!("INSERT INTO notes VALUES ('note {}')", self.rng.range(0, 100)),
+        }
+    }
+
+    async fn run(&mut self, db: &mut TestDb, statements: usize) {
+        let mut done = 0;
+        while done < statements {
+            let n = self.rng.range(1, 20) as usize;
+            let mut sql = vec!["START TRANSACTION".to_string()];
+            sql.extend((0..n).map(|_| self.statement()));
+            sql.push("COMMIT".into());
+            db.exec(&sql.join(";")).await;
+            done += n;
+        }
+    }
+}
+
+fn verify(state: &std::path::Path, db: &str, lake: &str) -> std::process::Output {
+    binlake(state).args(["verify", "--source", &mysql_url(), "--lake", lake, "--tables", &format!("{db}.*")]).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merged_tables_equal_the_source_after_random_changes() {
+    let mut db = TestDb::new("merge").await;
+    db.exec(SCHEMA).await;
+    let mut values = Vec::new();
+    for id in 1..=3000u64 {
+        values.push(format!("({id}, 'item {id}', {}, {}.50, '2026-11-23 10:00:00.{:06}', {})", id % 97, id % 1000, id, id * 1_000_003));
+    }
+    db.exec(&format!("INSERT INTO items VALUES {}", values.join(","))).await;
+    db.exec("INSERT INTO order_lines SELECT id % 300, CONCAT('sku-', id % 7), id FROM items WHERE id <= 1500 ON DUPLICATE KEY UPDATE qty = order_lines.qty")
+        .await;
+    let target = Lake::s3("merge", "dms");
+    let lake_url = target.url.replace("/dms", "/lake");
+    let state = state_dir();
+    let mut work = Workload { rng: Rng::new(7), items: (1..=3000).collect(), deleted: Vec::new(), next: 10_000 };
+    let merge_flags = ["--lake", lake_url.as_str(), "--merge-interval", "1"];
+
+    // Full load, then three rounds of changes, each merged by a new run of binlake.
+    let log = run_until_caught_up(state.path(), &target, &db.name, &merge_flags);
+    assert!(log.contains("merged a full load"), "{log}");
+    for round in 0..3 {
+        work.run(&mut db, 1500).await;
+        let log = run_until_caught_up(state.path(), &target, &db.name, &merge_flags);
+        assert!(log.contains("merged changes"), "round {round}: {log}");
+        let out = verify(state.path(), &db.name, &lake_url);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "round {round}: verify failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            stdout.contains(&format!("{}.items: equal", db.name)) && stdout.contains(&format!("{}.order_lines: equal", db.name)),
+            "{stdout}"
+        );
+        assert!(stdout.contains(&format!("{}.notes: skipped", db.name)), "keyless tables are named: {stdout}");
+    }
+
+    // An independent reader sees the same rows as SELECT.
+    let expected: Vec<Vec<String>> = {
+        let mut rows = db.rows("items").await;
+        rows.sort_by_key(|r| r[0].parse::<i64>().unwrap());
+        rows
+    };
+    let table_uri = format!("{lake_url}/{}/items", db.name);
+    let out = std::process::Command::new("python3")
+        .arg(repo_path("tests/delta_check.py"))
+        .arg(&table_uri)
+        .env("AWS_ENDPOINT_URL", s3_endpoint())
+        .env("AWS_ACCESS_KEY_ID", "binlake")
+        .env("AWS_SECRET_ACCESS_KEY", "binlakesecret")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "delta_check.py: {}", String::from_utf8_lossy(&out.stderr));
+    let actual: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(actual.len(), expected.len(), "rows read by the deltalake package");
+    for (a, e) in actual.iter().zip(&expected) {
+        assert_eq!(a, e);
+    }
+
+    // A change the lake never saw is found, by key.
+    let victim = work.items[0];
+    db.exec(&format!("UPDATE items SET name = 'changed behind binlake' WHERE id = {victim}")).await;
+    let out = verify(state.path(), &db.name, &lake_url);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("id={victim}: different values")), "{stdout}");
+}
+
+/// A Parquet file in the shape AWS DMS writes: `Op` (CDC only) and the timestamp column as
+/// required strings, then the source columns.
+fn dms_parquet(with_op: bool, rows: &[(&str, i32, &str, &str, &str, i128)]) -> Vec<u8> {
+    let mut fields = Vec::new();
+    if with_op {
+        fields.push(Field::new("Op", DataType::Utf8, false));
+    }
+    fields.push(Field::new("DMS_TIMESTAMP", DataType::Utf8, false));
+    fields.extend([
+        Field::new("id", DataType::Int32, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("dept", DataType::Utf8, true),
+        Field::new("category", DataType::Utf8, true),
+        Field::new("price", DataType::Decimal128(10, 2), true),
+    ]);
+    let schema = Arc::new(Schema::new(fields));
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    if with_op {
+        columns.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))));
+    }
+    columns.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "2026-11-23 10:15:00.000000"))));
+    columns.push(Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.1))));
+    columns.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))));
+    columns.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))));
+    columns.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.4))));
+    columns.push(Arc::new(Decimal128Array::from_iter_values(rows.iter().map(|r| r.5)).with_precision_and_scale(10, 2).unwrap()));
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dms_folder_is_merged_standalone() {
+    // Seed 004's product table, its full load, and its incremental script as DMS wrote them.
+    let mut db = TestDb::new("dmsmerge").await;
+    db.exec("CREATE TABLE product (id INT PRIMARY KEY, name VARCHAR(100), dept VARCHAR(100), category VARCHAR(100), price DECIMAL(10,2))")
+        .await;
+    let load: Vec<(&str, i32, &str, &str, &str, i128)> = (1000..1010).map(|id| ("I", id, "Widget", "Tools", "Hardware", 1999)).collect();
+    for r in &load {
+        db.exec(&format!("INSERT INTO product VALUES ({}, '{}', '{}', '{}', {}.{:02})", r.1, r.2, r.3, r.4, r.5 / 100, r.5 % 100)).await;
+    }
+    let folder = Lake::local();
+    let put = |key: String, bytes: Vec<u8>| {
+        let store = folder.store.clone();
+        async move { store.put(&key.as_str().into(), bytes.into()).await.unwrap() }
+    };
+    let table = format!("dms/{}/product", db.name);
+    put(format!("{table}/LOAD00000001.parquet"), dms_parquet(false, &load[..6])).await;
+    put(format!("{table}/LOAD00000002.parquet"), dms_parquet(false, &load[6..])).await;
+    // DMS applies changes cached during the full load again: the first CDC file repeats an
+    // insert the LOAD files already hold.
+    let cdc1 = vec![
+        ("I", 1009, "Widget", "Tools", "Hardware", 1999),
+        ("U", 1001, "Sample Product", "Sample Dept", "Sample Category", 1999),
+        ("D", 1002, "Widget", "Tools", "Hardware", 1999),
+    ];
+    put(format!("{table}/2026/11/23/20261123-101500000.parquet"), dms_parquet(true, &cdc1)).await;
+    db.exec("UPDATE product SET name = 'Sample Product', dept = 'Sample Dept', category = 'Sample Category' WHERE id = 1001").await;
+    db.exec("DELETE FROM product WHERE id = 1002").await;
+
+    let lake = Lake::local();
+    let state = state_dir();
+    let product = format!("{}.product", db.name);
+    let merge = |state: &std::path::Path| {
+        let dms_folder = format!("{}/dms", folder.url);
+        run_ok(binlake(state).args([
+            "merge",
+            "--source",
+            &mysql_url(),
+            "--target",
+            &dms_folder,
+            "--lake",
+            &lake.url,
+            "--tables",
+            &product,
+            "--until",
+            "caught-up",
+        ]))
+    };
+    merge(state.path());
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Nothing new: the same files are not applied twice (no new Delta version).
+    let log_dir = format!("{}/{}/product/_delta_log", lake.url, db.name);
+    let versions = || std::fs::read_dir(&log_dir).unwrap().count();
+    let before = versions();
+    let log = String::from_utf8_lossy(&merge(state.path()).stderr).into_owned();
+    assert_eq!(versions(), before, "{log}");
+
+    // The next hour's file: a re-insert of the deleted key and a new store (seed 004's script).
+    let cdc2 = vec![("I", 1002, "Widget 2", "Tools", "Hardware", 2500), ("I", 1345, "Order", "Orders", "Online", 1)];
+    put(format!("{table}/2026/11/23/20261123-111500000.parquet"), dms_parquet(true, &cdc2)).await;
+    db.exec("INSERT INTO product VALUES (1002, 'Widget 2', 'Tools', 'Hardware', 25.00), (1345, 'Order', 'Orders', 'Online', 0.01)").await;
+    merge(state.path());
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
