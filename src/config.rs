@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::merge::delta::Lake;
-use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_TARGET_FILE_MB, MergeSettings};
+use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_RETENTION_HOURS, DEFAULT_TARGET_FILE_MB, MergeSettings};
 use crate::pipeline::Settings;
 use crate::schema::{SchemaOptions, TableFilter};
 use crate::sink::settings::{self, Raw, S3Settings};
@@ -137,6 +137,11 @@ pub struct MergeArgs {
     /// [default: 256].
     #[arg(long, env = "BINLAKE_MERGE_BUFFER", value_name = "MB")]
     pub merge_buffer: Option<usize>,
+
+    /// Hours a data file stays in storage after a merge replaced it, so that readers of older
+    /// table versions keep working; then it is vacuumed [default: 168, Delta's default].
+    #[arg(long, env = "BINLAKE_MERGE_RETENTION", value_name = "HOURS")]
+    pub merge_retention: Option<u64>,
 }
 
 impl MergeArgs {
@@ -150,6 +155,7 @@ impl MergeArgs {
                 self.merge_file_size.or(file.merge_file_size).unwrap_or(DEFAULT_TARGET_FILE_MB),
                 "merge-file-size",
             )? << 20,
+            retention: Duration::from_secs(3600 * self.merge_retention.or(file.merge_retention).unwrap_or(DEFAULT_RETENTION_HOURS)),
             max_buffer_bytes: (at_least_one(self.merge_buffer.or(file.merge_buffer).unwrap_or(DEFAULT_BUFFER_MB) as u64, "merge-buffer")?
                 as usize)
                 << 20,
@@ -202,6 +208,8 @@ pub struct MergeCommand {
     pub until_caught_up: bool,
     pub schema_options: SchemaOptions,
     pub merge: MergeSettings,
+    /// How the folder's files are written (its DMS settings).
+    pub output: S3Settings,
 }
 
 impl MergeCommandArgs {
@@ -223,6 +231,7 @@ impl MergeCommandArgs {
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
             schema_options: SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) },
             merge,
+            output,
         };
         Ok((command, state))
     }
@@ -366,6 +375,7 @@ struct FileConfig {
     merge_interval: Option<u64>,
     merge_file_size: Option<u64>,
     merge_buffer: Option<usize>,
+    merge_retention: Option<u64>,
     dms_settings: Option<PathBuf>,
     /// The DMS settings written with their flag names (`data-format = "csv"`).
     #[serde(skip)]

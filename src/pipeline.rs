@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
-use crate::merge::input::Inputs;
+use crate::merge::input::{Inputs, Listing};
 use crate::merge::{MergeSettings, Merger};
 use crate::metrics;
 use crate::position::{BinlogPos, MariadbGtidPos};
@@ -65,7 +65,12 @@ pub async fn run(mut settings: Settings, store: Store, mut stop: watch::Receiver
     });
     let (finish, finishing) = watch::channel(false);
     let merging = settings.merge.take().map(|merge| {
-        let inputs = Inputs::Manifest { target: settings.target.clone(), store: store.clone() };
+        let inputs = Inputs {
+            target: settings.target.clone(),
+            settings: settings.output.clone(),
+            sequence_column: settings.sequence_column.clone(),
+            listing: Listing::Manifest(store.clone()),
+        };
         let catalog = CatalogSource { source: settings.source.clone(), filter: settings.filter.clone(), options: settings.schema_options };
         tokio::spawn(merge_loop(Merger::new(merge, inputs, store.clone()), catalog, finishing))
     });

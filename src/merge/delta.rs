@@ -11,6 +11,7 @@ use arrow::datatypes::SchemaRef;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, Remove, Transaction};
 use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
+use deltalake_core::operations::vacuum::VacuumMode;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError};
@@ -187,6 +188,24 @@ impl MergedTable {
 
     pub fn file_count(&self) -> usize {
         self.files.len()
+    }
+
+    /// Deletes the data files that merges removed more than `retention` ago, and files of
+    /// merges that never committed (a crash between writing and committing) older than that.
+    /// Returns how many files were deleted.
+    pub async fn vacuum(&mut self, retention: std::time::Duration) -> Result<usize> {
+        let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let (table, metrics) = self
+            .table
+            .clone()
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .with_mode(VacuumMode::Full)
+            .await
+            .map_err(|e| self.err("vacuuming", e))?;
+        self.table = table;
+        Ok(metrics.files_deleted.len())
     }
 
     /// The number of the last merge committed to the table (0 for none).

@@ -1,20 +1,24 @@
-//! The merger's input: LOAD and CDC files of one table, in the order their changes happened,
-//! and the row changes inside them. binlake's own files come from its state store's manifest
+//! The merger's input: LOAD and CDC files of one table (Parquet or CSV), in the order their
+//! changes happened, and the row changes inside them. binlake's own files come from its state store's manifest
 //! (committed files only, in commit order); a folder written by AWS DMS is listed (LOAD files
 //! by number, then CDC files by their time-stamped names).
 
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::merge::apply::Key;
 use crate::merge::cells::from_arrow;
+use crate::merge::csv::{self, CsvReader};
 use crate::merge::reader;
 use crate::schema::{TableId, TableSchema};
+use crate::sink::Prefix;
 use crate::sink::layout;
+use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::state::Store;
 use crate::value::Cell;
@@ -33,25 +37,28 @@ pub struct InputFile {
     pub order: String,
 }
 
-/// Where a table's files are found.
-pub enum Inputs {
-    /// The files binlake committed to `target`, listed by its state store.
-    Manifest { target: Target, store: Store },
+/// Where a table's files are found, and how they are written.
+pub struct Inputs {
+    pub target: Target,
+    /// The DMS settings the files were written with (format, CSV options, extra columns).
+    pub settings: S3Settings,
+    /// binlake's optional sequence column, after the DMS columns.
+    pub sequence_column: Option<String>,
+    pub listing: Listing,
+}
+
+pub enum Listing {
+    /// The files binlake committed, listed by its state store.
+    Manifest(Store),
     /// Whatever LOAD and CDC files a DMS-layout folder holds.
-    Listing { target: Target },
+    Folder,
 }
 
 impl Inputs {
-    fn target(&self) -> &Target {
-        match self {
-            Inputs::Manifest { target, .. } | Inputs::Listing { target } => target,
-        }
-    }
-
     /// The files of `table` after `after` (an `order`), in order.
     pub async fn files(&self, table: &TableId, after: Option<&str>) -> Result<Vec<InputFile>> {
-        let mut files = match self {
-            Inputs::Manifest { store, .. } => store
+        let mut files = match &self.listing {
+            Listing::Manifest(store) => store
                 .committed_files(table)
                 .await?
                 .into_iter()
@@ -61,10 +68,10 @@ impl Inputs {
                     order: format!("{seq:016}"),
                 })
                 .collect(),
-            Inputs::Listing { target } => {
-                let folder = target.path(&layout::table_folder(table));
+            Listing::Folder => {
+                let folder = self.target.path(&layout::table_folder(table));
                 let objects: Vec<_> =
-                    target.store.list(Some(&folder)).try_collect().await.map_err(|e| Error::target(format!("listing {folder}"), e))?;
+                    self.target.store.list(Some(&folder)).try_collect().await.map_err(|e| Error::target(format!("listing {folder}"), e))?;
                 objects.into_iter().filter_map(|o| classify(o.location.as_ref())).collect::<Vec<_>>()
             }
         };
@@ -76,7 +83,7 @@ impl Inputs {
     /// The old keys of the rows of a file that changed their primary key, by row number
     /// (known for binlake's own files only: DMS's files carry the new key alone).
     pub async fn key_moves(&self, file: &InputFile) -> Result<std::collections::HashMap<u64, Key>> {
-        let Inputs::Manifest { store, .. } = self else { return Ok(Default::default()) };
+        let Listing::Manifest(store) = &self.listing else { return Ok(Default::default()) };
         let mut moves = std::collections::HashMap::new();
         for (row, json) in store.key_moves(&file.key).await? {
             let cells: Vec<Cell> = serde_json::from_str(&json)
@@ -86,20 +93,39 @@ impl Inputs {
         Ok(moves)
     }
 
-    /// The row changes of one file, in file order, `chunk` rows at a time.
+    /// The row changes of one file, in file order, a chunk at a time.
     pub async fn read(&self, file: &InputFile, schema: &Arc<TableSchema>) -> Result<FileRows> {
-        let not_parquet = |e: parquet::errors::ParquetError| Error::Encode {
-            key: file.key.clone(),
-            detail: format!("reading it as Parquet: {e} (CSV input is not supported yet; write Parquet with DataFormat=parquet)"),
+        let location = Path::from(file.key.as_str());
+        let load = file.kind == Kind::Load;
+        let bad = |detail: String| Error::Encode { key: file.key.clone(), detail };
+        let format = if file.key.ends_with(".parquet") {
+            let stream = reader::open(self.target.store.clone(), location, CHUNK_ROWS)
+                .await
+                .and_then(|b| b.build())
+                .map_err(|e| bad(format!("reading it as Parquet: {e}")))?;
+            Format::Parquet(stream)
+        } else {
+            let object = self.target.store.get(&location).await.map_err(|e| Error::target(format!("reading {}", file.key), e))?;
+            let mut csv = CsvReader::new(object.into_stream(), file.key.ends_with(".gz"), self.settings.csv.clone());
+            let names = if self.settings.csv.header {
+                csv.next_record().await.map_err(bad)?.unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect()
+            } else {
+                // Without a header, the columns are DMS's, then the table's as they are now.
+                let prefix = Prefix {
+                    op: self.settings.has_op(!load),
+                    timestamp: self.settings.timestamp_column.clone(),
+                    sequence: self.sequence_column.clone(),
+                };
+                prefix.names().map(str::to_string).chain(schema.columns.iter().map(|c| c.name.clone())).collect()
+            };
+            Format::Csv { reader: csv, names }
         };
-        let stream = reader::open(self.target().store.clone(), Path::from(file.key.as_str()), 8192)
-            .await
-            .map_err(not_parquet)?
-            .build()
-            .map_err(not_parquet)?;
-        Ok(FileRows { stream, schema: schema.clone(), key: file.key.clone(), load: file.kind == Kind::Load })
+        Ok(FileRows { format, schema: schema.clone(), key: file.key.clone(), load })
     }
 }
+
+/// Rows read per chunk.
+const CHUNK_ROWS: usize = 8192;
 
 /// `.../LOAD00000001.parquet` or `.../20261123-101502123.parquet` (in date folders or not).
 fn classify(key: &str) -> Option<InputFile> {
@@ -117,50 +143,90 @@ fn classify(key: &str) -> Option<InputFile> {
 
 /// The rows of one input file.
 pub struct FileRows {
-    stream: reader::Batches,
+    format: Format,
     schema: Arc<TableSchema>,
     key: String,
     load: bool,
+}
+
+enum Format {
+    Parquet(reader::Batches),
+    /// With the column name of each field.
+    Csv {
+        reader: CsvReader,
+        names: Vec<String>,
+    },
 }
 
 impl FileRows {
     /// The next rows: each change's operation and its row in the table's column order. A
     /// column missing from the file is NULL; columns the table does not have are ignored.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<(Op, Vec<Cell>)>>> {
-        let Some(batch) = self.stream.next().await else { return Ok(None) };
-        let batch = batch.map_err(|e| Error::Encode { key: self.key.clone(), detail: format!("reading: {e}") })?;
         let bad = |detail: String| Error::Encode { key: self.key.clone(), detail };
-        let n = batch.num_rows();
-        let ops: Vec<Op> = match batch.column_by_name("Op") {
-            Some(ops) => {
-                let ops = arrow::compute::cast(ops, &arrow::datatypes::DataType::Utf8)?;
-                let ops = arrow::array::AsArray::as_string::<i32>(&ops);
-                (0..n)
-                    .map(|i| match ops.value(i) {
-                        "I" => Ok(Op::Insert),
-                        "U" => Ok(Op::Update),
-                        "D" => Ok(Op::Delete),
-                        other => Err(bad(format!("row {i} has Op {other:?}, not I, U or D"))),
-                    })
-                    .collect::<Result<_>>()?
-            }
-            None if self.load => vec![Op::Insert; n],
-            None => {
-                return Err(bad("a CDC file without an Op column (CdcInsertsOnly files cannot be merged: they carry no deletes)".into()));
-            }
+        let op_of = |text: &str, i: usize| match text {
+            "I" => Ok(Op::Insert),
+            "U" => Ok(Op::Update),
+            "D" => Ok(Op::Delete),
+            other => Err(bad(format!("row {i} has Op {other:?}, not I, U or D"))),
         };
-        let mut columns = Vec::with_capacity(self.schema.columns.len());
-        for column in &self.schema.columns {
-            columns.push(match batch.column_by_name(&column.name) {
-                Some(array) => from_arrow(column, array).map_err(bad)?,
-                None => vec![Cell::Null; n],
-            });
+        let no_op = || bad("a CDC file without an Op column (CdcInsertsOnly files cannot be merged: they carry no deletes)".into());
+        match &mut self.format {
+            Format::Parquet(stream) => {
+                let Some(batch) = stream.next().await else { return Ok(None) };
+                let batch = batch.map_err(|e| bad(format!("reading: {e}")))?;
+                let n = batch.num_rows();
+                let ops: Vec<Op> = match batch.column_by_name("Op") {
+                    Some(ops) => {
+                        let ops = arrow::compute::cast(ops, &arrow::datatypes::DataType::Utf8)?;
+                        let ops = arrow::array::AsArray::as_string::<i32>(&ops);
+                        (0..n).map(|i| op_of(ops.value(i), i)).collect::<Result<_>>()?
+                    }
+                    None if self.load => vec![Op::Insert; n],
+                    None => return Err(no_op()),
+                };
+                let mut columns = Vec::with_capacity(self.schema.columns.len());
+                for column in &self.schema.columns {
+                    columns.push(match batch.column_by_name(&column.name) {
+                        Some(array) => from_arrow(column, array).map_err(bad)?,
+                        None => vec![Cell::Null; n],
+                    });
+                }
+                let mut rows = Vec::with_capacity(n);
+                for (i, op) in ops.into_iter().enumerate() {
+                    rows.push((op, columns.iter_mut().map(|c| std::mem::replace(&mut c[i], Cell::Null)).collect()));
+                }
+                Ok(Some(rows))
+            }
+            Format::Csv { reader, names } => {
+                let position = |name: &str| names.iter().position(|n| n == name);
+                let op_at = position("Op");
+                if op_at.is_none() && !self.load {
+                    return Err(no_op());
+                }
+                let at: Vec<Option<usize>> = self.schema.columns.iter().map(|c| position(&c.name)).collect();
+                let mut rows = Vec::new();
+                while rows.len() < CHUNK_ROWS {
+                    let Some(record) = reader.next_record().await.map_err(bad)? else { break };
+                    if record.len() != names.len() {
+                        return Err(bad(format!("a record has {} fields, expected {} ({})", record.len(), names.len(), names.join(","))));
+                    }
+                    let op = match op_at {
+                        Some(i) => op_of(record[i].as_deref().unwrap_or(""), rows.len())?,
+                        None => Op::Insert,
+                    };
+                    let row = self
+                        .schema
+                        .columns
+                        .iter()
+                        .zip(&at)
+                        .map(|(c, i)| i.map_or(Ok(Cell::Null), |i| csv::cell(c, &record[i])))
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(bad)?;
+                    rows.push((op, row));
+                }
+                Ok((!rows.is_empty()).then_some(rows))
+            }
         }
-        let mut rows = Vec::with_capacity(n);
-        for (i, op) in ops.into_iter().enumerate() {
-            rows.push((op, columns.iter_mut().map(|c| std::mem::replace(&mut c[i], Cell::Null)).collect()));
-        }
-        Ok(Some(rows))
     }
 }
 

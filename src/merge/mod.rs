@@ -11,6 +11,7 @@
 
 pub mod apply;
 pub mod cells;
+pub mod csv;
 pub mod delta;
 pub mod input;
 pub mod reader;
@@ -26,11 +27,11 @@ use tracing::{info, warn};
 use crate::config::MergeCommand;
 use crate::error::{Error, Result};
 use crate::schema::{TableId, TableSchema};
-use crate::state::Store;
+use crate::state::{MergeProgress, Store};
 
 use self::apply::ChangeSet;
 use self::delta::{Lake, MergedTable};
-use self::input::{InputFile, Inputs, Kind};
+use self::input::{InputFile, Inputs, Kind, Listing};
 
 pub struct MergeSettings {
     pub lake: Lake,
@@ -40,10 +41,17 @@ pub struct MergeSettings {
     pub max_buffer_bytes: usize,
     /// How often `binlake run` merges.
     pub interval: Duration,
+    /// Data files removed by merges are deleted this long after (readers of older versions
+    /// and running queries keep working until then).
+    pub retention: Duration,
 }
 
 pub const DEFAULT_TARGET_FILE_MB: u64 = 128;
 pub const DEFAULT_BUFFER_MB: usize = 256;
+/// Delta's own default for `delta.deletedFileRetentionDuration`.
+pub const DEFAULT_RETENTION_HOURS: u64 = 168;
+/// A merged table is vacuumed at most this often (and at least once per start).
+const VACUUM_EVERY: Duration = Duration::from_secs(3600);
 
 /// What a round of merging did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -58,13 +66,15 @@ pub struct Merger {
     inputs: Inputs,
     store: Store,
     tables: HashMap<TableId, MergedTable>,
+    /// When each table was last vacuumed by this process.
+    vacuumed: HashMap<TableId, std::time::Instant>,
     /// Tables without a primary key are not merged; they are named once.
     warned_keyless: std::collections::HashSet<TableId>,
 }
 
 impl Merger {
     pub fn new(settings: MergeSettings, inputs: Inputs, store: Store) -> Self {
-        Self { settings, inputs, store, tables: HashMap::new(), warned_keyless: Default::default() }
+        Self { settings, inputs, store, tables: HashMap::new(), vacuumed: HashMap::new(), warned_keyless: Default::default() }
     }
 
     pub fn interval(&self) -> Duration {
@@ -85,11 +95,25 @@ impl Merger {
                 continue;
             }
             let (files, commits) = self.merge_table(&schema).await?;
+            self.vacuum_if_due(&id).await?;
             summary.tables += 1;
             summary.input_files += files;
             summary.commits += commits;
         }
         Ok(summary)
+    }
+
+    async fn vacuum_if_due(&mut self, id: &TableId) -> Result<()> {
+        let Some(table) = self.tables.get_mut(id) else { return Ok(()) };
+        let due = self.vacuumed.get(id).is_none_or(|at| at.elapsed() >= VACUUM_EVERY.min(self.settings.retention));
+        if due {
+            let deleted = table.vacuum(self.settings.retention).await?;
+            self.vacuumed.insert(id.clone(), std::time::Instant::now());
+            if deleted > 0 {
+                info!(table = %id, files = deleted, "vacuumed data files no version needs any more.");
+            }
+        }
+        Ok(())
     }
 
     /// Merges the new files of one table; returns (files merged, commits).
@@ -111,6 +135,11 @@ impl Merger {
         let files = self.inputs.files(&id, progress.through.as_deref()).await?;
         if files.is_empty() {
             return Ok((0, 0));
+        }
+        if progress.foreign && files[0].kind != Kind::Load {
+            return Err(Error::Config(format!(
+                "the merged table {url} was merged by another state store and this one has no full load of {id} to start it over from; use the state store that merged it, another --lake, or delete the merged table to rebuild it"
+            )));
         }
         let mut number = progress.number;
         let mut previous_was_load = progress.through_load;
@@ -182,7 +211,8 @@ impl Merger {
 pub async fn run_standalone(command: MergeCommand, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
     store.acquire_lease().await?;
     let interval = command.merge.interval;
-    let mut merger = Merger::new(command.merge, Inputs::Listing { target: command.target }, store.clone());
+    let inputs = Inputs { target: command.target, settings: command.output, sequence_column: None, listing: Listing::Folder };
+    let mut merger = Merger::new(command.merge, inputs, store.clone());
     let result = async {
         loop {
             let mut conn = command.source.connect().await?;
@@ -206,7 +236,7 @@ pub async fn run_standalone(command: MergeCommand, store: Store, mut stop: watch
 
 /// Settles a merge left pending by a crash, using the merged table's own record of the last
 /// merge committed to it.
-async fn reconcile(store: &Store, table: &MergedTable, url: &str) -> Result<crate::state::MergeProgress> {
+async fn reconcile(store: &Store, table: &MergedTable, url: &str) -> Result<MergeProgress> {
     let progress = store.merge_progress(url).await?;
     let committed = table.merge_number().await?;
     if let Some((pending, _, _)) = &progress.pending {
@@ -227,6 +257,10 @@ async fn reconcile(store: &Store, table: &MergedTable, url: &str) -> Result<crat
         }
         store.reset_merge(url).await?;
         return Ok(Default::default());
+    }
+    if progress.number == 0 {
+        // This state store never merged into the table: it may start it over from a full load.
+        return Ok(MergeProgress { number: committed, foreign: true, ..Default::default() });
     }
     Err(Error::Config(format!(
         "the merged table {url} holds merge {committed} but this state store has merge {} for it: another state store merges into it. Use the state store that merged it, or another --lake",
@@ -368,8 +402,57 @@ mod tests {
             assert_eq!(pieces.merge_number().await.unwrap(), n_pieces, "the table records the last merge");
             // Reopened, the table knows its files and their key ranges again.
             drop(pieces);
-            let reopened = open("pieces").await.unwrap();
+            let mut reopened = open("pieces").await.unwrap();
+            assert_eq!(contents(&reopened).await, expected);
+            // Vacuumed, only the live files stay, and they still hold every row.
+            let data_files = || {
+                let folder = dir.path().join("shop/pieces");
+                std::fs::read_dir(&folder)
+                    .unwrap()
+                    .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "parquet"))
+                    .count()
+            };
+            assert!(data_files() > reopened.file_count(), "merges left replaced files behind");
+            reopened.vacuum(Duration::ZERO).await.unwrap();
+            assert_eq!(data_files(), reopened.file_count());
             assert_eq!(contents(&reopened).await, expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_merge_interrupted_around_its_commit_is_settled_by_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&dir.path().join("lake").display().to_string()).unwrap();
+        let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
+        let mut table = lake.table(schema(), 1 << 20).await.unwrap();
+        let url = table.url().to_string();
+        let id = schema().id.clone();
+        let mut set = ChangeSet::default();
+        set.apply(Op::Insert, vec![Cell::Int(1), Cell::Text("a".into()), Cell::Int(1)], None, &[0]);
+
+        // Crash after the commit, before the state store heard of it: the merge counts.
+        store.begin_merge(&url, &id, 1, "file-1", false).await.unwrap();
+        table.merge(&set, 1).await.unwrap();
+        let progress = reconcile(&store, &table, &url).await.unwrap();
+        assert_eq!((progress.number, progress.through.as_deref(), progress.pending), (1, Some("file-1"), None));
+
+        // Crash before the commit: the merge is forgotten and its files are merged again.
+        store.begin_merge(&url, &id, 2, "file-2", false).await.unwrap();
+        let progress = reconcile(&store, &table, &url).await.unwrap();
+        assert_eq!((progress.number, progress.through.as_deref(), progress.pending), (1, Some("file-1"), None));
+
+        // The merged table was deleted: everything is merged again from the start.
+        drop(table);
+        std::fs::remove_dir_all(dir.path().join("lake/shop")).unwrap();
+        let table = lake.table(schema(), 1 << 20).await.unwrap();
+        let progress = reconcile(&store, &table, &url).await.unwrap();
+        assert_eq!((progress.number, progress.through), (0, None));
+
+        // A table merged under another state store is taken over only by a full load.
+        let other = Store::open(&dir.path().join("other.db").display().to_string()).await.unwrap();
+        let mut table = table;
+        table.merge(&set, 1).await.unwrap();
+        let progress = reconcile(&other, &table, &url).await.unwrap();
+        assert!(progress.foreign && progress.number == 1, "it may only start the table over: {progress:?}");
     }
 }

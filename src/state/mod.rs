@@ -311,6 +311,8 @@ pub struct MergeProgress {
     pub through_load: bool,
     /// A merge recorded before its commit: (number, last input file, LOAD?).
     pub pending: Option<(i64, String, bool)>,
+    /// The merged table holds merges this state store did not make (it has no progress for it).
+    pub foreign: bool,
 }
 
 impl Store {
@@ -351,6 +353,7 @@ impl Store {
                 (Some(n), Some(order)) => Some((n, order, r.get::<Option<String>, _>(5).as_deref() == Some("LOAD"))),
                 _ => None,
             },
+            foreign: false,
         }))
     }
 

@@ -221,9 +221,29 @@ async fn a_dms_folder_is_merged_standalone() {
     db.exec("UPDATE product SET name = 'Sample Product', dept = 'Sample Dept', category = 'Sample Category' WHERE id = 1001").await;
     db.exec("DELETE FROM product WHERE id = 1002").await;
 
+    // Seed 004's store table, as CSV (DMS's default format): no header, NULL as an empty
+    // field, the timestamp column after Op, one CDC file gzipped.
+    db.exec("CREATE TABLE store (id INT PRIMARY KEY, address VARCHAR(100), city VARCHAR(50), state CHAR(2), country VARCHAR(20), zip VARCHAR(10))").await;
+    db.exec(
+        "INSERT INTO store VALUES (1001, '1 Main St, Suite \"A\"', 'Seattle', 'WA', 'US', '98101'), (1002, '', NULL, 'CA', 'US', '90001')",
+    )
+    .await;
+    let stores = format!("dms/{}/store", db.name);
+    put(
+        format!("{stores}/LOAD00000001.csv"),
+        b"2026-11-23 10:00:00.000000,1001,\"1 Main St, Suite \"\"A\"\"\",Seattle,WA,US,98101\n2026-11-23 10:00:00.000000,1002,\"\",,CA,US,90001\n".to_vec(),
+    )
+    .await;
+    let cdc = b"I,2026-11-23 10:20:00.000000,1009,125 Technology Dr.,Irvine,CA,US,92618\nU,2026-11-23 10:20:01.000000,1002,\"\",Los Angeles,CA,US,90001\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, cdc).unwrap();
+    put(format!("{stores}/2026/11/23/20261123-102000000.csv.gz"), gz.finish().unwrap()).await;
+    db.exec("INSERT INTO store VALUES (1009, '125 Technology Dr.', 'Irvine', 'CA', 'US', '92618')").await;
+    db.exec("UPDATE store SET city = 'Los Angeles' WHERE id = 1002").await;
+
     let lake = Lake::local();
     let state = state_dir();
-    let product = format!("{}.product", db.name);
+    let product = format!("{}.*", db.name);
     let merge = |state: &std::path::Path| {
         let dms_folder = format!("{}/dms", folder.url);
         run_ok(binlake(state).args([
@@ -238,6 +258,8 @@ async fn a_dms_folder_is_merged_standalone() {
             &product,
             "--until",
             "caught-up",
+            "--timestamp-column-name",
+            "DMS_TIMESTAMP",
         ]))
     };
     merge(state.path());
