@@ -118,7 +118,7 @@ impl Inputs {
                 };
                 prefix.names().map(str::to_string).chain(schema.columns.iter().map(|c| c.name.clone())).collect()
             };
-            Format::Csv { reader: csv, names }
+            Format::Csv { reader: Box::new(csv), names }
         };
         Ok(FileRows { format, schema: schema.clone(), key: file.key.clone(), load })
     }
@@ -153,7 +153,7 @@ enum Format {
     Parquet(reader::Batches),
     /// With the column name of each field.
     Csv {
-        reader: CsvReader,
+        reader: Box<CsvReader>,
         names: Vec<String>,
     },
 }
