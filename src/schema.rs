@@ -89,6 +89,9 @@ pub struct InformationSchemaColumn {
     pub numeric_scale: Option<u64>,
     pub datetime_precision: Option<u64>,
     pub charset: Option<String>,
+    /// `COLUMN_DEFAULT`: MariaDB quotes literals (`'US'`) and prints `NULL`; MySQL prints
+    /// literals bare and NULL as SQL NULL.
+    pub default: Option<String>,
 }
 
 /// Choices about how source types are written.
@@ -106,6 +109,9 @@ pub struct Column {
     pub nullable: bool,
     /// Character set of text columns (`latin1`, `utf8mb4`, ...), `None` for the rest.
     pub charset: Option<String>,
+    /// The column's constant default as text (`US`, `0.00`), `None` for NULL or an
+    /// expression (`current_timestamp()`): the value rows had when the column was added.
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +163,7 @@ impl Column {
             numeric_scale,
             datetime_precision,
             charset,
+            default,
         } = c;
         let column_type = column_type.as_str();
         let column_type_lc = column_type.to_ascii_lowercase();
@@ -208,8 +215,18 @@ impl Column {
                 "column {name}: character set {cs} is not supported yet (utf8mb4, utf8mb3, ascii and latin1 are); exclude the table or convert the column"
             ));
         }
-        Ok(Self { name, ty, unsigned, nullable, charset })
+        Ok(Self { name, ty, unsigned, nullable, charset, default: default.as_deref().and_then(literal_default) })
     }
+}
+
+/// A `COLUMN_DEFAULT` as the value's text: `'it''s'` (MariaDB) or `it's` (MySQL) -> `it's`;
+/// `None` for NULL and for expressions such as `current_timestamp()` or `(uuid())`.
+fn literal_default(text: &str) -> Option<String> {
+    if let Some(quoted) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        return Some(quoted.replace("''", "'").replace("\\\\", "\\"));
+    }
+    let expression = text.contains('(') || text.eq_ignore_ascii_case("current_timestamp");
+    (!(text == "NULL" || expression)).then(|| text.to_string())
 }
 
 /// `enum('a','b''c')` -> `["a", "b'c"]`.

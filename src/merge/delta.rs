@@ -7,10 +7,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema as ArrowSchema, SchemaRef};
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoArrow;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake_core::kernel::{Action, Add, Remove, Transaction};
-use deltalake_core::logstore::{LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories};
+use deltalake_core::kernel::{Action, Add, DataType, Remove, StructField, StructType, Transaction};
+use deltalake_core::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+    object_store_factories,
+};
 use deltalake_core::operations::vacuum::VacuumMode;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::writer::{DeltaWriter, RecordBatchWriter};
@@ -25,6 +29,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::merge::apply::{ChangeSet, FileRange, Final, Group, Key, merge_sorted, plan};
 use crate::merge::cells::{delta_field, from_arrow, to_lake};
+use crate::merge::csv;
 use crate::merge::reader;
 use crate::schema::{TableId, TableSchema};
 use crate::sink::parquet::ColumnBuilder;
@@ -52,11 +57,10 @@ pub struct Lake {
 impl Lake {
     pub fn open(url: &str) -> Result<Self> {
         if url.starts_with("s3://") {
-            register_s3_log_store();
-            let (defaults, _) = S3Settings::resolve(&Default::default()).map_err(Error::Config)?;
-            let target = Target::open(url, &defaults)?;
+            register_s3();
+            let root = s3_bucket(url)?;
             let base = Url::parse(&format!("{}/", url.trim_end_matches('/'))).map_err(|e| Error::Config(format!("lake {url}: {e}")))?;
-            return Ok(Self { root: target.store, base, display: url.to_string() });
+            return Ok(Self { root, base, display: url.to_string() });
         }
         let dir = url.strip_prefix("file://").unwrap_or(url);
         if dir.contains("://") {
@@ -94,7 +98,6 @@ impl Lake {
             .with_storage_backend(self.root.clone(), url.clone())
             .build()
             .map_err(lake_err("opening"))?;
-        let key_names: Vec<&str> = schema.primary_key.iter().map(|&i| schema.columns[i].name.as_str()).collect();
         // A local folder that does not exist yet is no table either.
         let missing_folder = url.to_file_path().is_ok_and(|dir| !dir.exists());
         let loaded = match table.load().await {
@@ -109,15 +112,12 @@ impl Lake {
                 if let Ok(dir) = url.to_file_path() {
                     std::fs::create_dir_all(&dir).map_err(|e| Error::Config(format!("lake directory {}: {e}", dir.display())))?;
                 }
-                let properties: HashMap<String, Option<String>> =
-                    [(SOURCE_PROPERTY.to_string(), Some(schema.id.to_string())), (KEY_PROPERTY.to_string(), Some(key_names.join(",")))]
-                        .into();
                 table = table
                     .create()
                     .with_table_name(schema.id.table.clone())
                     .with_comment(format!("current rows of {}, merged by binlake", schema.id))
                     .with_columns(schema.columns.iter().map(delta_field))
-                    .with_configuration(properties)
+                    .with_configuration(table_properties(&schema))
                     .with_raise_if_key_not_exists(false)
                     .await
                     .map_err(lake_err("creating"))?;
@@ -127,17 +127,46 @@ impl Lake {
         }
         let mut merged =
             MergedTable { schema, table, url, arrow: Arc::new(arrow::datatypes::Schema::empty()), files: Vec::new(), target_file_bytes };
-        merged.check_schema()?;
+        merged.follow_schema(create).await?;
         merged.scan_files().await?;
         Ok(Some(merged))
     }
 }
 
-/// A log store for `s3://` tables over binlake's own S3 client: commits use S3's conditional
-/// writes (put-if-absent), so no lock table is needed.
-fn register_s3_log_store() {
-    struct S3LogStores;
-    impl LogStoreFactory for S3LogStores {
+/// The table properties naming the source table and its primary key.
+fn table_properties(schema: &TableSchema) -> HashMap<String, Option<String>> {
+    let key_names: Vec<&str> = schema.primary_key.iter().map(|&i| schema.columns[i].name.as_str()).collect();
+    [(SOURCE_PROPERTY.to_string(), Some(schema.id.to_string())), (KEY_PROPERTY.to_string(), Some(key_names.join(",")))].into()
+}
+
+/// Whether every value of a Delta type is exactly a value of another.
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use deltalake_core::kernel::PrimitiveType as P;
+    let rank = |t: &DataType| match t {
+        DataType::Primitive(P::Byte) => Some(1),
+        DataType::Primitive(P::Short) => Some(2),
+        DataType::Primitive(P::Integer) => Some(3),
+        DataType::Primitive(P::Long) => Some(4),
+        _ => None,
+    };
+    match (from, to) {
+        _ if from == to => true,
+        (DataType::Primitive(P::Float), DataType::Primitive(P::Double)) => true,
+        (DataType::Primitive(P::Decimal(a)), DataType::Primitive(P::Decimal(b))) => {
+            b.scale() >= a.scale() && b.precision() - b.scale() >= a.precision() - a.scale()
+        }
+        // A long fits DECIMAL(20,0) (BIGINT to BIGINT UNSIGNED keeps non-negative values only,
+        // and the cast fails loudly on a negative one).
+        (_, DataType::Primitive(P::Decimal(b))) if rank(from).is_some() => b.precision() - b.scale() >= 19,
+        _ => matches!((rank(from), rank(to)), (Some(a), Some(b)) if a <= b),
+    }
+}
+
+/// `s3://` tables through binlake's own S3 client (the AWS_* variables, as for the target):
+/// commits use S3's conditional writes (put-if-absent), so no lock table is needed.
+fn register_s3() {
+    struct S3;
+    impl LogStoreFactory for S3 {
         fn with_options(
             &self,
             prefixed: ObjectStoreRef,
@@ -148,10 +177,25 @@ fn register_s3_log_store() {
             Ok(default_logstore(prefixed, root, location, options))
         }
     }
+    impl ObjectStoreFactory for S3 {
+        fn parse_url_opts(&self, url: &Url, _: &StorageConfig) -> deltalake_core::DeltaResult<(ObjectStoreRef, object_store::path::Path)> {
+            let bucket = url.host_str().unwrap_or_default();
+            let store = s3_bucket(&format!("s3://{bucket}")).map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+            Ok((store, object_store::path::Path::from(url.path())))
+        }
+    }
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        logstore_factories().insert(Url::parse("s3://").expect("a URL"), Arc::new(S3LogStores));
+        let scheme = Url::parse("s3://").expect("a URL");
+        logstore_factories().insert(scheme.clone(), Arc::new(S3));
+        object_store_factories().insert(scheme, Arc::new(S3));
     });
+}
+
+/// The bucket of an `s3://` URL, with binlake's S3 client settings.
+fn s3_bucket(url: &str) -> Result<Arc<dyn ObjectStore>> {
+    let (defaults, _) = S3Settings::resolve(&Default::default()).map_err(Error::Config)?;
+    Ok(Target::open(url, &defaults)?.store)
 }
 
 /// A data file of the merged table and the key range it holds.
@@ -224,27 +268,98 @@ impl MergedTable {
         Error::Lake { context: format!("{what} {}", self.url), cause }
     }
 
-    /// The merged table must have the source's columns with the types binlake gives them.
-    fn check_schema(&mut self) -> Result<()> {
-        let expected: Vec<_> = self.schema.columns.iter().map(delta_field).collect();
-        let snapshot = self.snapshot()?;
-        let actual: Vec<_> = snapshot.schema().fields().cloned().collect();
-        if actual.len() != expected.len()
-            || actual.iter().zip(&expected).any(|(a, e)| a.name() != e.name() || a.data_type() != e.data_type())
-        {
-            let show = |f: &[deltalake_core::kernel::StructField]| {
-                f.iter().map(|c| format!("{} {}", c.name(), c.data_type())).collect::<Vec<_>>().join(", ")
-            };
-            return Err(Error::Config(format!(
-                "the merged table {} has columns ({}) but {} has ({}); move the merged table away (or delete it) to rebuild it from the files",
-                self.url,
-                show(&actual),
-                self.schema.id,
-                show(&expected)
-            )));
+    /// Brings the merged table to the source's columns. A column added or dropped at the
+    /// source, or widened (INT to BIGINT, DECIMAL(10,2) to DECIMAL(12,2)), rewrites every data
+    /// file into the new schema in one commit (Delta's CREATE OR REPLACE, so readers see the
+    /// old table or the new one); rows from before an added column get its default. A change
+    /// the existing values cannot follow exactly stops the merger with what to do.
+    async fn follow_schema(&mut self, may_change: bool) -> Result<()> {
+        let expected: Vec<StructField> = self.schema.columns.iter().map(delta_field).collect();
+        let actual: Vec<StructField> = self.snapshot()?.schema().fields().cloned().collect();
+        let same = actual.len() == expected.len()
+            && actual.iter().zip(&expected).all(|(a, e)| a.name() == e.name() && a.data_type() == e.data_type());
+        if !same {
+            let show = |f: &[StructField]| f.iter().map(|c| format!("{} {}", c.name(), c.data_type())).collect::<Vec<_>>().join(", ");
+            let narrowing = expected.iter().find_map(|e| {
+                let a = actual.iter().find(|a| a.name() == e.name())?;
+                (!widens(a.data_type(), e.data_type()))
+                    .then(|| format!("column {} changed from {} to {}", e.name(), a.data_type(), e.data_type()))
+            });
+            if let Some(change) = narrowing.filter(|_| may_change) {
+                return Err(Error::Config(format!(
+                    "the merged table {} cannot follow {}: {change}, which its values cannot take exactly. Move the merged table away (or delete it): binlake rebuilds it from the LOAD and CDC files",
+                    self.url, self.schema.id
+                )));
+            }
+            if !may_change {
+                return Err(Error::Config(format!(
+                    "the merged table {} has columns ({}) but {} has ({}); merge first (binlake follows schema changes when it merges)",
+                    self.url,
+                    show(&actual),
+                    self.schema.id,
+                    show(&expected)
+                )));
+            }
+            self.rewrite_all(expected, &actual).await?;
         }
-        let writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.err("opening", e))?;
-        self.arrow = writer.arrow_schema();
+        let arrow: ArrowSchema = (&StructType::try_new(self.schema.columns.iter().map(delta_field))
+            .map_err(|e| self.err("reading", e.into()))?)
+            .try_into_arrow()
+            .map_err(|e| self.err("reading", e.into()))?;
+        self.arrow = Arc::new(arrow);
+        Ok(())
+    }
+
+    /// Rewrites every data file into the schema `fields`, in one commit.
+    async fn rewrite_all(&mut self, fields: Vec<StructField>, old: &[StructField]) -> Result<()> {
+        let arrow: ArrowSchema = (&StructType::try_new(fields.clone()).map_err(|e| self.err("evolving", e.into()))?)
+            .try_into_arrow()
+            .map_err(|e| self.err("evolving", e.into()))?;
+        self.arrow = Arc::new(arrow);
+        let defaults: Vec<Cell> = self
+            .schema
+            .columns
+            .iter()
+            .map(|c| csv::cell(c, &c.default).map_err(|detail| Error::Config(format!("the default of {}: {detail}", self.schema.id))))
+            .collect::<Result<_>>()?;
+        let paths: Vec<String> = self.snapshot()?.log_data().iter().map(|f| f.path().to_string()).collect();
+        let mut out = FileSink::new(self);
+        for path in &paths {
+            let mut stream = self.read(path, false).await?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.read_err(path, e))?;
+                let n = batch.num_rows();
+                let mut columns = Vec::with_capacity(self.schema.columns.len());
+                for (column, default) in self.schema.columns.iter().zip(&defaults) {
+                    columns.push(match batch.column_by_name(&column.name) {
+                        Some(array) => from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?,
+                        None => vec![default.clone(); n],
+                    });
+                }
+                let rows: Vec<Vec<Cell>> =
+                    (0..n).map(|r| columns.iter_mut().map(|c| std::mem::replace(&mut c[r], Cell::Null)).collect()).collect();
+                let keys = rows.iter().map(|r| Key::of(r, &self.schema.primary_key)).collect();
+                let batch = self.batch_of(rows.iter())?;
+                out.write(self, batch, keys).await?;
+                out.roll_if_full(self).await?;
+            }
+        }
+        let written = out.finish(self).await?;
+        let added: Vec<Action> = written.files.into_iter().map(|(a, _)| Action::Add(a)).collect();
+        let was = old.iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect::<Vec<_>>().join(", ");
+        self.table = self
+            .table
+            .create()
+            .with_save_mode(SaveMode::Overwrite)
+            .with_table_name(self.schema.id.table.clone())
+            .with_comment(format!("current rows of {}, merged by binlake", self.schema.id))
+            .with_columns(fields)
+            .with_configuration(table_properties(&self.schema))
+            .with_raise_if_key_not_exists(false)
+            .with_actions(added)
+            .await
+            .map_err(|e| self.err("evolving", e))?;
+        info!(table = %self.schema.id, was = %was, rows = written.rows, "rewrote the merged table into the source's new columns.");
         Ok(())
     }
 
@@ -545,7 +660,9 @@ impl FileSink {
             }
         }
         if self.writer.is_none() {
-            let writer = RecordBatchWriter::for_table(&table.table).map_err(|e| table.err("writing", e))?;
+            // Built from the schema the sink writes (the table's, or the one it is evolving to).
+            let writer =
+                RecordBatchWriter::try_new(table.url.as_str(), table.arrow.clone(), None, None).map_err(|e| table.err("writing", e))?;
             self.writer = Some(writer.with_writer_properties(self.properties.clone()));
         }
         let writer = self.writer.as_mut().expect("opened above");

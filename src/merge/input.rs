@@ -160,7 +160,8 @@ enum Format {
 
 impl FileRows {
     /// The next rows: each change's operation and its row in the table's column order. A
-    /// column missing from the file is NULL; columns the table does not have are ignored.
+    /// column missing from the file (written before the column was added) takes the column's
+    /// default; columns the table no longer has are ignored.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<(Op, Vec<Cell>)>>> {
         let bad = |detail: String| Error::Encode { key: self.key.clone(), detail };
         let op_of = |text: &str, i: usize| match text {
@@ -188,7 +189,8 @@ impl FileRows {
                 for column in &self.schema.columns {
                     columns.push(match batch.column_by_name(&column.name) {
                         Some(array) => from_arrow(column, array).map_err(bad)?,
-                        None => vec![Cell::Null; n],
+                        // A file from before the column was added: its rows had the default.
+                        None => vec![csv::cell(column, &column.default).map_err(bad)?; n],
                     });
                 }
                 let mut rows = Vec::with_capacity(n);
@@ -219,7 +221,7 @@ impl FileRows {
                         .columns
                         .iter()
                         .zip(&at)
-                        .map(|(c, i)| i.map_or(Ok(Cell::Null), |i| csv::cell(c, &record[i])))
+                        .map(|(c, i)| csv::cell(c, i.map_or(&c.default, |i| &record[i])))
                         .collect::<std::result::Result<Vec<_>, _>>()
                         .map_err(bad)?;
                     rows.push((op, row));

@@ -192,7 +192,7 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, \
-             DATETIME_PRECISION, CHARACTER_SET_NAME, COLUMN_KEY \
+             DATETIME_PRECISION, CHARACTER_SET_NAME, COLUMN_KEY, COLUMN_DEFAULT \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (&id.database, &id.table),
         )
@@ -209,6 +209,7 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
             numeric_scale: row.take::<Option<u64>, _>(5).flatten(),
             datetime_precision: row.take::<Option<u64>, _>(6).flatten(),
             charset: row.take::<Option<String>, _>(7).flatten(),
+            default: row.take::<Option<String>, _>(9).flatten(),
         };
         let column = Column::from_information_schema(fields, options).map_err(|e| Error::Preflight(format!("table {id}: {e}")))?;
         columns.push(column);

@@ -281,3 +281,72 @@ async fn a_dms_folder_is_merged_standalone() {
     let out = verify(state.path(), &db.name, &lake.url);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_merged_table_follows_added_dropped_and_widened_columns() {
+    let mut db = TestDb::new("evolve").await;
+    db.exec("CREATE TABLE product (id INT PRIMARY KEY, name VARCHAR(100), dept VARCHAR(100), category VARCHAR(100), price DECIMAL(10,2))")
+        .await;
+    let load: Vec<(&str, i32, &str, &str, &str, i128)> = (1..=20).map(|id| ("I", id, "Widget", "Tools", "Hardware", 1999)).collect();
+    db.exec("INSERT INTO product SELECT seq, 'Widget', 'Tools', 'Hardware', 19.99 FROM seq_1_to_20").await;
+    let folder = Lake::local();
+    let table = format!("dms/{}/product", db.name);
+    folder.store.put(&format!("{table}/LOAD00000001.parquet").as_str().into(), dms_parquet(false, &load).into()).await.unwrap();
+    let lake = Lake::local();
+    let state = state_dir();
+    let tables = format!("{}.product", db.name);
+    let merge = || {
+        binlake(state.path())
+            .args(["merge", "--source", &mysql_url(), "--target", &format!("{}/dms", folder.url), "--lake", &lake.url])
+            .args(["--tables", &tables, "--until", "caught-up"])
+            .output()
+            .unwrap()
+    };
+    assert!(merge().status.success());
+
+    // A change from before the schema change, merged only after it: its row takes the new
+    // column's default, as the source's row did.
+    db.exec("UPDATE product SET name = 'Gadget' WHERE id = 5").await;
+    let before = dms_parquet(true, &[("U", 5, "Gadget", "Tools", "Hardware", 1999)]);
+    folder.store.put(&format!("{table}/20261123-100000000.parquet").as_str().into(), before.into()).await.unwrap();
+
+    // Seed 000's step: a column with a default, while the table replicates; and more.
+    db.exec("ALTER TABLE product ADD COLUMN country VARCHAR(10) DEFAULT 'US', DROP COLUMN category, MODIFY price DECIMAL(12,2)").await;
+    db.exec("UPDATE product SET country = 'CA', price = 1234567.89 WHERE id = 3").await;
+    // DMS appends the new column at the end of later files.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("Op", DataType::Utf8, false),
+        Field::new("DMS_TIMESTAMP", DataType::Utf8, false),
+        Field::new("id", DataType::Int32, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("dept", DataType::Utf8, true),
+        Field::new("price", DataType::Decimal128(12, 2), true),
+        Field::new("country", DataType::Utf8, true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["U"])),
+        Arc::new(StringArray::from(vec!["2026-11-23 11:00:00.000000"])),
+        Arc::new(Int32Array::from(vec![3])),
+        Arc::new(StringArray::from(vec!["Widget"])),
+        Arc::new(StringArray::from(vec!["Tools"])),
+        Arc::new(Decimal128Array::from(vec![123456789]).with_precision_and_scale(12, 2).unwrap()),
+        Arc::new(StringArray::from(vec!["CA"])),
+    ];
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema.clone(), None).unwrap();
+    writer.write(&RecordBatch::try_new(schema, columns).unwrap()).unwrap();
+    writer.close().unwrap();
+    folder.store.put(&format!("{table}/20261123-110000000.parquet").as_str().into(), bytes.into()).await.unwrap();
+    let out = merge();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rewrote the merged table into the source's new columns"));
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // A type the stored values cannot take exactly is an explicit stop, never a guess.
+    db.exec("ALTER TABLE product MODIFY price DOUBLE").await;
+    let out = merge();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("column price changed from decimal(12,2) to double") && stderr.contains("rebuilds it"), "{stderr}");
+}
