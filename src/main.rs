@@ -71,8 +71,8 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("BINLAKE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BINLAKE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,buoyant_kernel=warn,deltalake_core=warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
@@ -159,6 +159,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     t.last_position.as_deref().unwrap_or("-"),
                     t.last_commit_at.as_deref().unwrap_or("-")
                 );
+            }
+            let merges = store.merges().await?;
+            if !merges.is_empty() {
+                println!("\n{:<40} {:>7} {:>12}  {:<28} merged table", "merged", "merges", "input_files", "last_merge");
+                for (id, url, merges, files, at) in merges {
+                    println!("{:<40} {merges:>7} {files:>12}  {:<28} {url}", id.to_string(), at.as_deref().unwrap_or("-"));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

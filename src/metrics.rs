@@ -41,6 +41,17 @@ pub fn checkpoint(at: &BinlogPos, newest_source_commit: Option<u32>) {
     }
 }
 
+/// A merge committed to a merged table: how many input files and changed keys it applied,
+/// how many data files it rewrote, and how long it took.
+pub fn merge_committed(table: &str, input_files: usize, keys: usize, rewritten: usize, seconds: f64) {
+    counter!("binlake_merge_commits_total", "table" => table.to_string()).increment(1);
+    counter!("binlake_merge_input_files_total", "table" => table.to_string()).increment(input_files as u64);
+    counter!("binlake_merge_keys_total", "table" => table.to_string()).increment(keys as u64);
+    counter!("binlake_merge_files_rewritten_total", "table" => table.to_string()).increment(rewritten as u64);
+    histogram!("binlake_merge_duration_seconds").record(seconds);
+    gauge!("binlake_last_merge_timestamp_seconds", "table" => table.to_string()).set(chrono::Utc::now().timestamp() as f64);
+}
+
 /// A transient error: binlake resumes from its checkpoint.
 pub fn reconnect() {
     counter!("binlake_reconnects_total").increment(1);

@@ -409,6 +409,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn column_defaults_are_literals_or_nothing() {
+        assert_eq!(literal_default("'US'"), Some("US".into()));
+        assert_eq!(literal_default("'it''s'"), Some("it's".into()));
+        assert_eq!(literal_default("0.00"), Some("0.00".into()));
+        assert_eq!(literal_default("US"), Some("US".into()), "MySQL prints literals bare");
+        assert_eq!(literal_default("NULL"), None);
+        assert_eq!(literal_default("current_timestamp()"), None);
+        assert_eq!(literal_default("CURRENT_TIMESTAMP"), None);
+        assert_eq!(literal_default("(uuid())"), None);
+    }
+
+    #[test]
     fn filter_patterns() {
         let f = TableFilter::new(&["shop.*".into(), "crm.customers".into(), "%.audit_%".into()], &["*.tmp_*".into()]).unwrap();
         assert!(f.matches("shop", "orders"));

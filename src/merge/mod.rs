@@ -147,6 +147,7 @@ impl Merger {
         let mut i = 0;
         while i < files.len() {
             number += 1;
+            let started = std::time::Instant::now();
             if files[i].kind == Kind::Load {
                 // A run of LOAD files is one full load: it replaces the table unless it goes on
                 // from LOAD files already merged.
@@ -165,6 +166,13 @@ impl Merger {
                 }
                 let stats = table.commit_load(new_files, !previous_was_load, number).await?;
                 self.store.end_merge(&url, run.len()).await?;
+                crate::metrics::merge_committed(
+                    &id.to_string(),
+                    run.len(),
+                    rows as usize,
+                    stats.files_removed,
+                    started.elapsed().as_secs_f64(),
+                );
                 info!(table = %id, files = run.len(), rows, version = stats.version, data_files = stats.files_added, "merged a full load.");
                 i += run.len();
                 previous_was_load = true;
@@ -192,6 +200,13 @@ impl Merger {
                 self.store.begin_merge(&url, &id, number, &last.order, false).await?;
                 let stats = table.merge(&changes, number).await?;
                 self.store.end_merge(&url, merged).await?;
+                crate::metrics::merge_committed(
+                    &id.to_string(),
+                    merged,
+                    changes.len(),
+                    stats.files_removed,
+                    started.elapsed().as_secs_f64(),
+                );
                 info!(
                     table = %id, files = merged, changes = changed_rows, keys = changes.len(), version = stats.version,
                     rewritten = stats.files_removed, written = stats.files_added, rows_written = stats.rows_written,

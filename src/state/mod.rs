@@ -374,6 +374,18 @@ impl Store {
         Ok(())
     }
 
+    /// Every merged table's progress: (table, URL, merges, input files merged, last merge time).
+    pub async fn merges(&self) -> Result<Vec<(TableId, String, i64, i64, Option<String>)>> {
+        let rows =
+            sqlx::query("SELECT database_name, table_name, table_url, merge_number, input_files, merged_at FROM merges ORDER BY 1, 2, 3")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (TableId::new(r.get::<String, _>(0), r.get::<String, _>(1)), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .collect())
+    }
+
     /// The pending merge committed: it is the table's progress now.
     pub async fn end_merge(&self, table_url: &str, input_files: usize) -> Result<()> {
         sqlx::query(

@@ -3,6 +3,7 @@
 //! over a hand-built folder in the DMS layout (seed 004's tables and changes).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{ArrayRef, Decimal128Array, Int32Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -125,6 +126,10 @@ async fn merged_tables_equal_the_source_after_random_changes() {
         );
         assert!(stdout.contains(&format!("{}.notes: skipped", db.name)), "keyless tables are named: {stdout}");
     }
+
+    let status = run_ok(binlake(state.path()).arg("status"));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains(&format!("{lake_url}/{}/items/", db.name)), "status names the merged tables: {status}");
 
     // An independent reader sees the same rows as SELECT.
     let expected: Vec<Vec<String>> = {
@@ -349,4 +354,53 @@ async fn the_merged_table_follows_added_dropped_and_widened_columns() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("column price changed from decimal(12,2) to double") && stderr.contains("rebuilds it"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_merges_loses_and_duplicates_nothing() {
+    let mut db = TestDb::new("mergekill").await;
+    db.exec(SCHEMA).await;
+    db.exec("INSERT INTO items SELECT seq, CONCAT('item ', seq), seq % 97, 1.50, NULL, seq FROM seq_1_to_2000").await;
+    let target = Lake::local();
+    let lake = Lake::local();
+    let state = state_dir();
+
+    // A writer that keeps changing items (keys included) while binlake is killed and restarted.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let db_name = db.name.clone();
+    let writer = tokio::spawn(async move {
+        let mut db = TestDb { name: db_name.clone(), conn: connect(&mysql_url()).await };
+        db.exec(&format!("USE `{db_name}`")).await;
+        let mut work = Workload { rng: Rng::new(11), items: (1..=2000).collect(), deleted: Vec::new(), next: 10_000 };
+        let mut batches = 0;
+        while !*stop_rx.borrow() {
+            work.run(&mut db, 20).await;
+            batches += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        batches
+    });
+
+    let mut rng = Rng::new(5);
+    let mut logs = String::new();
+    for round in 0..6 {
+        let mut child = binlake(state.path())
+            .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
+            .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let wait = if round < 2 { rng.range(300, 1500) } else { rng.range(1500, 4000) };
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        child.kill().unwrap(); // SIGKILL, wherever the merger is
+        logs.push_str(&String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr));
+    }
+    stop_tx.send(true).unwrap();
+    assert!(writer.await.unwrap() > 10, "the writer hardly wrote");
+    assert!(logs.contains("merged changes"), "no merge ran between the kills:\n{logs}");
+
+    let log = run_until_caught_up(state.path(), &target, &db.name, &["--lake", &lake.url]);
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}\n{log}", String::from_utf8_lossy(&out.stdout));
 }
