@@ -142,6 +142,22 @@ pub struct MergeArgs {
     /// table versions keep working; then it is vacuumed [default: 168, Delta's default].
     #[arg(long, env = "BINLAKE_MERGE_RETENTION", value_name = "HOURS")]
     pub merge_retention: Option<u64>,
+
+    /// Also keep every version of every row in `<table>__history` beside each merged table,
+    /// with `__START_AT` and `__END_AT` (SCD type 2); needs the commit time of each change in
+    /// the files, `--timestamp-column-name` (DMS's TimestampColumnName) [default: false].
+    #[arg(long, env = "BINLAKE_SCD2", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub scd2: Option<bool>,
+}
+
+/// `--scd2` dates each version by its change's commit time, which only the timestamp column holds.
+fn check_scd2(merge: Option<&MergeSettings>, output: &S3Settings) -> Result<()> {
+    if merge.is_some_and(|m| m.scd2) && output.timestamp_column.is_none() {
+        return Err(Error::Config(
+            "--scd2 needs the commit time of every change in the files: add --timestamp-column-name (DMS's TimestampColumnName)".into(),
+        ));
+    }
+    Ok(())
 }
 
 impl MergeArgs {
@@ -155,6 +171,7 @@ impl MergeArgs {
                 self.merge_file_size.or(file.merge_file_size).unwrap_or(DEFAULT_TARGET_FILE_MB),
                 "merge-file-size",
             )? << 20,
+            scd2: self.scd2.or(file.scd2).unwrap_or(false),
             retention: Duration::from_secs(3600 * self.merge_retention.or(file.merge_retention).unwrap_or(DEFAULT_RETENTION_HOURS)),
             max_buffer_bytes: (at_least_one(self.merge_buffer.or(file.merge_buffer).unwrap_or(DEFAULT_BUFFER_MB) as u64, "merge-buffer")?
                 as usize)
@@ -224,6 +241,7 @@ impl MergeCommandArgs {
             .map_err(Error::Config)?;
         let merge = self.merge.resolve(&file)?.ok_or_else(|| Error::Config("--lake is required (or set BINLAKE_LAKE)".into()))?;
         let (output, _) = self.dms.resolve(file.dms_settings.clone(), file.dms.clone())?;
+        check_scd2(Some(&merge), &output)?;
         let command = MergeCommand {
             source,
             target: Target::open(&target_url, &output)?,
@@ -376,6 +394,7 @@ struct FileConfig {
     merge_file_size: Option<u64>,
     merge_buffer: Option<usize>,
     merge_retention: Option<u64>,
+    scd2: Option<bool>,
     dms_settings: Option<PathBuf>,
     /// The DMS settings written with their flag names (`data-format = "csv"`).
     #[serde(skip)]
@@ -455,6 +474,7 @@ impl RunArgs {
         for note in notes {
             tracing::warn!("{note}.");
         }
+        check_scd2(merge.as_ref(), &output)?;
         let target = Target::open(&target_url, &output)?;
         let sequence_column = self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty());
         let settings = Settings {

@@ -40,8 +40,13 @@ def main():
     rows = table.to_pyarrow_table().to_pylist()
     names = [f.name for f in table.schema().fields]
     out = [[text(row[n]) for n in names] for row in rows]
-    out.sort(key=lambda r: int(r[0]))
+    out.sort(key=lambda r: (int(r[0]), r[1:]))
     json.dump(out, sys.stdout)
+    sys.stdout.flush()
+    # Leave without the interpreter's teardown: the deltalake package's background runtime
+    # sometimes aborts while being torn down ("terminate called without an active exception")
+    # after everything was read and printed.
+    os._exit(0)
 
 
 if __name__ == "__main__":

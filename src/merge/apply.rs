@@ -31,6 +31,11 @@ impl Key {
     pub fn of(row: &[Cell], key_columns: &[usize]) -> Self {
         Key(key_columns.iter().map(|&i| row[i].clone()).collect())
     }
+
+    /// The first `n` cells.
+    pub fn prefix(&self, n: usize) -> Key {
+        Key(self.0[..n.min(self.0.len())].to_vec())
+    }
 }
 
 /// A total order on cells of one column: numbers by value, decimals by value, text and bytes
@@ -217,6 +222,12 @@ pub fn plan(files: &[FileRange], changes: &ChangeSet, target_bytes: u64) -> Plan
             }
         }
     }
+    group(files, rewrite, target_bytes)
+}
+
+/// Groups the files to rewrite (`rewrite[i]`), adding small files worth compacting.
+pub fn group(files: &[FileRange], mut rewrite: Vec<bool>, target_bytes: u64) -> Plan {
+    let small = |f: &FileRange| f.bytes < target_bytes / SMALL_FRACTION;
     if files.iter().filter(|f| small(f)).count() >= COMPACT_AFTER_SMALL_FILES {
         let is_small = |j: usize| files.get(j).is_some_and(small);
         for (i, r) in rewrite.iter_mut().enumerate() {

@@ -27,9 +27,10 @@ use tracing::info;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::merge::apply::{ChangeSet, FileRange, Final, Group, Key, merge_sorted, plan};
+use crate::merge::apply::{self, ChangeSet, FileRange, Final, Group, Key, merge_sorted, plan};
 use crate::merge::cells::{delta_field, from_arrow, to_lake};
 use crate::merge::csv;
+use crate::merge::history::{self, HistoryChanges, Timed};
 use crate::merge::reader;
 use crate::schema::{TableId, TableSchema};
 use crate::sink::parquet::ColumnBuilder;
@@ -98,13 +99,10 @@ impl Lake {
             .with_storage_backend(self.root.clone(), url.clone())
             .build()
             .map_err(lake_err("opening"))?;
-        // A local folder that does not exist yet is no table either.
-        let missing_folder = url.to_file_path().is_ok_and(|dir| !dir.exists());
-        let loaded = match table.load().await {
-            Err(DeltaTableError::NotATable(_)) => None,
-            Err(_) if missing_folder => None,
-            other => Some(other),
-        };
+        // Asked first: loading a location without a log logs an error of its own.
+        let exists = !url.to_file_path().is_ok_and(|dir| !dir.exists())
+            && table.log_store().is_delta_table_location().await.map_err(lake_err("opening"))?;
+        let loaded = if exists { Some(table.load().await) } else { None };
         match loaded {
             Some(Ok(())) => {}
             None if !create => return Ok(None),
@@ -479,6 +477,117 @@ impl MergedTable {
             },
         )
         .await
+    }
+
+    /// Applies timed changes to a history table (see [`crate::merge::history`]) in one commit
+    /// numbered `merge`: the files holding versions of changed keys are rewritten with each
+    /// key's versions recomputed; keys new to the table go with their neighbours or to new
+    /// files.
+    pub async fn merge_history(&mut self, changes: &HistoryChanges, merge: i64) -> Result<MergeStats> {
+        let width = self.schema.primary_key.len() - 1;
+        let ranges: Vec<FileRange> = self.files.iter().map(|f| f.range.clone()).collect();
+        let touched = ranges.iter().map(|f| changes.range(&f.min.prefix(width), &f.max.prefix(width)).next().is_some()).collect();
+        let plan = apply::group(&ranges, touched, self.target_file_bytes);
+        let owner = |key: &Key, g: &Group| {
+            g.lo.as_ref().is_none_or(|lo| lo.prefix(width) <= *key) && g.hi.as_ref().is_none_or(|hi| *key < hi.prefix(width))
+        };
+        let mut out = FileSink::new(self);
+        let mut removed = Vec::new();
+        for group in &plan.groups {
+            let owned: Vec<(&Key, &Vec<Timed>)> = changes.iter().filter(|(k, _)| owner(k, group)).collect();
+            self.rewrite_history(group, &owned, width, &mut out).await?;
+            removed.extend(group.files.iter().copied());
+        }
+        let rest: Vec<Vec<Cell>> = changes
+            .iter()
+            .filter(|(k, _)| !plan.groups.iter().any(|g| owner(k, g)))
+            .flat_map(|(_, c)| history::versions(Vec::new(), c))
+            .collect();
+        for chunk in rest.chunks(BATCH_ROWS) {
+            self.write_rows(&mut out, chunk.to_vec()).await?;
+        }
+        let added = out.finish(self).await?;
+        self.commit(
+            &removed,
+            added,
+            merge,
+            DeltaOperation::Merge {
+                predicate: None,
+                merge_predicate: Some("primary key, __START_AT".into()),
+                matched_predicates: vec![],
+                not_matched_predicates: vec![],
+                not_matched_by_source_predicates: vec![],
+            },
+        )
+        .await
+    }
+
+    /// Rewrites one group of a history table: rows of unchanged keys as they are, each changed
+    /// key's versions recomputed, in key order.
+    async fn rewrite_history(&self, group: &Group, owned: &[(&Key, &Vec<Timed>)], width: usize, out: &mut FileSink) -> Result<()> {
+        let mut next = 0;
+        let mut run: Option<(Key, Vec<Vec<Cell>>)> = None;
+        let mut rows_out: Vec<Vec<Cell>> = Vec::new();
+        // Emits the versions of every changed key before `key` (all of them with `None`).
+        let mut settle = |key: Option<&Key>, run: Option<(Key, Vec<Vec<Cell>>)>, rows_out: &mut Vec<Vec<Cell>>| {
+            let bound = run.as_ref().map(|(k, _)| k.clone()).or_else(|| key.cloned());
+            while let Some((k, changes)) = owned.get(next).filter(|(k, _)| bound.as_ref().is_none_or(|b| *k < b)) {
+                let _ = k;
+                rows_out.extend(history::versions(Vec::new(), changes));
+                next += 1;
+            }
+            if let Some((k, existing)) = run {
+                let changes = owned.get(next).filter(|(o, _)| **o == k).map(|(_, c)| *c);
+                if changes.is_some() {
+                    next += 1;
+                }
+                rows_out.extend(history::versions(existing, changes.map_or(&[][..], |c| c.as_slice())));
+            }
+        };
+        for &i in &group.files {
+            let path = self.files[i].path.clone();
+            let mut stream = self.read(&path, false).await?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(|e| self.read_err(&path, e))?;
+                for row in self.rows_of(&batch)? {
+                    let key = Key::of(&row, &self.schema.primary_key).prefix(width);
+                    if run.as_ref().is_some_and(|(k, _)| *k != key) {
+                        settle(None, run.take(), &mut rows_out);
+                    }
+                    if owned.binary_search_by(|(k, _)| (*k).cmp(&key)).is_ok() {
+                        run.get_or_insert_with(|| (key, Vec::new())).1.push(row);
+                    } else {
+                        settle(Some(&key), None, &mut rows_out);
+                        rows_out.push(row);
+                    }
+                    if rows_out.len() >= BATCH_ROWS {
+                        self.write_rows(out, std::mem::take(&mut rows_out)).await?;
+                    }
+                }
+            }
+        }
+        settle(None, run.take(), &mut rows_out);
+        settle(None, None, &mut rows_out);
+        for chunk in rows_out.chunks(BATCH_ROWS) {
+            self.write_rows(out, chunk.to_vec()).await?;
+        }
+        Ok(())
+    }
+
+    /// The rows of a batch of the data files, as cells of the source's column types.
+    fn rows_of(&self, batch: &RecordBatch) -> Result<Vec<Vec<Cell>>> {
+        let mut columns = Vec::with_capacity(self.schema.columns.len());
+        for (column, array) in self.schema.columns.iter().zip(batch.columns()) {
+            columns.push(from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?);
+        }
+        Ok((0..batch.num_rows()).map(|r| columns.iter_mut().map(|c| std::mem::replace(&mut c[r], Cell::Null)).collect()).collect())
+    }
+
+    async fn write_rows(&self, out: &mut FileSink, rows: Vec<Vec<Cell>>) -> Result<()> {
+        let keys = rows.iter().map(|r| Key::of(r, &self.schema.primary_key)).collect();
+        let batch = self.batch_of(rows.iter())?;
+        out.write(self, batch, keys).await?;
+        out.roll_if_full(self).await
     }
 
     /// Files for the rows of a full load, which [`MergedTable::append`] fills in load order.

@@ -21,7 +21,7 @@ use crate::sink::layout;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::state::Store;
-use crate::value::Cell;
+use crate::value::{Cell, parse_datetime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -120,7 +120,13 @@ impl Inputs {
             };
             Format::Csv { reader: Box::new(csv), names }
         };
-        Ok(FileRows { format, schema: schema.clone(), key: file.key.clone(), load })
+        Ok(FileRows {
+            format,
+            timestamp_column: self.settings.timestamp_column.clone(),
+            schema: schema.clone(),
+            key: file.key.clone(),
+            load,
+        })
     }
 }
 
@@ -141,9 +147,21 @@ fn classify(key: &str) -> Option<InputFile> {
     is_cdc.then(|| InputFile { key: key.to_string(), kind: Kind::Cdc, order: format!("1/{stem}/{key}") })
 }
 
+/// One row of an input file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    pub op: Op,
+    /// The row in the table's column order.
+    pub row: Vec<Cell>,
+    /// The row's time from the files' timestamp column (`TimestampColumnName`: the commit time
+    /// of a CDC row, the transfer time of a LOAD row), in µs, when the files have one.
+    pub at: Option<i64>,
+}
+
 /// The rows of one input file.
 pub struct FileRows {
     format: Format,
+    timestamp_column: Option<String>,
     schema: Arc<TableSchema>,
     key: String,
     load: bool,
@@ -162,13 +180,19 @@ impl FileRows {
     /// The next rows: each change's operation and its row in the table's column order. A
     /// column missing from the file (written before the column was added) takes the column's
     /// default; columns the table no longer has are ignored.
-    pub async fn next_chunk(&mut self) -> Result<Option<Vec<(Op, Vec<Cell>)>>> {
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<RowChange>>> {
         let bad = |detail: String| Error::Encode { key: self.key.clone(), detail };
         let op_of = |text: &str, i: usize| match text {
             "I" => Ok(Op::Insert),
             "U" => Ok(Op::Update),
             "D" => Ok(Op::Delete),
             other => Err(bad(format!("row {i} has Op {other:?}, not I, U or D"))),
+        };
+        let time_of = |text: Option<&str>, i: usize| match text {
+            None => Ok(None),
+            Some(t) => {
+                parse_datetime(t).map(Some).ok_or_else(|| bad(format!("row {i} has the time {t:?}, not yyyy-MM-dd HH:mm:ss.SSSSSS")))
+            }
         };
         let no_op = || bad("a CDC file without an Op column (CdcInsertsOnly files cannot be merged: they carry no deletes)".into());
         match &mut self.format {
@@ -193,15 +217,22 @@ impl FileRows {
                         None => vec![csv::cell(column, &column.default).map_err(bad)?; n],
                     });
                 }
+                let times = match self.timestamp_column.as_deref().and_then(|name| batch.column_by_name(name)) {
+                    Some(times) => Some(arrow::compute::cast(times, &arrow::datatypes::DataType::Utf8)?),
+                    None => None,
+                };
+                let times = times.as_ref().map(arrow::array::AsArray::as_string::<i32>);
                 let mut rows = Vec::with_capacity(n);
                 for (i, op) in ops.into_iter().enumerate() {
-                    rows.push((op, columns.iter_mut().map(|c| std::mem::replace(&mut c[i], Cell::Null)).collect()));
+                    let at = time_of(times.map(|t| t.value(i)), i)?;
+                    rows.push(RowChange { op, row: columns.iter_mut().map(|c| std::mem::replace(&mut c[i], Cell::Null)).collect(), at });
                 }
                 Ok(Some(rows))
             }
             Format::Csv { reader, names } => {
                 let position = |name: &str| names.iter().position(|n| n == name);
                 let op_at = position("Op");
+                let time_at = self.timestamp_column.as_deref().and_then(position);
                 if op_at.is_none() && !self.load {
                     return Err(no_op());
                 }
@@ -224,7 +255,8 @@ impl FileRows {
                         .map(|(c, i)| csv::cell(c, i.map_or(&c.default, |i| &record[i])))
                         .collect::<std::result::Result<Vec<_>, _>>()
                         .map_err(bad)?;
-                    rows.push((op, row));
+                    let at = time_of(time_at.and_then(|i| record[i].as_deref()), rows.len())?;
+                    rows.push(RowChange { op, row, at });
                 }
                 Ok((!rows.is_empty()).then_some(rows))
             }

@@ -13,6 +13,7 @@ pub mod apply;
 pub mod cells;
 pub mod csv;
 pub mod delta;
+pub mod history;
 pub mod input;
 pub mod reader;
 pub mod verify;
@@ -31,6 +32,7 @@ use crate::state::{MergeProgress, Store};
 
 use self::apply::ChangeSet;
 use self::delta::{Lake, MergedTable};
+use self::history::HistoryChanges;
 use self::input::{InputFile, Inputs, Kind, Listing};
 
 pub struct MergeSettings {
@@ -41,6 +43,8 @@ pub struct MergeSettings {
     pub max_buffer_bytes: usize,
     /// How often `binlake run` merges.
     pub interval: Duration,
+    /// Also keep a history table of every version of every row (`<table>__history`).
+    pub scd2: bool,
     /// Data files removed by merges are deleted this long after (readers of older versions
     /// and running queries keep working until then).
     pub retention: Duration,
@@ -96,6 +100,11 @@ impl Merger {
             }
             let (files, commits) = self.merge_table(&schema).await?;
             self.vacuum_if_due(&id).await?;
+            if self.settings.scd2 {
+                let history = history::schema(&schema);
+                self.merge_history_table(&schema, &history).await?;
+                self.vacuum_if_due(&history.id).await?;
+            }
             summary.tables += 1;
             summary.input_files += files;
             summary.commits += commits;
@@ -160,7 +169,7 @@ impl Merger {
                     let mut reader = self.inputs.read(file, schema).await?;
                     while let Some(chunk) = reader.next_chunk().await? {
                         rows += chunk.len() as u64;
-                        let chunk: Vec<_> = chunk.into_iter().map(|(_, row)| row).collect();
+                        let chunk: Vec<_> = chunk.into_iter().map(|c| c.row).collect();
                         table.append(&mut new_files, &chunk).await?;
                     }
                 }
@@ -186,8 +195,8 @@ impl Merger {
                     let mut row_number = 0u64;
                     while let Some(chunk) = reader.next_chunk().await? {
                         changed_rows += chunk.len() as u64;
-                        for (op, row) in chunk {
-                            changes.apply(op, row, moves.remove(&row_number), &schema.primary_key);
+                        for c in chunk {
+                            changes.apply(c.op, c.row, moves.remove(&row_number), &schema.primary_key);
                             row_number += 1;
                         }
                     }
@@ -218,6 +227,69 @@ impl Merger {
             commits += 1;
         }
         Ok((files.len(), commits))
+    }
+}
+
+impl Merger {
+    /// Brings the history table of `source` up to its input files (see [`history`]).
+    async fn merge_history_table(&mut self, source: &Arc<TableSchema>, schema: &Arc<TableSchema>) -> Result<()> {
+        let id = schema.id.clone();
+        let url = self.settings.lake.table_url(&id).to_string();
+        let progress = self.store.merge_progress(&url).await?;
+        if !self.tables.contains_key(&id) {
+            if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&source.id, None).await?.is_empty() {
+                return Ok(());
+            }
+            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes).await?;
+            self.tables.insert(id.clone(), table);
+        }
+        let table = self.tables.get_mut(&id).expect("opened above");
+        let progress = reconcile(&self.store, table, &url).await?;
+        if progress.foreign {
+            return Err(Error::Config(format!(
+                "the history table {url} was merged by another state store; use the state store that merged it, or another --lake"
+            )));
+        }
+        let files = self.inputs.files(&source.id, progress.through.as_deref()).await?;
+        let mut number = progress.number;
+        let mut i = 0;
+        while i < files.len() {
+            number += 1;
+            let started = std::time::Instant::now();
+            let mut changes = HistoryChanges::default();
+            let mut merged = 0;
+            while let Some(file) = files.get(i + merged) {
+                let mut moves = self.inputs.key_moves(file).await?;
+                let mut reader = self.inputs.read(file, source).await?;
+                let mut row_number = 0u64;
+                while let Some(chunk) = reader.next_chunk().await? {
+                    for c in chunk {
+                        let at = c.at.ok_or_else(|| Error::Encode {
+                            key: file.key.clone(),
+                            detail: "a row without a time in the timestamp column (TimestampColumnName), which --scd2 needs".into(),
+                        })?;
+                        // A LOAD row's time is when it was read, a CDC row's the commit time, which
+                        // binlogs keep to the second: a LOAD version starts at its second, so no
+                        // change committed after the snapshot can date from before it.
+                        let at = if file.kind == Kind::Load { at.div_euclid(1_000_000) * 1_000_000 } else { at };
+                        changes.apply(c.op, c.row, moves.remove(&row_number), at, &source.primary_key);
+                        row_number += 1;
+                    }
+                }
+                merged += 1;
+                if changes.bytes() >= self.settings.max_buffer_bytes {
+                    break;
+                }
+            }
+            let last = &files[i + merged - 1];
+            self.store.begin_merge(&url, &id, number, &last.order, last.kind == Kind::Load).await?;
+            let stats = table.merge_history(&changes, number).await?;
+            self.store.end_merge(&url, merged).await?;
+            crate::metrics::merge_committed(&id.to_string(), merged, changes.len(), stats.files_removed, started.elapsed().as_secs_f64());
+            info!(table = %id, files = merged, keys = changes.len(), version = stats.version, rewritten = stats.files_removed, "merged history.");
+            i += merged;
+        }
+        Ok(())
     }
 }
 

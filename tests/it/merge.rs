@@ -404,3 +404,62 @@ async fn sigkill_during_merges_loses_and_duplicates_nothing() {
     let out = verify(state.path(), &db.name, &lake.url);
     assert!(out.status.success(), "{}\n{log}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// Rows of a merged table as the `deltalake` Python package reads them, as text.
+fn delta_rows(table_uri: &str) -> Vec<Vec<String>> {
+    let out = std::process::Command::new("python3").arg(repo_path("tests/delta_check.py")).arg(table_uri).output().unwrap();
+    assert!(out.status.success(), "delta_check.py: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scd2_keeps_every_version_with_its_validity() {
+    let mut db = TestDb::new("scd2").await;
+    db.exec("CREATE TABLE prices (id INT PRIMARY KEY, price DECIMAL(10,2))").await;
+    db.exec("INSERT INTO prices VALUES (1, 10.00), (2, 20.00), (3, 30.00)").await;
+    let target = Lake::local();
+    let lake = Lake::local();
+    let state = state_dir();
+    let flags = ["--lake", lake.url.as_str(), "--scd2", "--timestamp-column-name", "ts"];
+    run_until_caught_up(state.path(), &target, &db.name, &flags);
+    // Commit times have the binlog's one-second resolution: one change of a key per second.
+    for sql in [
+        "UPDATE prices SET price = 11.00 WHERE id = 1",
+        "DELETE FROM prices WHERE id = 2",
+        "UPDATE prices SET price = 12.00 WHERE id = 1",
+        "UPDATE prices SET id = 30 WHERE id = 3",
+    ] {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        db.exec(sql).await;
+        if sql.starts_with("DELETE") {
+            // merged in two runs: the history continues across merges
+            run_until_caught_up(state.path(), &target, &db.name, &flags);
+        }
+    }
+    run_until_caught_up(state.path(), &target, &db.name, &flags);
+    // Run again with nothing new: nothing changes.
+    run_until_caught_up(state.path(), &target, &db.name, &flags);
+
+    let history = delta_rows(&format!("{}/{}/prices__history", lake.url, db.name));
+    let versions = |id: &str| history.iter().filter(|r| r[0] == id).map(|r| (r[1].clone(), r[2].clone(), r[3].clone())).collect::<Vec<_>>();
+    let prices = |id: &str| versions(id).into_iter().map(|v| v.0).collect::<Vec<_>>();
+    assert_eq!(prices("1"), vec!["10.00", "11.00", "12.00"], "{history:?}");
+    assert_eq!(prices("2"), vec!["20.00"]);
+    assert_eq!(prices("3"), vec!["30.00"]);
+    assert_eq!(prices("30"), vec!["30.00"]);
+    // each version ends when the next starts; the current ones are open; deleted and moved keys are closed
+    let v1 = versions("1");
+    assert!(v1[0].2 == v1[1].1 && v1[1].2 == v1[2].1 && v1[2].2 == "NULL", "{v1:?}");
+    assert!(v1[0].1 < v1[1].1 && v1[1].1 < v1[2].1, "{v1:?}");
+    assert_ne!(versions("2")[0].2, "NULL");
+    assert_eq!(versions("3")[0].2, versions("30")[0].1, "a key change ends the old key's row when the new one starts");
+    // the current versions are the merged table's rows
+    let open: Vec<Vec<String>> = history.iter().filter(|r| r[3] == "NULL").map(|r| r[..2].to_vec()).collect();
+    assert_eq!(open, delta_rows(&format!("{}/{}/prices", lake.url, db.name)));
+
+    let out = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--scd2"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scd2 needs the commit time"), "{}", String::from_utf8_lossy(&out.stderr));
+}
