@@ -11,12 +11,20 @@
 # table's size while it has few. Each figure includes its process's fixed costs: binlake reads
 # the source's catalog, DuckDB's includes starting Python and importing duckdb (~0.3 s here).
 # For load, changes/s counts the loaded rows.
-# Usage: bench/merge.sh [ROWS] [CHANGES]   (default 1000000 100000; the wide table of throughput.sh)
+# SPREAD=recent makes the updates and deletes hit the newest 2*CHANGES ids only (most tables
+# change where they grow) instead of ids all over the table (SPREAD=all); MERGE_FILE_MB sets
+# --merge-file-size. With SPREAD=recent and files smaller than the table, the merge rewrites
+# the same few files at both sizes: its cost follows the changes, not the table.
+# Usage: [SPREAD=all|recent] [MERGE_FILE_MB=128] bench/merge.sh [ROWS] [CHANGES]
+#        (default 1000000 100000; the wide table of throughput.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 changes=${2:-100000}
 batch=1000 # changes per source transaction: many small transactions, as an application makes them
+spread=${SPREAD:-all}
+file_mb=${MERGE_FILE_MB:-128}
+case "$spread" in all | recent) ;; *) echo "SPREAD must be all or recent" >&2; exit 2 ;; esac
 scripts/services.sh start mariadb >/dev/null
 cargo build --release --quiet
 bin=target/release/binlake
@@ -43,15 +51,16 @@ wide_rows() {
 # changed are a little fewer; the CDC files are counted instead. Seeded RAND keeps runs alike;
 # the ids go through a derived table so each statement is key lookups, not a scan.
 changes_sql() {
-    local n=$1 left=$changes t=0 next=$(($1 + 1)) size u d i
+    local n=$1 left=$changes t=0 next=$(($1 + 1)) size u d i lo=1
+    [ "$spread" = recent ] && [ "$n" -gt $((2 * changes)) ] && lo=$((n - 2 * changes + 1))
     while [ "$left" -gt 0 ]; do
         size=$((left < batch ? left : batch))
         u=$((size * 6 / 10)) d=$((size * 2 / 10)) i=$((size - size * 6 / 10 - size * 2 / 10))
         t=$((t + 1))
         echo "BEGIN;"
-        [ "$u" -gt 0 ] && echo "UPDATE wide JOIN (SELECT DISTINCT FLOOR(1 + RAND($((2 * t))) * $n) AS id FROM seq_1_to_$u) k USING (id)
+        [ "$u" -gt 0 ] && echo "UPDATE wide JOIN (SELECT DISTINCT FLOOR($lo + RAND($((2 * t))) * $((n - lo + 1))) AS id FROM seq_1_to_$u) k USING (id)
   SET qty = qty + 1, amount = amount + 1, status = 'shipped', note = CONCAT('changed in transaction $t');"
-        [ "$d" -gt 0 ] && echo "DELETE wide FROM wide JOIN (SELECT DISTINCT FLOOR(1 + RAND($((2 * t + 1))) * $n) AS id FROM seq_1_to_$d) k USING (id);"
+        [ "$d" -gt 0 ] && echo "DELETE wide FROM wide JOIN (SELECT DISTINCT FLOOR($lo + RAND($((2 * t + 1))) * $((n - lo + 1))) AS id FROM seq_1_to_$d) k USING (id);"
         [ "$i" -gt 0 ] && echo "INSERT INTO wide $(wide_rows "(SELECT $((next - 1)) + seq AS seq FROM seq_1_to_$i) s");"
         echo "COMMIT;"
         next=$((next + i)) left=$((left - size))
@@ -105,7 +114,7 @@ CREATE TABLE wide (
   updated TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), attrs JSON, flag TINYINT NOT NULL);
 INSERT INTO wide $(wide_rows "seq_1_to_$n");"
     run=("$bin" run --source "$url" --target "$dir/files" --state "$dir/state.db" --tables bench.wide --until caught-up)
-    merge=("$bin" merge --source "$url" --target "$dir/files" --lake "$dir/lake" --state "$dir/merge.db" --tables bench.wide --until caught-up)
+    merge=("$bin" merge --source "$url" --target "$dir/files" --lake "$dir/lake" --state "$dir/merge.db" --tables bench.wide --until caught-up --merge-file-size "$file_mb")
     table=$dir/lake/bench/wide
 
     quiet "${run[@]}"
@@ -136,6 +145,7 @@ done
 
 rate() { awk -v r="$1" -v s="$2" 'BEGIN { printf "%.0f", r / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b / a }'; }
+echo "changes spread over $spread ids; merged tables in files of $file_mb MB"
 printf '%-18s %-44s %10s %12s %10s\n' scenario tool seconds changes/s peak_MB
 for r in "${results[@]}"; do
     read -r n load_s load_kb merge_s merge_kb duck_s duck_kb cdc_rows _ <<<"$r"

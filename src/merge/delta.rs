@@ -283,9 +283,15 @@ impl MergedTable {
                 (!widens(a.data_type(), e.data_type()))
                     .then(|| format!("column {} changed from {} to {}", e.name(), a.data_type(), e.data_type()))
             });
-            if let Some(change) = narrowing.filter(|_| may_change) {
+            // A rename looks like a drop and an add; taking it for one would replace every
+            // value of the column by its default.
+            let dropped: Vec<&str> = actual.iter().filter(|a| !expected.iter().any(|e| e.name() == a.name())).map(|a| a.name().as_str()).collect();
+            let added: Vec<&str> = expected.iter().filter(|e| !actual.iter().any(|a| a.name() == e.name())).map(|e| e.name().as_str()).collect();
+            let renamed = (!dropped.is_empty() && !added.is_empty())
+                .then(|| format!("columns {} are gone and {} are new, which may be a rename", dropped.join(", "), added.join(", ")));
+            if let Some(change) = narrowing.or(renamed).filter(|_| may_change) {
                 return Err(Error::Config(format!(
-                    "the merged table {} cannot follow {}: {change}, which its values cannot take exactly. Move the merged table away (or delete it): binlake rebuilds it from the LOAD and CDC files",
+                    "the merged table {} does not follow {} by itself: {change}, and following it could lose or alter stored values. Move the merged table away (or delete it) to rebuild it from the LOAD and CDC files, best after a new full load of the table",
                     self.url, self.schema.id
                 )));
             }

@@ -236,7 +236,8 @@ impl Merger {
         let id = schema.id.clone();
         let url = self.settings.lake.table_url(&id).to_string();
         let progress = self.store.merge_progress(&url).await?;
-        if !self.tables.contains_key(&id) {
+        let stale = self.tables.get(&id).is_some_and(|t| t.schema != *schema);
+        if stale || !self.tables.contains_key(&id) {
             if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&source.id, None).await?.is_empty() {
                 return Ok(());
             }
