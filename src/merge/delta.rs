@@ -285,8 +285,10 @@ impl MergedTable {
             });
             // A rename looks like a drop and an add; taking it for one would replace every
             // value of the column by its default.
-            let dropped: Vec<&str> = actual.iter().filter(|a| !expected.iter().any(|e| e.name() == a.name())).map(|a| a.name().as_str()).collect();
-            let added: Vec<&str> = expected.iter().filter(|e| !actual.iter().any(|a| a.name() == e.name())).map(|e| e.name().as_str()).collect();
+            let dropped: Vec<&str> =
+                actual.iter().filter(|a| !expected.iter().any(|e| e.name() == a.name())).map(|a| a.name().as_str()).collect();
+            let added: Vec<&str> =
+                expected.iter().filter(|e| !actual.iter().any(|a| a.name() == e.name())).map(|e| e.name().as_str()).collect();
             let renamed = (!dropped.is_empty() && !added.is_empty())
                 .then(|| format!("columns {} are gone and {} are new, which may be a rename", dropped.join(", "), added.join(", ")));
             if let Some(change) = narrowing.or(renamed).filter(|_| may_change) {
