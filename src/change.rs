@@ -44,8 +44,9 @@ pub enum SourceEvent {
     Row { change: Change, at: BinlogPos },
     /// The transaction ended at `end`; `commit_ts` is the server's commit time (seconds).
     Commit { end: BinlogPos, commit_ts: u32, gtid: Option<String> },
-    /// A statement outside a transaction (DDL and the like) ended at `end`.
-    Statement { end: BinlogPos, query: String },
+    /// A statement outside a transaction (DDL and the like) from `start` to `end`; `database`
+    /// is the default database it ran in.
+    Statement { start: BinlogPos, end: BinlogPos, query: String, database: String },
     /// The server is alive and has nothing newer than `at` (or nothing at all when `None`).
     Heartbeat { at: Option<BinlogPos> },
 }

@@ -45,6 +45,19 @@ enum Command {
     /// Compare every selected source table with its merged table (row count, checksum of all
     /// columns) and print the keys that differ. Exits 0 only when all are equal.
     Verify(Box<VerifyArgs>),
+    /// Load tables anew on the next run: a full load from a new snapshot replaces what their
+    /// files held (the new LOAD files are numbered after the old ones), and streaming goes on
+    /// after it. The way out when a table changed in a way binlake could not follow.
+    Reload {
+        /// The tables, as db.table.
+        #[arg(required = true, value_name = "DB.TABLE")]
+        tables: Vec<String>,
+        /// Same as for `run`: the state URL is read from it when not given.
+        #[arg(long, env = "BINLAKE_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Per-table progress and the last committed position, from the state store.
     Status {
         /// Same as for `run`: the state URL is read from it when not given.
@@ -135,6 +148,27 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 binlake::merge::verify::run(&source, &lake, &filter, options, args.max_keys, std::time::Duration::from_secs(args.wait))
                     .await?;
             Ok(if equal { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Reload { tables, config, state } => {
+            let state_url = state.resolve(config.as_deref())?;
+            let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
+            // Not while a binlake runs on this state: it would not notice until it restarts.
+            store.acquire_lease().await?;
+            let known: Vec<_> = store.tables().await?.into_iter().map(|t| t.id).collect();
+            for name in &tables {
+                let id = name
+                    .split_once('.')
+                    .map(|(db, t)| binlake::schema::TableId::new(db, t))
+                    .ok_or_else(|| anyhow::anyhow!("{name:?}: give tables as db.table"))?;
+                if !known.contains(&id) {
+                    store.release_lease().await?;
+                    anyhow::bail!("{id} is not a table of this state store (see `binlake status`)");
+                }
+                store.set_phase(&id, "loading").await?;
+                println!("{id} will be loaded anew when binlake runs next");
+            }
+            store.release_lease().await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { config, state } => {
             let state_url = state.resolve(config.as_deref())?;

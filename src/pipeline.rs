@@ -22,7 +22,9 @@ use crate::sink::settings::{CdcOps, S3Settings};
 use crate::sink::target::Target;
 use crate::sink::{FileWriter, Prefix, RowMeta, layout};
 use crate::source::binlog::Assembler;
+use crate::source::ddl;
 use crate::source::snapshot::{self, Chunk};
+use crate::source::tracker::{Effect, Tracker};
 use crate::source::{self, Source, StreamFrom, preflight};
 use crate::state::{ClosedFile, Store};
 
@@ -141,6 +143,9 @@ struct Pipeline {
 enum Ended {
     Stopped,
     CaughtUp,
+    /// Tables must be loaded anew (created, truncated, renamed in): the session starts over
+    /// from the checkpoint, after their full load.
+    Reload,
 }
 
 impl Pipeline {
@@ -155,6 +160,7 @@ impl Pipeline {
         loop {
             let started = Instant::now();
             match self.attempt(stop).await {
+                Ok(Ended::Reload) => continue,
                 Ok(Ended::Stopped) => info!("stopped after committing all complete transactions"),
                 Ok(Ended::CaughtUp) => {
                     info!(position = %self.target_pos.as_ref().map(|p| p.to_string()).unwrap_or_default(), "caught up with the source")
@@ -210,13 +216,13 @@ impl Pipeline {
 
     async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
         let mut conn = self.s.source.connect().await?;
-        let catalog = source::load_catalog(&mut conn, &self.s.filter, self.s.schema_options).await?;
-        if catalog.is_empty() {
+        let live = source::load_catalog(&mut conn, &self.s.filter, self.s.schema_options).await?;
+        if live.is_empty() {
             warn!("no table matches the table selection; only the binlog position is tracked.");
         }
         let states: HashMap<TableId, _> = self.store.tables().await?.into_iter().map(|t| (t.id.clone(), t)).collect();
         let mut to_load: Vec<Arc<TableSchema>> =
-            catalog.values().filter(|t| states.get(&t.id).is_none_or(|s| s.phase != "streaming")).cloned().collect();
+            live.values().filter(|t| states.get(&t.id).is_none_or(|s| s.phase != "streaming")).cloned().collect();
         to_load.sort_by(|a, b| a.id.cmp(&b.id));
         if !to_load.is_empty() && self.snapshot(to_load, stop).await? {
             return Ok(Ended::Stopped);
@@ -240,20 +246,55 @@ impl Pipeline {
         if self.s.until_caught_up && self.target_pos.is_none() {
             self.target_pos = Some(source::current_position(&mut conn).await?);
         }
+        let mariadb = source::flavor(&mut conn).await? == source::Flavor::MariaDb;
+        let mut tracker = Tracker::new(self.s.filter.clone(), self.s.schema_options, mariadb, source::database_charsets(&mut conn).await?);
         drop(conn);
+        self.track_from(&mut tracker, &start, &live).await?;
         // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
         // is gone (failover to another server, or purged) can still be found by GTID.
         let by_gtid = committed_gtid.filter(|g| !g.is_empty() && snapshots.values().all(|s| s <= &start));
-        match self.stream(StreamFrom::Position(start.clone()), &catalog, &snapshots, stop).await {
+        match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &snapshots, stop).await {
             Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
                 let gtid = by_gtid.expect("checked");
                 warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
                 self.gtid = Some(gtid.clone());
                 self.sequence_epoch = self.store.raise_sequence_epoch().await?;
-                self.stream(StreamFrom::MariadbGtid(gtid), &catalog, &HashMap::new(), stop).await
+                self.stream(StreamFrom::MariadbGtid(gtid), &mut tracker, &HashMap::new(), stop).await
             }
             other => other,
         }
+    }
+
+    /// Sets up `tracker` with every streaming table's schema as of `start`, from the schema
+    /// history: a table loaded after `start` has its snapshot's schema, and its events up to
+    /// the snapshot are skipped.
+    async fn track_from(&self, tracker: &mut Tracker, start: &BinlogPos, live: &HashMap<TableId, Arc<TableSchema>>) -> Result<()> {
+        let history = self.store.schema_history().await?;
+        for state in self.store.tables().await? {
+            if state.phase != "streaming" {
+                continue;
+            }
+            let entries: Vec<_> = history.iter().filter(|h| h.table == state.id).collect();
+            let entry = match &state.snapshot {
+                Some(snapshot) if snapshot >= start => entries.iter().find(|h| &h.at == snapshot),
+                _ => entries.iter().rev().find(|h| &h.at <= start),
+            };
+            let schema = match entry {
+                Some(entry) => entry.schema.clone().map(Arc::new),
+                // A state from before schema histories: the table as it is now, from here on.
+                None => {
+                    let schema = live.get(&state.id).cloned();
+                    if let Some(schema) = &schema {
+                        self.store.record_schema(&state.id, start, Some(schema), "schema history started", &[]).await?;
+                    }
+                    schema
+                }
+            };
+            if let Some(schema) = schema {
+                tracker.insert(schema, state.snapshot.clone());
+            }
+        }
+        Ok(())
     }
 
     /// Loads `tables` from one consistent snapshot. Returns true when stopped midway.
@@ -263,7 +304,9 @@ impl Pipeline {
         }
         let (position, mut chunks) = snapshot::start(&self.s.source, tables.clone(), self.s.snapshot_chunk_rows).await?;
         info!(tables = tables.len(), position = %position, "full load started from a consistent snapshot.");
-        let mut load = LoadState::default();
+        // A table loaded before (then truncated, or renamed away and back) numbers its new
+        // LOAD files after the old ones.
+        let mut load = LoadState { number: self.store.committed_load_files(&tables[0].id).await?, ..LoadState::default() };
         let started = Instant::now();
         let prefix = self.s.prefix(false);
         let task_start = timestamp_text(chrono::Utc::now());
@@ -317,29 +360,31 @@ impl Pipeline {
                 Chunk::TableDone { table, rows } => {
                     load.close().await?;
                     let schema = &tables[table];
-                    self.store.commit_load(&schema.id, &position, &load.files, rows).await?;
+                    self.store.commit_load(schema, &position, &load.files, rows).await?;
                     metrics::load_committed(&schema.id.to_string(), rows, load.files.len());
                     info!(table = %schema.id, rows, files = load.files.len(), "table loaded.");
                     load = LoadState::default();
                     if table + 1 == tables.len() {
                         return Ok(false);
                     }
+                    load.number = self.store.committed_load_files(&tables[table + 1].id).await?;
                 }
             }
         }
     }
 
     /// Streams from `from`. Changes of a table at or before its snapshot position in
-    /// `snapshots` are already in its LOAD files and are skipped.
+    /// `snapshots` are already in its LOAD files and are skipped. DDL is followed as it comes
+    /// (see [`Tracker`]).
     async fn stream(
         &mut self,
         from: StreamFrom,
-        catalog: &HashMap<TableId, Arc<TableSchema>>,
+        catalog: &mut Tracker,
         snapshots: &HashMap<TableId, BinlogPos>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Ended> {
         let (mut stream, checksummed) = self.s.source.binlog_stream(self.s.server_id, &from, self.s.heartbeat).await?;
-        info!(from = %from, tables = catalog.len(), "streaming the binlog.");
+        info!(from = %from, tables = catalog.replicated_tables().count(), "streaming the binlog.");
         let start = match &from {
             StreamFrom::Position(p) => p.clone(),
             // the server's opening ROTATE names the file and offset
@@ -388,7 +433,7 @@ impl Pipeline {
                 Ok(Some(Ok(event))) => event,
             };
             batch.last_event = Instant::now();
-            assembler.push(&event, catalog, &mut events)?;
+            assembler.push(&event, &*catalog, &mut events)?;
             for item in events.drain(..) {
                 match item {
                     SourceEvent::Row { mut change, at } => {
@@ -421,13 +466,85 @@ impl Pipeline {
                             batch.newest_commit_ts = Some(commit_ts);
                         }
                     }
-                    SourceEvent::Statement { end, query } => {
+                    SourceEvent::Statement { start, end, query, database } => {
                         tracing::debug!(at = %end, query = %query, "statement.");
+                        let effects = catalog.apply(ddl::parse(&query, &database), &query, &end);
+                        if effects.is_empty() {
+                            continue;
+                        }
+                        // The files written so far end before the statement; later ones have
+                        // the tables' new schemas.
+                        self.flush(&mut batch, &start).await?;
+                        if self.follow(catalog, effects, &query, &end).await? {
+                            return Ok(Ended::Reload);
+                        }
                     }
                     SourceEvent::Heartbeat { .. } => {}
                 }
             }
         }
+    }
+
+    /// Records what a DDL statement that ended at `end` did to replicated tables. Returns true
+    /// when tables must be loaded anew before streaming goes on.
+    async fn follow(&self, tracker: &mut Tracker, effects: Vec<Effect>, query: &str, end: &BinlogPos) -> Result<bool> {
+        let statement: String = query.chars().take(200).collect();
+        let mut reload = false;
+        for effect in effects {
+            match effect {
+                Effect::Schema { schema, renamed } => {
+                    self.store.record_schema(&schema.id, end, Some(&schema), query, &renamed).await?;
+                    info!(table = %schema.id, position = %end, statement = %statement, "following a schema change.");
+                }
+                Effect::Gone(table) => {
+                    self.store.record_schema(&table, end, None, query, &[]).await?;
+                    self.store.set_phase(&table, "dropped").await?;
+                    info!(table = %table, position = %end, statement = %statement, "the table is gone; its files stop here.");
+                }
+                Effect::Reload { table, why } => reload |= self.reload(&table, &why, end, &statement).await?,
+                Effect::Unknown { table, reason } => match self.schema_now_if_current(&table, end).await? {
+                    Some(schema) => {
+                        tracker.insert(schema.clone(), None);
+                        self.store.record_schema(&table, end, Some(&schema), query, &[]).await?;
+                        warn!(table = %table, position = %end, statement = %statement, reason = %reason,
+                            "a statement binlake cannot parse changed the table; its schema is read from information_schema (no later change is in the binlog).");
+                    }
+                    None => {
+                        warn!(table = %table, position = %end, statement = %statement, reason = %reason,
+                            "a statement binlake cannot parse changed the table, and later changes are in the binlog already.");
+                        reload |= self.reload(&table, "binlake could not follow a statement", end, &statement).await?;
+                    }
+                },
+            }
+        }
+        Ok(reload)
+    }
+
+    /// Marks `table` for a new full load, if it still exists at the source; returns whether it
+    /// does. A table gone since (renamed on, dropped) is not loaded under this name: what it
+    /// became is loaded under its own.
+    async fn reload(&self, table: &TableId, why: &str, end: &BinlogPos, statement: &str) -> Result<bool> {
+        let mut conn = self.s.source.connect().await?;
+        if !source::table_exists(&mut conn, table).await? {
+            info!(table = %table, position = %end, statement = %statement, "not loading the table ({why}): it is not at the source any more.");
+            return Ok(false);
+        }
+        self.store.set_phase(table, "loading").await?;
+        info!(table = %table, position = %end, statement = %statement, "loading the table anew: {why}.");
+        Ok(true)
+    }
+
+    /// The schema `information_schema` shows for `table`, when nothing was written to the
+    /// binlog after `end`: then it is the schema as of `end`, not of some later DDL.
+    async fn schema_now_if_current(&self, table: &TableId, end: &BinlogPos) -> Result<Option<Arc<TableSchema>>> {
+        let mut conn = self.s.source.connect().await?;
+        if &source::current_position(&mut conn).await? != end {
+            return Ok(None);
+        }
+        let schema = source::load_schema(&mut conn, table, self.s.schema_options).await?;
+        // Read again: a DDL that ran meanwhile makes what was read unusable.
+        let current = &source::current_position(&mut conn).await? == end && !schema.columns.is_empty();
+        Ok(current.then(|| Arc::new(schema)))
     }
 
     /// Appends one row change; `committed_at` is its transaction's commit time (µs).

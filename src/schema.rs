@@ -5,7 +5,7 @@
 use arrow::datatypes::{DataType, TimeUnit};
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct TableId {
     pub database: String,
     pub table: String,
@@ -34,7 +34,7 @@ pub fn quote_ident(name: &str) -> String {
 
 /// The MySQL column types binlake distinguishes. Widths matter for unsigned fix-ups and
 /// for the Parquet integer annotations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ColumnType {
     TinyInt,
     /// TINYINT(1) written as a boolean (`--tinyint1-as-boolean`).
@@ -101,7 +101,7 @@ pub struct SchemaOptions {
     pub tinyint1_as_boolean: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     pub name: String,
     pub ty: ColumnType,
@@ -114,12 +114,15 @@ pub struct Column {
     pub default: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableSchema {
     pub id: TableId,
     pub columns: Vec<Column>,
     /// Indexes into `columns` of the primary key, in key order; empty without a primary key.
     pub primary_key: Vec<usize>,
+    /// The table's default character set: the one of text columns added without their own.
+    #[serde(default)]
+    pub charset: Option<String>,
 }
 
 impl Column {

@@ -78,17 +78,25 @@ impl Lake {
         self.base.join(&format!("{}/{}/", id.database, id.table)).expect("a relative path")
     }
 
-    /// Opens the merged table of `schema`, creating it when it does not exist yet.
-    pub async fn table(&self, schema: Arc<TableSchema>, target_file_bytes: u64) -> Result<MergedTable> {
-        Ok(self.open_table(schema, target_file_bytes, true).await?.expect("created when missing"))
+    /// Opens the merged table of `schema`, creating it when it does not exist yet. `renames`
+    /// are the source's column renames (old, new) in the order they happened, as far as they
+    /// are known: the merged table's columns follow them with their values.
+    pub async fn table(&self, schema: Arc<TableSchema>, target_file_bytes: u64, renames: &[(String, String)]) -> Result<MergedTable> {
+        Ok(self.open_table(schema, target_file_bytes, true, renames).await?.expect("created when missing"))
     }
 
     /// Opens the merged table of `schema` if there is one.
     pub async fn existing_table(&self, schema: Arc<TableSchema>) -> Result<Option<MergedTable>> {
-        self.open_table(schema, 0, false).await
+        self.open_table(schema, 0, false, &[]).await
     }
 
-    async fn open_table(&self, schema: Arc<TableSchema>, target_file_bytes: u64, create: bool) -> Result<Option<MergedTable>> {
+    async fn open_table(
+        &self,
+        schema: Arc<TableSchema>,
+        target_file_bytes: u64,
+        create: bool,
+        renames: &[(String, String)],
+    ) -> Result<Option<MergedTable>> {
         let url = self.table_url(&schema.id);
         let lake_err = |what: &str| {
             let context = format!("{what} {url}");
@@ -125,7 +133,7 @@ impl Lake {
         }
         let mut merged =
             MergedTable { schema, table, url, arrow: Arc::new(arrow::datatypes::Schema::empty()), files: Vec::new(), target_file_bytes };
-        merged.follow_schema(create).await?;
+        merged.follow_schema(create, renames).await?;
         merged.scan_files().await?;
         Ok(Some(merged))
     }
@@ -266,32 +274,35 @@ impl MergedTable {
         Error::Lake { context: format!("{what} {}", self.url), cause }
     }
 
-    /// Brings the merged table to the source's columns. A column added or dropped at the
-    /// source, or widened (INT to BIGINT, DECIMAL(10,2) to DECIMAL(12,2)), rewrites every data
-    /// file into the new schema in one commit (Delta's CREATE OR REPLACE, so readers see the
-    /// old table or the new one); rows from before an added column get its default. A change
-    /// the existing values cannot follow exactly stops the merger with what to do.
-    async fn follow_schema(&mut self, may_change: bool) -> Result<()> {
+    /// Brings the merged table to the source's columns. A column added, dropped or renamed at
+    /// the source, or widened (INT to BIGINT, DECIMAL(10,2) to DECIMAL(12,2)), rewrites every
+    /// data file into the new schema in one commit (Delta's CREATE OR REPLACE, so readers see
+    /// the old table or the new one); rows from before an added column get its default. A
+    /// renamed column keeps its values when the rename is known (`renames`, from binlake's
+    /// schema history); a folder written by DMS tells none, and a rename there reads as a
+    /// dropped and an added column. A change the existing values cannot follow exactly stops
+    /// the merger with what to do.
+    async fn follow_schema(&mut self, may_change: bool, renames: &[(String, String)]) -> Result<()> {
         let expected: Vec<StructField> = self.schema.columns.iter().map(delta_field).collect();
         let actual: Vec<StructField> = self.snapshot()?.schema().fields().cloned().collect();
+        // The name each stored column has at the source now.
+        let mut now: Vec<String> = actual.iter().map(|a| a.name().clone()).collect();
+        for (old, new) in renames {
+            for name in now.iter_mut().filter(|n| *n == old) {
+                *name = new.clone();
+            }
+        }
+        let stored = |name: &str| now.iter().position(|n| n == name).map(|i| &actual[i]);
         let same = actual.len() == expected.len()
             && actual.iter().zip(&expected).all(|(a, e)| a.name() == e.name() && a.data_type() == e.data_type());
         if !same {
             let show = |f: &[StructField]| f.iter().map(|c| format!("{} {}", c.name(), c.data_type())).collect::<Vec<_>>().join(", ");
             let narrowing = expected.iter().find_map(|e| {
-                let a = actual.iter().find(|a| a.name() == e.name())?;
+                let a = stored(e.name())?;
                 (!widens(a.data_type(), e.data_type()))
                     .then(|| format!("column {} changed from {} to {}", e.name(), a.data_type(), e.data_type()))
             });
-            // A rename looks like a drop and an add; taking it for one would replace every
-            // value of the column by its default.
-            let dropped: Vec<&str> =
-                actual.iter().filter(|a| !expected.iter().any(|e| e.name() == a.name())).map(|a| a.name().as_str()).collect();
-            let added: Vec<&str> =
-                expected.iter().filter(|e| !actual.iter().any(|a| a.name() == e.name())).map(|e| e.name().as_str()).collect();
-            let renamed = (!dropped.is_empty() && !added.is_empty())
-                .then(|| format!("columns {} are gone and {} are new, which may be a rename", dropped.join(", "), added.join(", ")));
-            if let Some(change) = narrowing.or(renamed).filter(|_| may_change) {
+            if let Some(change) = narrowing.filter(|_| may_change) {
                 return Err(Error::Config(format!(
                     "the merged table {} does not follow {} by itself: {change}, and following it could lose or alter stored values. Move the merged table away (or delete it) to rebuild it from the LOAD and CDC files, best after a new full load of the table",
                     self.url, self.schema.id
@@ -306,7 +317,9 @@ impl MergedTable {
                     show(&expected)
                 )));
             }
-            self.rewrite_all(expected, &actual).await?;
+            let sources: Vec<String> =
+                expected.iter().map(|e| stored(e.name()).map_or_else(|| e.name().clone(), |a| a.name().clone())).collect();
+            self.rewrite_all(expected, &actual, &sources).await?;
         }
         let arrow: ArrowSchema = (&StructType::try_new(self.schema.columns.iter().map(delta_field))
             .map_err(|e| self.err("reading", e.into()))?)
@@ -316,8 +329,9 @@ impl MergedTable {
         Ok(())
     }
 
-    /// Rewrites every data file into the schema `fields`, in one commit.
-    async fn rewrite_all(&mut self, fields: Vec<StructField>, old: &[StructField]) -> Result<()> {
+    /// Rewrites every data file into the schema `fields`, in one commit; each new column's
+    /// values come from the stored column named in `sources` (or its default).
+    async fn rewrite_all(&mut self, fields: Vec<StructField>, old: &[StructField], sources: &[String]) -> Result<()> {
         let arrow: ArrowSchema = (&StructType::try_new(fields.clone()).map_err(|e| self.err("evolving", e.into()))?)
             .try_into_arrow()
             .map_err(|e| self.err("evolving", e.into()))?;
@@ -336,8 +350,8 @@ impl MergedTable {
                 let batch = batch.map_err(|e| self.read_err(path, e))?;
                 let n = batch.num_rows();
                 let mut columns = Vec::with_capacity(self.schema.columns.len());
-                for (column, default) in self.schema.columns.iter().zip(&defaults) {
-                    columns.push(match batch.column_by_name(&column.name) {
+                for ((column, default), source) in self.schema.columns.iter().zip(&defaults).zip(sources) {
+                    columns.push(match batch.column_by_name(source) {
                         Some(array) => from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?,
                         None => vec![default.clone(); n],
                     });

@@ -35,6 +35,9 @@ pub struct InputFile {
     pub kind: Kind,
     /// Sorts like the changes the file holds; progress is kept as the last merged `order`.
     pub order: String,
+    /// Which full load a LOAD file belongs to (binlake's: its snapshot position; a DMS
+    /// folder's LOAD files are one full load).
+    pub load_of: Option<String>,
 }
 
 /// Where a table's files are found, and how they are written.
@@ -62,10 +65,9 @@ impl Inputs {
                 .committed_files(table)
                 .await?
                 .into_iter()
-                .map(|(seq, key, kind)| InputFile {
-                    key,
-                    kind: if kind == "LOAD" { Kind::Load } else { Kind::Cdc },
-                    order: format!("{seq:016}"),
+                .map(|(seq, key, kind, position)| {
+                    let kind = if kind == "LOAD" { Kind::Load } else { Kind::Cdc };
+                    InputFile { key, kind, order: format!("{seq:016}"), load_of: position.filter(|_| kind == Kind::Load) }
                 })
                 .collect(),
             Listing::Folder => {
@@ -93,8 +95,10 @@ impl Inputs {
         Ok(moves)
     }
 
-    /// The row changes of one file, in file order, a chunk at a time.
-    pub async fn read(&self, file: &InputFile, schema: &Arc<TableSchema>) -> Result<FileRows> {
+    /// The row changes of one file, in file order, a chunk at a time. `renames` are the
+    /// table's column renames (old, new) in order: a file from before a rename has the column
+    /// under its old name.
+    pub async fn read(&self, file: &InputFile, schema: &Arc<TableSchema>, renames: &[(String, String)]) -> Result<FileRows> {
         let location = Path::from(file.key.as_str());
         let load = file.kind == Kind::Load;
         let bad = |detail: String| Error::Encode { key: file.key.clone(), detail };
@@ -120,9 +124,23 @@ impl Inputs {
             };
             Format::Csv { reader: Box::new(csv), names }
         };
+        let names = schema
+            .columns
+            .iter()
+            .map(|c| {
+                let mut names = vec![c.name.clone()];
+                for (old, new) in renames.iter().rev() {
+                    if names.last() == Some(new) {
+                        names.push(old.clone());
+                    }
+                }
+                names
+            })
+            .collect();
         Ok(FileRows {
             format,
             timestamp_column: self.settings.timestamp_column.clone(),
+            names,
             schema: schema.clone(),
             key: file.key.clone(),
             load,
@@ -141,10 +159,10 @@ fn classify(key: &str) -> Option<InputFile> {
         && number.len() == 8
         && number.chars().all(|c| c.is_ascii_hexdigit())
     {
-        return Some(InputFile { key: key.to_string(), kind: Kind::Load, order: format!("0/{number}/{key}") });
+        return Some(InputFile { key: key.to_string(), kind: Kind::Load, order: format!("0/{number}/{key}"), load_of: None });
     }
     let is_cdc = stem.len() == 18 && stem.char_indices().all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
-    is_cdc.then(|| InputFile { key: key.to_string(), kind: Kind::Cdc, order: format!("1/{stem}/{key}") })
+    is_cdc.then(|| InputFile { key: key.to_string(), kind: Kind::Cdc, order: format!("1/{stem}/{key}"), load_of: None })
 }
 
 /// One row of an input file.
@@ -162,6 +180,8 @@ pub struct RowChange {
 pub struct FileRows {
     format: Format,
     timestamp_column: Option<String>,
+    /// Each column's name, then the names it had before renames, newest first.
+    names: Vec<Vec<String>>,
     schema: Arc<TableSchema>,
     key: String,
     load: bool,
@@ -210,8 +230,8 @@ impl FileRows {
                     None => return Err(no_op()),
                 };
                 let mut columns = Vec::with_capacity(self.schema.columns.len());
-                for column in &self.schema.columns {
-                    columns.push(match batch.column_by_name(&column.name) {
+                for (column, names) in self.schema.columns.iter().zip(&self.names) {
+                    columns.push(match names.iter().find_map(|name| batch.column_by_name(name)) {
                         Some(array) => from_arrow(column, array).map_err(bad)?,
                         // A file from before the column was added: its rows had the default.
                         None => vec![csv::cell(column, &column.default).map_err(bad)?; n],
@@ -236,7 +256,7 @@ impl FileRows {
                 if op_at.is_none() && !self.load {
                     return Err(no_op());
                 }
-                let at: Vec<Option<usize>> = self.schema.columns.iter().map(|c| position(&c.name)).collect();
+                let at: Vec<Option<usize>> = self.names.iter().map(|names| names.iter().find_map(|n| position(n))).collect();
                 let mut rows = Vec::new();
                 while rows.len() < CHUNK_ROWS {
                     let Some(record) = reader.next_record().await.map_err(bad)? else { break };

@@ -91,7 +91,7 @@ impl Merger {
         ids.sort();
         let mut summary = Summary::default();
         for id in ids {
-            let schema = catalog[&id].clone();
+            let schema = self.with_added_defaults(&catalog[&id]).await?;
             if schema.primary_key.is_empty() {
                 if self.warned_keyless.insert(id.clone()) {
                     warn!(table = %id, "not merged: the table has no primary key (its LOAD and CDC files are still written).");
@@ -112,6 +112,23 @@ impl Merger {
         Ok(summary)
     }
 
+    /// `schema` with each column's default as it was when the column was added (from
+    /// binlake's schema history, when it has one): the value the source's rows of that time
+    /// took, which a later `SET DEFAULT` does not change.
+    async fn with_added_defaults(&self, schema: &Arc<TableSchema>) -> Result<Arc<TableSchema>> {
+        let added = self.store.added_defaults(&schema.id).await?;
+        if added.is_empty() {
+            return Ok(schema.clone());
+        }
+        let mut schema = (**schema).clone();
+        for column in &mut schema.columns {
+            if let Some(default) = added.get(&column.name) {
+                column.default = default.clone();
+            }
+        }
+        Ok(Arc::new(schema))
+    }
+
     async fn vacuum_if_due(&mut self, id: &TableId) -> Result<()> {
         let Some(table) = self.tables.get_mut(id) else { return Ok(()) };
         let due = self.vacuumed.get(id).is_none_or(|at| at.elapsed() >= VACUUM_EVERY.min(self.settings.retention));
@@ -129,6 +146,7 @@ impl Merger {
     async fn merge_table(&mut self, schema: &Arc<TableSchema>) -> Result<(usize, usize)> {
         let id = schema.id.clone();
         let url = self.settings.lake.table_url(&id).to_string();
+        let renames = self.store.column_renames(&id).await?;
         let stale = self.tables.get(&id).is_some_and(|t| t.schema != *schema);
         if stale || !self.tables.contains_key(&id) {
             // A table still loading has no files yet: its merged table appears with its rows.
@@ -136,7 +154,7 @@ impl Merger {
             if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&id, None).await?.is_empty() {
                 return Ok((0, 0));
             }
-            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes).await?;
+            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &renames).await?;
             self.tables.insert(id.clone(), table);
         }
         let table = self.tables.get_mut(&id).expect("opened above");
@@ -151,7 +169,14 @@ impl Merger {
             )));
         }
         let mut number = progress.number;
-        let mut previous_was_load = progress.through_load;
+        // The full load the last merged file belongs to, when it was a LOAD file: LOAD files of
+        // the same full load go on from it, those of another (a reload) replace the table.
+        let mut previous_load = match (&progress.through, progress.through_load) {
+            (Some(through), true) => {
+                Some(self.inputs.files(&id, None).await?.into_iter().find(|f| &f.order == through).and_then(|f| f.load_of))
+            }
+            _ => None,
+        };
         let mut commits = 0;
         let mut i = 0;
         while i < files.len() {
@@ -160,20 +185,22 @@ impl Merger {
             if files[i].kind == Kind::Load {
                 // A run of LOAD files is one full load: it replaces the table unless it goes on
                 // from LOAD files already merged.
-                let run: Vec<&InputFile> = files[i..].iter().take_while(|f| f.kind == Kind::Load).collect();
+                let run: Vec<&InputFile> =
+                    files[i..].iter().take_while(|f| f.kind == Kind::Load && f.load_of == files[i].load_of).collect();
                 let last = run.last().expect("not empty");
                 self.store.begin_merge(&url, &id, number, &last.order, true).await?;
                 let mut new_files = table.new_files();
                 let mut rows = 0u64;
                 for file in &run {
-                    let mut reader = self.inputs.read(file, schema).await?;
+                    let mut reader = self.inputs.read(file, schema, &renames).await?;
                     while let Some(chunk) = reader.next_chunk().await? {
                         rows += chunk.len() as u64;
                         let chunk: Vec<_> = chunk.into_iter().map(|c| c.row).collect();
                         table.append(&mut new_files, &chunk).await?;
                     }
                 }
-                let stats = table.commit_load(new_files, !previous_was_load, number).await?;
+                let continuing = previous_load.as_ref().is_some_and(|p| *p == last.load_of);
+                let stats = table.commit_load(new_files, !continuing, number).await?;
                 self.store.end_merge(&url, run.len()).await?;
                 crate::metrics::merge_committed(
                     &id.to_string(),
@@ -184,14 +211,14 @@ impl Merger {
                 );
                 info!(table = %id, files = run.len(), rows, version = stats.version, data_files = stats.files_added, "merged a full load.");
                 i += run.len();
-                previous_was_load = true;
+                previous_load = Some(last.load_of.clone());
             } else {
                 let mut changes = ChangeSet::default();
                 let mut merged = 0;
                 let mut changed_rows = 0u64;
                 while let Some(file) = files.get(i + merged).filter(|f| f.kind == Kind::Cdc) {
                     let mut moves = self.inputs.key_moves(file).await?;
-                    let mut reader = self.inputs.read(file, schema).await?;
+                    let mut reader = self.inputs.read(file, schema, &renames).await?;
                     let mut row_number = 0u64;
                     while let Some(chunk) = reader.next_chunk().await? {
                         changed_rows += chunk.len() as u64;
@@ -222,7 +249,7 @@ impl Merger {
                     "merged changes."
                 );
                 i += merged;
-                previous_was_load = false;
+                previous_load = None;
             }
             commits += 1;
         }
@@ -236,12 +263,13 @@ impl Merger {
         let id = schema.id.clone();
         let url = self.settings.lake.table_url(&id).to_string();
         let progress = self.store.merge_progress(&url).await?;
+        let renames = self.store.column_renames(&source.id).await?;
         let stale = self.tables.get(&id).is_some_and(|t| t.schema != *schema);
         if stale || !self.tables.contains_key(&id) {
             if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&source.id, None).await?.is_empty() {
                 return Ok(());
             }
-            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes).await?;
+            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &renames).await?;
             self.tables.insert(id.clone(), table);
         }
         let table = self.tables.get_mut(&id).expect("opened above");
@@ -261,7 +289,7 @@ impl Merger {
             let mut merged = 0;
             while let Some(file) = files.get(i + merged) {
                 let mut moves = self.inputs.key_moves(file).await?;
-                let mut reader = self.inputs.read(file, source).await?;
+                let mut reader = self.inputs.read(file, source, &renames).await?;
                 let mut row_number = 0u64;
                 while let Some(chunk) = reader.next_chunk().await? {
                     for c in chunk {
@@ -379,6 +407,7 @@ mod tests {
             id: TableId::new("shop", "items"),
             columns: vec![column("id", ColumnType::Int), column("name", ColumnType::Text), column("qty", ColumnType::BigInt)],
             primary_key: vec![0],
+            charset: None,
         })
     }
 
@@ -459,7 +488,7 @@ mod tests {
             let open = |name: &str| {
                 let mut s = (*schema()).clone();
                 s.id = TableId::new("shop", name);
-                lake.table(Arc::new(s), target)
+                lake.table(Arc::new(s), target, &[])
             };
 
             let mut whole = open("whole").await.unwrap();
@@ -512,7 +541,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(&dir.path().join("lake").display().to_string()).unwrap();
         let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
-        let mut table = lake.table(schema(), 1 << 20).await.unwrap();
+        let mut table = lake.table(schema(), 1 << 20, &[]).await.unwrap();
         let url = table.url().to_string();
         let id = schema().id.clone();
         let mut set = ChangeSet::default();
@@ -532,7 +561,7 @@ mod tests {
         // The merged table was deleted: everything is merged again from the start.
         drop(table);
         std::fs::remove_dir_all(dir.path().join("lake/shop")).unwrap();
-        let table = lake.table(schema(), 1 << 20).await.unwrap();
+        let table = lake.table(schema(), 1 << 20, &[]).await.unwrap();
         let progress = reconcile(&store, &table, &url).await.unwrap();
         assert_eq!((progress.number, progress.through), (0, None));
 

@@ -32,14 +32,16 @@ const XA_PREPARE: u8 = 38;
 /// not replicated; their events are skipped. The TABLE_MAP is offered for catalogs that have
 /// no server to ask (binlog files read in tests).
 pub trait Catalog {
-    fn schema(&self, id: &TableId, table_map: &TableMapEvent<'_>) -> Option<Arc<TableSchema>>;
+    /// The schema of `id` for its TABLE_MAP ending at `at`; `None` when its rows there are
+    /// not replicated.
+    fn schema(&self, id: &TableId, table_map: &TableMapEvent<'_>, at: &BinlogPos) -> Option<Arc<TableSchema>>;
 
     /// Whether some replicated table lives in `database`.
     fn replicates_database(&self, database: &str) -> bool;
 }
 
 impl Catalog for HashMap<TableId, Arc<TableSchema>> {
-    fn schema(&self, id: &TableId, _: &TableMapEvent<'_>) -> Option<Arc<TableSchema>> {
+    fn schema(&self, id: &TableId, _: &TableMapEvent<'_>, _: &BinlogPos) -> Option<Arc<TableSchema>> {
         self.get(id).cloned()
     }
 
@@ -65,6 +67,8 @@ pub struct Assembler {
     transaction_time: Option<i64>,
     event_time: i64,
     in_transaction: bool,
+    /// Where the current event group (a transaction, or a statement with its GTID) started.
+    group_start: u64,
     /// Rows of replicated tables were emitted since the last commit.
     rows_in_transaction: bool,
     /// The server checksums events and no FORMAT_DESCRIPTION has arrived yet: the stream's
@@ -84,6 +88,7 @@ impl Assembler {
             transaction_time: None,
             event_time: 0,
             in_transaction: false,
+            group_start: start.offset,
             rows_in_transaction: false,
             fake_rotate_checksum,
         }
@@ -115,6 +120,9 @@ impl Assembler {
             None => self.offset,
         };
         let at = BinlogPos::new(self.file.clone(), end);
+        if !self.in_transaction {
+            self.group_start = self.offset;
+        }
         if header.timestamp() > 0 {
             self.event_time = header.timestamp() as i64 * 1_000_000;
         }
@@ -224,7 +232,8 @@ impl Assembler {
                     }
                     _ => {
                         // DDL and other statements outside transactions end their group.
-                        out.push(SourceEvent::Statement { end: at.clone(), query });
+                        let start = BinlogPos::new(self.file.clone(), self.group_start);
+                        out.push(SourceEvent::Statement { start, end: at.clone(), query, database: q.schema().into_owned() });
                         self.commit(end, header.timestamp(), out);
                     }
                 }
@@ -232,7 +241,7 @@ impl Assembler {
             Some(EventData::XidEvent(_)) => self.commit(end, header.timestamp(), out),
             Some(EventData::TableMapEvent(tme)) => {
                 let id = TableId::new(tme.database_name(), tme.table_name());
-                let entry = match catalog.schema(&id, &tme) {
+                let entry = match catalog.schema(&id, &tme, &at) {
                     Some(schema) => {
                         let wire = wire_layout(&schema, &tme).map_err(|d| self.decode_error(&id.to_string(), &at, d))?;
                         Some((schema, wire))

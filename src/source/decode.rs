@@ -8,7 +8,7 @@
 //! the physical layout, and the two must agree or the row is refused.
 
 use mysql_common::binlog::decimal::Decimal;
-use mysql_common::binlog::events::TableMapEvent;
+use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
 use mysql_common::constants::ColumnType as Wire;
 
 use crate::schema::{Column, ColumnType, TableSchema};
@@ -38,12 +38,23 @@ pub struct WireColumn {
 /// Computes the wire layout of every column once per TABLE_MAP, and checks that it can carry
 /// the tracked schema's types.
 pub fn wire_layout(schema: &TableSchema, tme: &TableMapEvent<'_>) -> Result<Vec<WireColumn>, String> {
+    // Nothing of the event is written; loading the table anew starts it after this event.
+    let way_out = format!(
+        "a schema change binlake did not follow (or a table changed while binlake was not reading its binlog). No row of this event was written. Run `binlake reload {}` to load the table anew, then start binlake again",
+        schema.id
+    );
     let n = tme.columns_count() as usize;
     if n != schema.columns.len() {
-        return Err(format!(
-            "the binlog row has {n} columns but the tracked schema has {}; the table changed (DDL) after its schema was read. Re-snapshot the table to continue",
-            schema.columns.len()
-        ));
+        return Err(format!("the binlog row has {n} columns but binlake's schema of the table has {}: {way_out}", schema.columns.len()));
+    }
+    // binlog_row_metadata=FULL logs the column names: they must be the tracked ones.
+    if let Ok(meta) = OptionalMetaExtractor::new(tme.iter_optional_meta()) {
+        let names: Vec<String> = meta.iter_column_name().filter_map(Result::ok).map(|n| n.name().into_owned()).collect();
+        if let Some((logged, tracked)) =
+            names.iter().zip(&schema.columns).find(|(logged, tracked)| !logged.eq_ignore_ascii_case(&tracked.name))
+        {
+            return Err(format!("the binlog names a column {logged} where binlake's schema of the table has {}: {way_out}", tracked.name));
+        }
     }
     let mut out = Vec::with_capacity(n);
     for (i, column) in schema.columns.iter().enumerate() {
@@ -64,7 +75,7 @@ pub fn wire_layout(schema: &TableSchema, tme: &TableMapEvent<'_>) -> Result<Vec<
         }
         if !compatible(&column.ty, ty) {
             return Err(format!(
-                "column {} is {:?} in the tracked schema but {ty:?} in the binlog; the table changed (DDL) after its schema was read. Re-snapshot the table to continue",
+                "column {} is {:?} in binlake's schema of the table but {ty:?} in the binlog: {way_out}",
                 column.name, column.ty
             ));
         }
@@ -525,6 +536,7 @@ mod tests {
             id: crate::schema::TableId::new("db", "t"),
             columns: vec![Column { name: "id".into(), ..col(ColumnType::Int) }, Column { name: "j".into(), ..col(ColumnType::Json) }],
             primary_key: vec![],
+            charset: None,
         };
         let wire = [WireColumn { ty: Wire::MYSQL_TYPE_LONG, meta: [0, 0] }, WireColumn { ty: Wire::MYSQL_TYPE_JSON, meta: [4, 0] }];
         // Before image: null bitmap, id 1, the whole document.

@@ -2,10 +2,12 @@
 //! and the consistent snapshot.
 
 pub mod binlog;
+pub mod ddl;
 pub mod decode;
 pub mod json;
 pub mod preflight;
 pub mod snapshot;
+pub mod tracker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -223,5 +225,34 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
         .await
         .map_err(|e| Error::source(format!("reading the primary key of {id}"), e))?;
     let primary_key = key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
-    Ok(TableSchema { id: id.clone(), columns, primary_key })
+    let collation: Option<Option<String>> = conn
+        .exec_first(
+            "SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&id.database, &id.table),
+        )
+        .await
+        .map_err(|e| Error::source(format!("reading the character set of {id}"), e))?;
+    let charset = collation.flatten().map(|c| crate::source::ddl::charset_of_collation(&c));
+    Ok(TableSchema { id: id.clone(), columns, primary_key, charset })
+}
+
+pub async fn table_exists(conn: &mut Conn, id: &TableId) -> Result<bool> {
+    let found: Option<i64> = conn
+        .exec_first("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&id.database, &id.table))
+        .await
+        .map_err(|e| Error::source(format!("looking up {id}"), e))?;
+    Ok(found.is_some())
+}
+
+/// Every database's default character set, and the server's (for databases created later
+/// without one).
+pub async fn database_charsets(conn: &mut Conn) -> Result<(HashMap<String, String>, String)> {
+    let rows: Vec<(String, String)> = conn
+        .query("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
+        .await
+        .map_err(|e| Error::source("reading the databases' character sets", e))?;
+    let server: Option<String> =
+        conn.query_first("SELECT @@character_set_server").await.map_err(|e| Error::source("reading character_set_server", e))?;
+    let normalize = crate::source::ddl::normalize_charset;
+    Ok((rows.into_iter().map(|(db, cs)| (db, normalize(&cs))).collect(), normalize(&server.unwrap_or_else(|| "utf8mb4".into()))))
 }

@@ -11,7 +11,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
-use crate::schema::TableId;
+use crate::schema::{TableId, TableSchema};
 
 pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
@@ -236,14 +236,17 @@ impl Store {
         Ok(())
     }
 
-    /// Commit point of a table's full load: its LOAD files and its snapshot position.
-    pub async fn commit_load(&self, table: &TableId, snapshot: &BinlogPos, files: &[ClosedFile], rows: u64) -> Result<()> {
+    /// Commit point of a table's full load: its LOAD files, its snapshot position and its
+    /// schema there.
+    pub async fn commit_load(&self, schema: &TableSchema, snapshot: &BinlogPos, files: &[ClosedFile], rows: u64) -> Result<()> {
+        let table = &schema.id;
         let mut tx = self.pool.begin().await?;
         self.fence(&mut tx).await?;
         let now = Utc::now().to_rfc3339();
         for f in files {
             mark_committed(&mut tx, f, Some(snapshot), &now).await?;
         }
+        record_schema(&mut tx, table, snapshot, Some(schema), "full load").await?;
         sqlx::query(
             "UPDATE tables SET phase = 'streaming', snapshot_file = ?, snapshot_offset = ?, rows_loaded = ?, load_files = ?, last_commit_at = ? \
              WHERE database_name = ? AND table_name = ?",
@@ -301,6 +304,174 @@ impl Store {
     }
 }
 
+/// One entry of a table's schema history: its schema from `at` on (`None`: gone).
+#[derive(Debug, Clone)]
+pub struct SchemaAt {
+    pub table: TableId,
+    pub at: BinlogPos,
+    pub schema: Option<TableSchema>,
+}
+
+impl Store {
+    /// Records a table's schema from `at` on (`None`: it is gone), what changed it and the
+    /// columns it renamed (old, new).
+    pub async fn record_schema(
+        &self,
+        table: &TableId,
+        at: &BinlogPos,
+        schema: Option<&TableSchema>,
+        cause: &str,
+        renamed: &[(String, String)],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        record_schema(&mut tx, table, at, schema, cause).await?;
+        if !renamed.is_empty() {
+            sqlx::query(
+                "UPDATE schema_history SET renamed_columns = ? WHERE database_name = ? AND table_name = ? AND binlog_file = ? AND binlog_offset = ?",
+            )
+            .bind(serde_json::to_string(renamed).expect("names serialize"))
+            .bind(&table.database)
+            .bind(&table.table)
+            .bind(&at.file)
+            .bind(at.offset as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The default each column of the table had when it was added (or when the history
+    /// started), following renames; empty without a schema history.
+    pub async fn added_defaults(&self, table: &TableId) -> Result<std::collections::HashMap<String, Option<String>>> {
+        let rows = sqlx::query(
+            "SELECT binlog_file, binlog_offset, schema_json, renamed_columns FROM schema_history WHERE database_name = ? AND table_name = ?",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries: Vec<(BinlogPos, Option<String>, Option<String>)> =
+            rows.into_iter().map(|r| (BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64), r.get(2), r.get(3))).collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let bad = |e: serde_json::Error| Error::Config(format!("the state store's schema history of {table} does not read ({e})"));
+        let mut defaults: std::collections::HashMap<String, Option<String>> = Default::default();
+        for (_, schema, renamed) in entries {
+            let renamed: Vec<(String, String)> = renamed.map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?.unwrap_or_default();
+            for (old, new) in renamed {
+                if let Some(d) = defaults.remove(&old) {
+                    defaults.insert(new, d);
+                }
+            }
+            let Some(schema) = schema.map(|j| serde_json::from_str::<TableSchema>(&j)).transpose().map_err(bad)? else {
+                defaults.clear();
+                continue;
+            };
+            defaults.retain(|name, _| schema.columns.iter().any(|c| &c.name == name));
+            for column in schema.columns {
+                defaults.entry(column.name).or_insert(column.default);
+            }
+        }
+        Ok(defaults)
+    }
+
+    /// Every column rename of the table's schema history, in the order they happened.
+    pub async fn column_renames(&self, table: &TableId) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT binlog_file, binlog_offset, renamed_columns FROM schema_history \
+             WHERE database_name = ? AND table_name = ? AND renamed_columns IS NOT NULL",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut entries: Vec<(BinlogPos, String)> =
+            rows.into_iter().map(|r| (BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64), r.get(2))).collect();
+        entries.sort();
+        let mut renames = Vec::new();
+        for (_, json) in entries {
+            let pairs: Vec<(String, String)> =
+                serde_json::from_str(&json).map_err(|e| Error::Config(format!("the state store's column renames of {table}: {e}")))?;
+            renames.extend(pairs);
+        }
+        Ok(renames)
+    }
+
+    /// Every table's schema history, each table's in position order.
+    pub async fn schema_history(&self) -> Result<Vec<SchemaAt>> {
+        let rows = sqlx::query("SELECT database_name, table_name, binlog_file, binlog_offset, schema_json FROM schema_history")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut history = Vec::with_capacity(rows.len());
+        for r in rows {
+            let table = TableId::new(r.get::<String, _>(0), r.get::<String, _>(1));
+            let schema = match r.get::<Option<String>, _>(4) {
+                Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                    Error::Config(format!(
+                        "the state store's schema history of {table} does not read ({e}); was it written by a newer binlake?"
+                    ))
+                })?),
+                None => None,
+            };
+            history.push(SchemaAt { table, at: BinlogPos::new(r.get::<String, _>(2), r.get::<i64, _>(3) as u64), schema });
+        }
+        history.sort_by(|a, b| (&a.table, &a.at).cmp(&(&b.table, &b.at)));
+        Ok(history)
+    }
+
+    /// Sets a table's phase: `loading` makes the next run load it anew, `dropped` records that
+    /// it is gone.
+    pub async fn set_phase(&self, table: &TableId, phase: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, ?) \
+             ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .bind(phase)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many LOAD files of the table were committed, by every full load so far: a new
+    /// full load numbers its files after them.
+    pub async fn committed_load_files(&self, table: &TableId) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM files WHERE database_name = ? AND table_name = ? AND kind = 'LOAD' AND status = 'committed'",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u32)
+    }
+}
+
+async fn record_schema(
+    tx: &mut Transaction<'_, Sqlite>,
+    table: &TableId,
+    at: &BinlogPos,
+    schema: Option<&TableSchema>,
+    cause: &str,
+) -> Result<()> {
+    let json = schema.map(|s| serde_json::to_string(s).expect("schemas serialize"));
+    sqlx::query(
+        "INSERT INTO schema_history (database_name, table_name, binlog_file, binlog_offset, schema_json, cause, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (database_name, table_name, binlog_file, binlog_offset) DO UPDATE SET schema_json = excluded.schema_json, cause = excluded.cause, recorded_at = excluded.recorded_at",
+    )
+    .bind(&table.database)
+    .bind(&table.table)
+    .bind(&at.file)
+    .bind(at.offset as i64)
+    .bind(json)
+    .bind(cause)
+    .bind(Utc::now().to_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The merger's progress on one merged table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MergeProgress {
@@ -326,16 +497,16 @@ impl Store {
     }
 
     /// binlake's committed files of a table, in the order they were created: (sequence,
-    /// key, LOAD | CDC).
-    pub async fn committed_files(&self, table: &TableId) -> Result<Vec<(i64, String, String)>> {
+    /// key, LOAD | CDC, the position the file is complete up to: a LOAD file's snapshot).
+    pub async fn committed_files(&self, table: &TableId) -> Result<Vec<(i64, String, String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT rowid, key, kind FROM files WHERE database_name = ? AND table_name = ? AND status = 'committed' ORDER BY rowid",
+            "SELECT rowid, key, kind, last_position FROM files WHERE database_name = ? AND table_name = ? AND status = 'committed' ORDER BY rowid",
         )
         .bind(&table.database)
         .bind(&table.table)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
     }
 
     pub async fn merge_progress(&self, table_url: &str) -> Result<MergeProgress> {

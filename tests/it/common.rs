@@ -264,6 +264,12 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// SIGTERM: binlake finishes the current transaction, flushes and exits.
+pub fn terminate(child: &std::process::Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
 pub fn state_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use binlake::change::{Op, SourceEvent};
+use binlake::position::BinlogPos;
 use binlake::schema::{Column, ColumnType, TableId, TableSchema};
 use binlake::source::binlog::{Catalog, read_file};
 use binlake::value::Cell;
@@ -18,7 +19,7 @@ use crate::common::shared_fixtures;
 struct TableMapCatalog;
 
 impl Catalog for TableMapCatalog {
-    fn schema(&self, id: &TableId, tme: &TableMapEvent<'_>) -> Option<Arc<TableSchema>> {
+    fn schema(&self, id: &TableId, tme: &TableMapEvent<'_>, _: &BinlogPos) -> Option<Arc<TableSchema>> {
         let meta = OptionalMetaExtractor::new(tme.iter_optional_meta()).ok()?;
         let names: Vec<String> = meta.iter_column_name().filter_map(Result::ok).map(|n| n.name().into_owned()).collect();
         let mut signedness = meta.iter_signedness();
@@ -88,7 +89,7 @@ impl Catalog for TableMapCatalog {
             let name = names.get(i).cloned().unwrap_or_else(|| format!("c{}", i + 1));
             columns.push(Column { name, ty, unsigned, nullable: true, charset: None, default: None });
         }
-        Some(Arc::new(TableSchema { id: id.clone(), columns, primary_key: vec![] }))
+        Some(Arc::new(TableSchema { id: id.clone(), columns, primary_key: vec![], charset: None }))
     }
 
     fn replicates_database(&self, _: &str) -> bool {

@@ -33,11 +33,6 @@ async fn journal_reaches(lake: &Lake, db: &str, rows: usize, polls: u32) -> bool
     false
 }
 
-fn terminate(child: &Child) {
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 /// `counters` (versions that must go up by one) and `journal` (ids that must appear once),
 /// checked by [`assert_versions_exactly_once`].
 async fn create_exactly_once_tables(db: &mut TestDb) {

@@ -1,0 +1,544 @@
+//! The schemas of the replicated tables as the binlog goes: each DDL is applied where it
+//! happens, so every row is decoded with the schema its table had when it was written.
+//!
+//! What a DDL does to a replicated table:
+//! - ALTER TABLE: its schema changes in place ([`Effect::Schema`]).
+//! - CREATE TABLE, RENAME of another table to its name, TRUNCATE: it is loaded anew from a
+//!   consistent snapshot ([`Effect::Reload`]); its binlog events up to that snapshot are
+//!   skipped, the snapshot holds them.
+//! - DROP TABLE, DROP DATABASE, RENAME to a name not replicated: it stops ([`Effect::Gone`]).
+//! - an online schema change tool's swap (gh-ost's `_t_gho`, pt-online-schema-change's
+//!   `_t_new` renamed over `t`): the shadow table's schema, followed from its CREATE and
+//!   ALTERs, becomes the table's; its rows are the same, so nothing is reloaded.
+//! - a statement binlake cannot follow: [`Effect::Unknown`], for the caller to resolve.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mysql_async::binlog::events::TableMapEvent;
+use sqlparser::ast::{ColumnDef, ColumnOption, ObjectName};
+
+use crate::position::BinlogPos;
+use crate::schema::{Column, ColumnType, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema};
+use crate::source::binlog::Catalog;
+use crate::source::ddl::{self, AlterOp, CreateBody, Ddl, Position};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// The table's schema is now this one; `renamed` are the columns that were renamed
+    /// (old, new), whose values stay.
+    Schema { schema: Arc<TableSchema>, renamed: Vec<(String, String)> },
+    /// The table is gone: its files stop.
+    Gone(TableId),
+    /// The table must be loaded anew from a snapshot.
+    Reload { table: TableId, why: String },
+    /// binlake could not follow what the statement did to the table.
+    Unknown { table: TableId, reason: String },
+}
+
+impl Effect {
+    pub fn table(&self) -> &TableId {
+        match self {
+            Effect::Schema { schema, .. } => &schema.id,
+            Effect::Gone(t) | Effect::Reload { table: t, .. } | Effect::Unknown { table: t, .. } => t,
+        }
+    }
+}
+
+pub struct Tracker {
+    filter: TableFilter,
+    options: SchemaOptions,
+    mariadb: bool,
+    /// Replicated tables and the shadow tables of online schema changes on them.
+    tables: HashMap<TableId, Arc<TableSchema>>,
+    /// Replicated tables whose LOAD files hold them as of a snapshot: their events and DDL up
+    /// to that position are already in those files and in their schema.
+    loaded_at: HashMap<TableId, BinlogPos>,
+    db_charsets: HashMap<String, String>,
+    server_charset: String,
+    /// Column renames made on shadow tables, which their swap brings to the table.
+    shadow_renames: HashMap<TableId, Vec<(String, String)>>,
+}
+
+impl Tracker {
+    pub fn new(filter: TableFilter, options: SchemaOptions, mariadb: bool, charsets: (HashMap<String, String>, String)) -> Self {
+        Self {
+            filter,
+            options,
+            mariadb,
+            tables: HashMap::new(),
+            loaded_at: HashMap::new(),
+            db_charsets: charsets.0,
+            server_charset: charsets.1,
+            shadow_renames: HashMap::new(),
+        }
+    }
+
+    /// Starts tracking `schema`; with `loaded_at`, the table's events up to there are skipped.
+    pub fn insert(&mut self, schema: Arc<TableSchema>, loaded_at: Option<BinlogPos>) {
+        if let Some(at) = loaded_at {
+            self.loaded_at.insert(schema.id.clone(), at);
+        }
+        self.tables.insert(schema.id.clone(), schema);
+    }
+
+    pub fn get(&self, id: &TableId) -> Option<&Arc<TableSchema>> {
+        self.tables.get(id)
+    }
+
+    /// The replicated tables being tracked.
+    pub fn replicated_tables(&self) -> impl Iterator<Item = &Arc<TableSchema>> {
+        self.tables.values().filter(|t| self.replicated(&t.id))
+    }
+
+    /// Selected by the table filter and not the shadow table of a selected one.
+    pub fn replicated(&self, id: &TableId) -> bool {
+        self.filter.matches(&id.database, &id.table) && !self.is_shadow(id)
+    }
+
+    fn is_shadow(&self, id: &TableId) -> bool {
+        shadow_base(id).is_some_and(|base| self.filter.matches(&base.database, &base.table))
+    }
+
+    /// True when a DDL at `at` on `id` is already part of the table's snapshot.
+    fn loaded_after(&self, id: &TableId, at: &BinlogPos) -> bool {
+        self.loaded_at.get(id).is_some_and(|s| at <= s)
+    }
+
+    /// Applies the schema changes of the statement `query` that ended at `at`.
+    pub fn apply(&mut self, ddls: Vec<Ddl>, query: &str, at: &BinlogPos) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for ddl in ddls {
+            match ddl {
+                Ddl::Create { table, body } => {
+                    if self.loaded_after(&table, at) {
+                        continue;
+                    }
+                    if self.replicated(&table) {
+                        self.tables.remove(&table);
+                        effects.push(Effect::Reload { table, why: "it was created".into() });
+                    } else if self.is_shadow(&table) {
+                        match self.created(&table, body) {
+                            Ok(schema) => self.tables.insert(table, Arc::new(schema)),
+                            Err(_) => self.tables.remove(&table), // its swap, if any, reloads the table
+                        };
+                    }
+                }
+                Ddl::Alter { table, mut ops } => {
+                    if self.loaded_after(&table, at) || !self.tables.contains_key(&table) {
+                        continue;
+                    }
+                    let rename = ops.iter().rev().find_map(|op| match op {
+                        AlterOp::RenameTo(to) => Some(to.clone()),
+                        _ => None,
+                    });
+                    ops.retain(|op| !matches!(op, AlterOp::RenameTo(_)));
+                    match self.altered(&self.tables[&table], &ops) {
+                        Ok((schema, renamed)) => {
+                            let schema = Arc::new(schema);
+                            if self.replicated(&table) {
+                                if schema != self.tables[&table] {
+                                    effects.push(Effect::Schema { schema: schema.clone(), renamed });
+                                }
+                            } else {
+                                self.shadow_renames.entry(table.clone()).or_default().extend(renamed);
+                            }
+                            self.tables.insert(table.clone(), schema);
+                        }
+                        Err(reason) if self.replicated(&table) => effects.push(Effect::Unknown { table: table.clone(), reason }),
+                        Err(_) => {
+                            self.tables.remove(&table);
+                        }
+                    }
+                    if let Some(to) = rename {
+                        self.rename(table, to, at, &mut effects);
+                    }
+                }
+                Ddl::Rename(pairs) => {
+                    for (from, to) in pairs {
+                        self.rename(from, to, at, &mut effects);
+                    }
+                }
+                Ddl::Drop(tables) => {
+                    for table in tables {
+                        if self.tables.remove(&table).is_some() && self.replicated(&table) && !self.loaded_after(&table, at) {
+                            effects.push(Effect::Gone(table));
+                        }
+                    }
+                }
+                Ddl::Truncate(table) => {
+                    if self.replicated(&table) && self.tables.contains_key(&table) && !self.loaded_after(&table, at) {
+                        effects.push(Effect::Reload { table, why: "it was truncated".into() });
+                    }
+                }
+                Ddl::DropDatabase(database) => {
+                    let gone: Vec<TableId> = self.tables.keys().filter(|t| t.database == database).cloned().collect();
+                    for table in gone {
+                        self.tables.remove(&table);
+                        if self.replicated(&table) && !self.loaded_after(&table, at) {
+                            effects.push(Effect::Gone(table));
+                        }
+                    }
+                }
+                Ddl::DatabaseCharset { database, charset } => {
+                    self.db_charsets.insert(database, charset.unwrap_or_else(|| self.server_charset.clone()));
+                }
+                Ddl::Unparsed { table, reason } => {
+                    // Without a table name, any replicated table the text names may be involved.
+                    let tables: Vec<TableId> = match table {
+                        Some(t) => vec![t],
+                        None => self.tables.keys().filter(|t| query.contains(&t.table)).cloned().collect(),
+                    };
+                    for table in tables {
+                        if !self.tables.contains_key(&table) || self.loaded_after(&table, at) {
+                            continue;
+                        }
+                        if self.replicated(&table) {
+                            effects.push(Effect::Unknown { table, reason: reason.clone() });
+                        } else {
+                            self.tables.remove(&table);
+                        }
+                    }
+                }
+            }
+        }
+        // One effect per table, the last one: a table renamed away and a shadow renamed to
+        // its name (an online schema change's swap) has only its new schema.
+        let mut last: Vec<Effect> = Vec::new();
+        for effect in effects {
+            last.retain(|e| e.table() != effect.table());
+            last.push(effect);
+        }
+        last
+    }
+
+    fn rename(&mut self, from: TableId, to: TableId, at: &BinlogPos, effects: &mut Vec<Effect>) {
+        let schema = self.tables.remove(&from);
+        let renamed = self.shadow_renames.remove(&from).unwrap_or_default();
+        if schema.is_some() && self.replicated(&from) && !self.loaded_after(&from, at) {
+            effects.push(Effect::Gone(from.clone()));
+        }
+        if self.loaded_after(&to, at) {
+            return;
+        }
+        if self.replicated(&to) {
+            match schema {
+                Some(schema) if shadow_base(&from).as_ref() == Some(&to) => {
+                    let schema = Arc::new(TableSchema { id: to.clone(), ..(*schema).clone() });
+                    self.tables.insert(to, schema.clone());
+                    effects.push(Effect::Schema { schema, renamed });
+                }
+                _ => {
+                    self.tables.remove(&to);
+                    effects.push(Effect::Reload { why: format!("{from} was renamed to it"), table: to });
+                }
+            }
+        } else if let Some(schema) = schema.filter(|_| self.is_shadow(&to)) {
+            self.shadow_renames.insert(to.clone(), renamed);
+            self.tables.insert(to.clone(), Arc::new(TableSchema { id: to, ..(*schema).clone() }));
+        }
+    }
+
+    fn created(&self, table: &TableId, body: CreateBody) -> Result<TableSchema, String> {
+        match body {
+            CreateBody::Like(source) => {
+                let schema = self.tables.get(&source).ok_or_else(|| format!("{source} is not followed"))?;
+                Ok(TableSchema { id: table.clone(), ..(**schema).clone() })
+            }
+            CreateBody::Columns { columns, primary_key, charset } => {
+                let charset =
+                    charset.or_else(|| self.db_charsets.get(&table.database).cloned()).unwrap_or_else(|| self.server_charset.clone());
+                let mut schema = TableSchema { id: table.clone(), columns: Vec::new(), primary_key: Vec::new(), charset: Some(charset) };
+                let mut key = Vec::new();
+                for def in &columns {
+                    schema.columns.push(self.column(
+                        def,
+                        schema.charset.as_deref(),
+                        primary_key.iter().any(|k| k.eq_ignore_ascii_case(&def.name.value)),
+                    )?);
+                }
+                for name in &primary_key {
+                    key.push(index_of(&schema.columns, name)?);
+                }
+                schema.primary_key = key;
+                Ok(schema)
+            }
+        }
+    }
+
+    fn altered(&self, table: &TableSchema, ops: &[AlterOp]) -> Result<(TableSchema, Vec<(String, String)>), String> {
+        let mut renamed: Vec<(String, String)> = Vec::new();
+        let mut columns = table.columns.clone();
+        let mut key: Vec<String> = table.primary_key.iter().map(|&i| table.columns[i].name.clone()).collect();
+        let mut charset = table.charset.clone();
+        let place = |columns: &Vec<Column>, position: &Position| -> Result<usize, String> {
+            Ok(match position {
+                Position::Last => columns.len(),
+                Position::First => 0,
+                Position::After(c) => index_of(columns, c)? + 1,
+            })
+        };
+        for op in ops {
+            match op {
+                AlterOp::AddColumn { def, position, if_not_exists } => {
+                    if index_of(&columns, &def.name.value).is_ok() {
+                        if *if_not_exists {
+                            continue;
+                        }
+                        return Err(format!("column {} already exists", def.name.value));
+                    }
+                    let column = self.column(def, charset.as_deref(), false)?;
+                    if def.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))) {
+                        key = vec![column.name.clone()];
+                    }
+                    let at = place(&columns, position)?;
+                    columns.insert(at, column);
+                }
+                AlterOp::DropColumn { name, if_exists } => match index_of(&columns, name) {
+                    Ok(i) => {
+                        let gone = columns.remove(i);
+                        key.retain(|k| !k.eq_ignore_ascii_case(&gone.name));
+                    }
+                    Err(_) if *if_exists => {}
+                    Err(e) => return Err(e),
+                },
+                AlterOp::ChangeColumn { old, def, position, if_exists } => {
+                    let i = match index_of(&columns, old) {
+                        Ok(i) => i,
+                        Err(_) if *if_exists => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let in_key = key.iter().any(|k| k.eq_ignore_ascii_case(old));
+                    let column = self.column(def, charset.as_deref(), in_key)?;
+                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(old)) {
+                        *k = column.name.clone();
+                    }
+                    if columns[i].name != column.name {
+                        renamed.push((columns[i].name.clone(), column.name.clone()));
+                    }
+                    columns.remove(i);
+                    let at = match position {
+                        Position::Last => i,
+                        other => place(&columns, other)?,
+                    };
+                    columns.insert(at, column);
+                }
+                AlterOp::RenameColumn { old, new } => {
+                    let i = index_of(&columns, old)?;
+                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(old)) {
+                        *k = new.clone();
+                    }
+                    renamed.push((columns[i].name.clone(), new.clone()));
+                    columns[i].name = new.clone();
+                }
+                AlterOp::SetDefault { column, default } => {
+                    let i = index_of(&columns, column)?;
+                    columns[i].default = default.clone();
+                }
+                AlterOp::AddPrimaryKey(names) => {
+                    key = Vec::new();
+                    for name in names {
+                        let i = index_of(&columns, name)?;
+                        columns[i].nullable = false;
+                        key.push(columns[i].name.clone());
+                    }
+                }
+                AlterOp::DropPrimaryKey => key.clear(),
+                AlterOp::ConvertCharset(to) => {
+                    for c in columns.iter_mut().filter(|c| c.charset.is_some()) {
+                        c.charset = Some(to.clone());
+                    }
+                    charset = Some(to.clone());
+                }
+                AlterOp::DefaultCharset(to) => charset = Some(to.clone()),
+                AlterOp::RenameTo(_) => {}
+            }
+        }
+        let primary_key = key.iter().map(|k| index_of(&columns, k)).collect::<Result<_, _>>()?;
+        Ok((TableSchema { id: table.id.clone(), columns, primary_key, charset }, renamed))
+    }
+
+    /// A column as `information_schema` would describe it after the DDL.
+    fn column(&self, def: &ColumnDef, table_charset: Option<&str>, in_key: bool) -> Result<Column, String> {
+        let (mut data_type, mut column_type, precision, scale, fsp) = ddl::information_schema_type(&def.data_type);
+        let option_name = |n: &ObjectName| n.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default();
+        let mut charset = def.options.iter().find_map(|o| match &o.option {
+            ColumnOption::CharacterSet(n) => Some(ddl::normalize_charset(&option_name(n))),
+            _ => None,
+        });
+        if charset.is_none() {
+            charset = def.options.iter().find_map(|o| match &o.option {
+                ColumnOption::Collation(n) => Some(ddl::charset_of_collation(&option_name(n))),
+                _ => None,
+            });
+        }
+        let upper = def.data_type.to_string().to_ascii_uppercase();
+        if upper.starts_with("NCHAR") || upper.starts_with("NVARCHAR") || upper.starts_with("NATIONAL") {
+            charset = Some("utf8mb3".into());
+        }
+        if self.mariadb && data_type == "json" {
+            // MariaDB's JSON is LONGTEXT with a JSON_VALID check.
+            data_type = "longtext".into();
+            column_type = "longtext".into();
+            charset = Some("utf8mb4".into());
+        }
+        let charset = charset.or_else(|| table_charset.map(str::to_string));
+        if charset.as_deref() == Some("binary") {
+            // Text in the binary character set is a byte string.
+            data_type = match data_type.as_str() {
+                "char" => "binary".into(),
+                "varchar" => "varbinary".into(),
+                "tinytext" | "text" | "mediumtext" | "longtext" => data_type.replace("text", "blob"),
+                other => other.to_string(),
+            };
+        }
+        let not_null = def.options.iter().any(|o| matches!(o.option, ColumnOption::NotNull | ColumnOption::PrimaryKey(_)));
+        let fields = InformationSchemaColumn {
+            name: def.name.value.clone(),
+            data_type,
+            column_type,
+            nullable: !(not_null || in_key || upper == "SERIAL"),
+            numeric_precision: precision,
+            numeric_scale: scale,
+            datetime_precision: fsp,
+            charset,
+            default: None,
+        };
+        let mut column = Column::from_information_schema(fields, self.options)?;
+        column.default = ddl::default_of(def);
+        if matches!(column.ty, ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Text) && column.charset.is_none() {
+            return Err(format!("column {}: no character set known", column.name));
+        }
+        Ok(column)
+    }
+}
+
+impl Catalog for Tracker {
+    fn schema(&self, id: &TableId, _: &TableMapEvent<'_>, at: &BinlogPos) -> Option<Arc<TableSchema>> {
+        if !self.replicated(id) || self.loaded_after(id, at) {
+            return None;
+        }
+        self.tables.get(id).cloned()
+    }
+
+    fn replicates_database(&self, database: &str) -> bool {
+        self.tables.keys().any(|t| t.database == database && self.replicated(t))
+    }
+}
+
+fn index_of(columns: &[Column], name: &str) -> Result<usize, String> {
+    columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)).ok_or_else(|| format!("no column {name}"))
+}
+
+/// The table an online schema change tool's helper table belongs to: gh-ost's `_t_gho`,
+/// `_t_ghc` and `_t_del`, pt-online-schema-change's `_t_new` and `_t_old` (`__t_new` when
+/// the first name is taken).
+pub fn shadow_base(id: &TableId) -> Option<TableId> {
+    let name = id.table.strip_prefix('_')?;
+    let name = name.strip_prefix('_').unwrap_or(name);
+    ["_gho", "_ghc", "_del", "_new", "_old"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .filter(|base| !base.is_empty())
+        .map(|base| TableId::new(&id.database, base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracker() -> Tracker {
+        let filter = TableFilter::new(&["shop.*".into()], &[]).unwrap();
+        let mut t =
+            Tracker::new(filter, SchemaOptions::default(), true, (HashMap::from([("shop".into(), "utf8mb4".into())]), "latin1".into()));
+        let schema = t.created(
+            &TableId::new("shop", "stores"),
+            match ddl::parse("CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(20))", "shop").remove(0) {
+                Ddl::Create { body, .. } => body,
+                _ => unreachable!(),
+            },
+        );
+        t.insert(Arc::new(schema.unwrap()), None);
+        t
+    }
+
+    fn run(t: &mut Tracker, q: &str, offset: u64) -> Vec<Effect> {
+        t.apply(ddl::parse(q, "shop"), q, &BinlogPos::new("b.000001", offset))
+    }
+
+    fn names(s: &TableSchema) -> Vec<&str> {
+        s.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    #[test]
+    fn alter_table_changes_columns_in_place() {
+        let mut t = tracker();
+        let effects = run(&mut t, "ALTER TABLE stores ADD COLUMN Country VARCHAR(10) NOT NULL DEFAULT 'US' AFTER id, ADD z INT FIRST", 10);
+        let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!(names(s), ["z", "id", "Country", "name"]);
+        assert_eq!(s.primary_key, [1]);
+        assert_eq!(
+            (s.columns[2].default.as_deref(), s.columns[2].nullable, s.columns[2].charset.as_deref()),
+            (Some("US"), false, Some("utf8mb4"))
+        );
+        let effects = run(&mut t, "ALTER TABLE stores CHANGE id store_id BIGINT, DROP COLUMN z, RENAME COLUMN country TO nation", 20);
+        let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!(names(s), ["store_id", "nation", "name"]);
+        assert_eq!((s.primary_key.clone(), s.columns[0].ty.clone(), s.columns[0].nullable), (vec![0], ColumnType::BigInt, false));
+        let effects =
+            run(&mut t, "ALTER TABLE stores DROP PRIMARY KEY, ADD PRIMARY KEY (name, nation), CONVERT TO CHARACTER SET latin1", 30);
+        let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!(
+            (s.primary_key.clone(), s.columns[2].charset.as_deref(), s.charset.as_deref()),
+            (vec![2, 1], Some("latin1"), Some("latin1"))
+        );
+        assert!(run(&mut t, "ALTER TABLE stores ENGINE=InnoDB", 40).is_empty(), "no change, no effect");
+        assert!(matches!(&run(&mut t, "ALTER TABLE stores DROP COLUMN nope", 50)[..], [Effect::Unknown { .. }]));
+    }
+
+    #[test]
+    fn tables_that_appear_are_loaded_and_tables_that_go_stop() {
+        let mut t = tracker();
+        let stores = TableId::new("shop", "stores");
+        assert_eq!(
+            run(&mut t, "CREATE TABLE shop.items (id INT)", 10),
+            vec![Effect::Reload { table: TableId::new("shop", "items"), why: "it was created".into() }]
+        );
+        assert!(run(&mut t, "CREATE TABLE other.x (id INT)", 11).is_empty(), "not selected");
+        assert_eq!(run(&mut t, "TRUNCATE stores", 12), vec![Effect::Reload { table: stores.clone(), why: "it was truncated".into() }]);
+        assert_eq!(
+            run(&mut t, "RENAME TABLE stores TO shops", 13),
+            vec![
+                Effect::Gone(stores.clone()),
+                Effect::Reload { table: TableId::new("shop", "shops"), why: "shop.stores was renamed to it".into() }
+            ]
+        );
+        assert!(t.get(&stores).is_none());
+        let mut t = tracker();
+        assert_eq!(run(&mut t, "DROP TABLE IF EXISTS stores, nothing", 14), vec![Effect::Gone(stores.clone())]);
+        // Statements up to a table's snapshot are in it already.
+        let mut t = tracker();
+        t.loaded_at.insert(stores.clone(), BinlogPos::new("b.000001", 100));
+        assert!(run(&mut t, "DROP TABLE stores", 99).is_empty());
+    }
+
+    #[test]
+    fn online_schema_change_swaps_keep_the_table() {
+        for (shadow, old) in [("_stores_gho", "_stores_del"), ("_stores_new", "_stores_old")] {
+            let mut t = tracker();
+            assert!(run(&mut t, &format!("create /* gh-ost */ table `shop`.`{shadow}` like `shop`.`stores`"), 10).is_empty());
+            assert!(run(&mut t, &format!("alter table `shop`.`{shadow}` add column region char(2) default 'EU'"), 11).is_empty());
+            let effects = run(&mut t, &format!("rename table `shop`.`stores` to `shop`.`{old}`, `shop`.`{shadow}` to `shop`.`stores`"), 12);
+            let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+            assert_eq!((s.id.table.as_str(), names(s)), ("stores", vec!["id", "name", "region"]));
+            assert!(run(&mut t, &format!("DROP TABLE IF EXISTS `shop`.`{old}`"), 13).is_empty());
+        }
+    }
+
+    #[test]
+    fn unparsed_statements_name_the_tables_they_may_touch() {
+        let mut t = tracker();
+        let effects = run(&mut t, "ALTER TABLE stores ADD SYSTEM VERSIONING", 10);
+        assert!(matches!(&effects[..], [Effect::Unknown { table, .. }] if table.table == "stores"), "{effects:?}");
+    }
+}

@@ -1,0 +1,369 @@
+//! Schema changes while replicating: every DDL interleaved with DML, followed into the CDC
+//! files (each row with the columns its table had when it was written) and into the merged
+//! tables, with binlake down during the changes (a restart from a checkpoint before them)
+//! and with binlake running.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use binlake::schema::TableId;
+use binlake::state::Store;
+
+use crate::common::*;
+
+fn verify(state: &std::path::Path, db: &str, lake: &str) -> std::process::Output {
+    binlake(state).args(["verify", "--source", &mysql_url(), "--lake", lake, "--tables", &format!("{db}.*")]).output().unwrap()
+}
+
+fn run_with_lake(state: &std::path::Path, target: &Lake, lake: &Lake, db: &str) -> String {
+    run_until_caught_up(state, target, db, &["--lake", &lake.url])
+}
+
+/// Source rows by column name, keyed by `key`.
+async fn source_rows(db: &mut TestDb, table: &str, key: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let names: Vec<String> = mysql_async::prelude::Queryable::query(
+        &mut db.conn,
+        format!("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION", db.name),
+    )
+    .await
+    .unwrap();
+    db.rows(table).await.into_iter().map(|r| named(&names, r, key)).collect()
+}
+
+fn named(names: &[String], row: Vec<String>, key: &str) -> (String, BTreeMap<String, String>) {
+    let row: BTreeMap<String, String> = names.iter().cloned().zip(row).collect();
+    (row[key].clone(), row)
+}
+
+/// Replays a table's committed files in commit order by column name, as a consumer that
+/// reads columns by name does: a full load (a LOAD file of another snapshot) starts over,
+/// `I`/`U` replace the row, `D` removes it. Returns the rows and the columns of every file.
+async fn replay_by_name(
+    state: &std::path::Path,
+    lake: &Lake,
+    id: &TableId,
+    key: &str,
+) -> (BTreeMap<String, BTreeMap<String, String>>, Vec<Vec<String>>) {
+    let store = Store::open(&state.join("state.db").display().to_string()).await.unwrap();
+    let mut rows = BTreeMap::new();
+    let mut load = None;
+    let mut schemas = Vec::new();
+    for (_, key_name, kind, position) in store.committed_files(id).await.unwrap() {
+        if kind == "LOAD" && load != Some(position.clone()) {
+            rows.clear();
+            load = Some(position.clone());
+        } else if kind != "LOAD" {
+            load = None;
+        }
+        let (columns, data) = lake.read(&key_name).await;
+        let has_op = columns[0] == "Op";
+        let names: Vec<String> = columns[has_op as usize..].to_vec();
+        schemas.push(names.clone());
+        for mut row in data {
+            let op = if has_op { row.remove(0) } else { "I".into() };
+            let (k, row) = named(&names, row, key);
+            match op.as_str() {
+                "D" => {
+                    rows.remove(&k);
+                }
+                _ => {
+                    rows.insert(k, row);
+                }
+            }
+        }
+    }
+    (rows, schemas)
+}
+
+/// Compares replayed rows with the source: every column a replayed row has must hold the
+/// source's value under the column's current name (`renames`: old -> new); a column a row
+/// lacks was added after the row's last change and must hold the default it was added with.
+fn assert_rows_match(
+    table: &str,
+    replayed: &BTreeMap<String, BTreeMap<String, String>>,
+    source: &BTreeMap<String, BTreeMap<String, String>>,
+    renames: &[(&str, &str)],
+    added: &[(&str, &str)],
+) {
+    assert_eq!(replayed.keys().collect::<Vec<_>>(), source.keys().collect::<Vec<_>>(), "{table}: keys");
+    for (k, want) in source {
+        let mut got: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &replayed[k] {
+            let mut name = name.clone();
+            for (old, new) in renames {
+                if name.eq_ignore_ascii_case(old) {
+                    name = new.to_string();
+                }
+            }
+            got.insert(name, value.clone());
+        }
+        for (column, value) in want {
+            match got.get(column) {
+                Some(v) => assert_eq!(v, value, "{table}: key {k} column {column}"),
+                None => {
+                    let default = added.iter().find(|(c, _)| c == column).map(|(_, d)| *d);
+                    assert_eq!(Some(value.as_str()), default, "{table}: key {k} has no column {column} in its last file");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alter_table_is_followed_in_files_and_merged_tables() {
+    let mut db = TestDb::new("ddl_alter").await;
+    // The server's default character set is latin1: `city` is latin1 text.
+    db.exec("CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(50), city VARCHAR(30))").await;
+    db.exec("INSERT INTO stores SELECT seq, CONCAT('store ', seq), 'Lyon' FROM seq_1_to_20").await;
+    let target = Lake::local();
+    let lake = Lake::local();
+    let state = state_dir();
+    run_with_lake(state.path(), &target, &lake, &db.name);
+
+    // binlake is down: it restarts from a checkpoint before all of these.
+    for sql in [
+        // DML and DDL in one transaction (the DDL commits what comes before it), and in
+        // adjacent ones; seed 000's column with a default.
+        "BEGIN; INSERT INTO stores VALUES (21, 'store 21', 'Nice'); UPDATE stores SET name = 'three' WHERE id = 3; \
+         ALTER TABLE stores ADD COLUMN Country VARCHAR(10) NOT NULL DEFAULT 'US'; INSERT INTO stores VALUES (22, 'store 22', 'Paris', 'FR'); COMMIT",
+        "UPDATE stores SET Country = 'CA' WHERE id = 4",
+        "ALTER TABLE stores MODIFY name VARCHAR(100), ADD COLUMN rank INT FIRST, ADD COLUMN zip CHAR(5) AFTER name",
+        "INSERT INTO stores (id, name, zip, city, rank) VALUES (23, 'store 23', '75001', 'Paris', 7)",
+        "ALTER TABLE stores CHANGE city town VARCHAR(40) CHARACTER SET utf8mb4",
+        "INSERT INTO stores (id, name, town) VALUES (24, 'store 24', 'Zürich'); UPDATE stores SET town = 'Köln' WHERE id = 6",
+        "ALTER TABLE stores RENAME COLUMN zip TO postcode",
+        "UPDATE stores SET postcode = '69001' WHERE id = 7",
+        "ALTER TABLE stores DROP COLUMN rank",
+        "DELETE FROM stores WHERE id = 5",
+        "ALTER TABLE stores ALTER COLUMN Country SET DEFAULT 'DE', ALGORITHM=INPLACE",
+        "INSERT INTO stores (id, name) VALUES (25, 'store 25')",
+        "ALTER TABLE stores CONVERT TO CHARACTER SET latin1",
+        "INSERT INTO stores (id, name, town) VALUES (26, 'Café', 'Orléans'); UPDATE stores SET town = 'Genève' WHERE id = 8",
+    ] {
+        db.exec(sql).await;
+    }
+    let log = run_with_lake(state.path(), &target, &lake, &db.name);
+    assert!(log.contains("following a schema change"), "{log}");
+
+    // binlake is running: changes reach it as they happen.
+    let child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
+        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for sql in [
+        "UPDATE stores SET name = 'nine' WHERE id = 9",
+        "ALTER TABLE stores ADD COLUMN opened DATE DEFAULT '2020-01-01' AFTER id",
+        "INSERT INTO stores (id, opened, name) VALUES (27, '2024-05-06', 'store 27')",
+        // Not parsed by binlake (CHAR ... BINARY): caught up, it reads information_schema.
+        "ALTER TABLE stores ADD COLUMN code CHAR(3) BINARY DEFAULT 'abc'",
+    ] {
+        db.exec(sql).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    db.exec("INSERT INTO stores (id, name, code) VALUES (28, 'store 28', 'xyz')").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    let live_log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{live_log}");
+    assert!(live_log.contains("its schema is read from information_schema"), "{live_log}");
+
+    let id = TableId::new(&db.name, "stores");
+    let (replayed, schemas) = replay_by_name(state.path(), &target, &id, "id").await;
+    let source = source_rows(&mut db, "stores", "id").await;
+    assert_rows_match(
+        "stores",
+        &replayed,
+        &source,
+        &[("city", "town"), ("zip", "postcode")],
+        &[("Country", "US"), ("opened", "2020-01-01"), ("code", "abc"), ("postcode", "NULL"), ("zip", "NULL")],
+    );
+    // Each file has the columns of its rows' time, new columns at their place.
+    assert!(schemas.contains(&vec!["id".into(), "name".into(), "city".into(), "Country".into()]), "{schemas:?}");
+    assert!(
+        schemas.contains(&vec!["rank".into(), "id".into(), "name".into(), "zip".into(), "city".into(), "Country".into()]),
+        "{schemas:?}"
+    );
+    assert_eq!(schemas.last().unwrap(), &["id", "opened", "name", "postcode", "town", "Country", "code"]);
+    assert_eq!(replayed["26"]["name"], "Café");
+    assert_eq!(replayed["24"]["town"], "Zürich");
+
+    // The merged table followed too, renamed columns with their values.
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_created_renamed_truncated_swapped_and_dropped() {
+    let mut db = TestDb::new("ddl_tables").await;
+    db.exec("CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(50)); CREATE TABLE extra (id INT PRIMARY KEY, v INT)").await;
+    db.exec("INSERT INTO stores SELECT seq, CONCAT('s', seq) FROM seq_1_to_50; INSERT INTO extra SELECT seq, seq FROM seq_1_to_10").await;
+    let target = Lake::local();
+    let lake = Lake::local();
+    let state = state_dir();
+    run_with_lake(state.path(), &target, &lake, &db.name);
+
+    // binlake is down: it restarts from a checkpoint before all of these.
+    for sql in [
+        // A table filled by CREATE ... SELECT and renamed twice: what it became is loaded.
+        "CREATE TABLE items (id INT PRIMARY KEY, label VARCHAR(20)) SELECT seq AS id, CONCAT('i', seq) AS label FROM seq_1_to_5",
+        "INSERT INTO items VALUES (6, 'i6')",
+        "RENAME TABLE items TO products",
+        "UPDATE products SET label = 'renamed' WHERE id = 1",
+        "ALTER TABLE products RENAME TO goods, ADD COLUMN price INT DEFAULT 9",
+        "INSERT INTO goods VALUES (7, 'i7', 70)",
+        // Truncated: emptied, then new rows.
+        "UPDATE extra SET v = 100 WHERE id = 1",
+        "TRUNCATE TABLE extra",
+        "INSERT INTO extra VALUES (11, 11), (12, 12)",
+        // gh-ost: shadow table, copy, changes applied to both, atomic swap.
+        "CREATE TABLE `_stores_gho` LIKE `stores`",
+        "ALTER TABLE `_stores_gho` ADD COLUMN region CHAR(2) DEFAULT 'EU'",
+        "INSERT INTO `_stores_gho` (id, name) SELECT id, name FROM stores",
+        "BEGIN; UPDATE stores SET name = 'moved' WHERE id = 2; REPLACE INTO `_stores_gho` (id, name) VALUES (2, 'moved'); COMMIT",
+        "RENAME TABLE `stores` TO `_stores_del`, `_stores_gho` TO `stores`",
+        "DROP TABLE `_stores_del`",
+        "UPDATE stores SET region = 'US' WHERE id = 3",
+    ] {
+        db.exec(sql).await;
+    }
+    let log = run_with_lake(state.path(), &target, &lake, &db.name);
+    for expected in ["loading the table anew: it was truncated", "not loading the table (bl_ddl_tables", "following a schema change"] {
+        assert!(log.contains(expected), "{expected}:\n{log}");
+    }
+
+    // binlake is running: tables appear, change their key and go while it streams.
+    let child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
+        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for sql in [
+        "CREATE TABLE fresh (id INT PRIMARY KEY, note VARCHAR(10))",
+        "INSERT INTO fresh VALUES (1, 'a'), (2, 'b')",
+        "CREATE TABLE copy LIKE stores",
+        "INSERT INTO copy SELECT * FROM stores WHERE id <= 3",
+        "ALTER TABLE copy DROP PRIMARY KEY, ADD PRIMARY KEY (id, name)",
+        "UPDATE copy SET name = 'c1' WHERE id = 1",
+        "DROP TABLE copy",
+        "UPDATE fresh SET note = 'bb' WHERE id = 2",
+    ] {
+        db.exec(sql).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    let live_log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{live_log}");
+    for expected in [
+        "loading the table anew: it was created. table=bl_ddl_tables",
+        "the table is gone",
+        "following a schema change. table=bl_ddl_tables",
+    ] {
+        assert!(live_log.contains(expected), "{expected}:\n{live_log}");
+    }
+    let copy = target.files(&db.name, "copy").await;
+    assert!(copy.len() >= 2, "copy: its full load and its changes until the drop: {copy:?}");
+
+    // The swap kept stores streaming: no new full load, the new column from the swap on.
+    let stores = target.files(&db.name, "stores").await;
+    assert_eq!(stores.iter().filter(|f| f.contains("/LOAD")).count(), 1, "{stores:?}");
+    let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "stores"), "id").await;
+    assert_rows_match("stores", &replayed, &source_rows(&mut db, "stores", "id").await, &[], &[("region", "EU")]);
+    // The truncated table: a second full load, numbered after the first.
+    let extra = target.files(&db.name, "extra").await;
+    assert!(extra.iter().any(|f| f.ends_with("/LOAD00000002.parquet")), "{extra:?}");
+    let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "extra"), "id").await;
+    assert_eq!(replayed.keys().collect::<Vec<_>>(), ["11", "12"]);
+    for table in ["goods", "extra", "fresh"] {
+        let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, table), "id").await;
+        assert_rows_match(table, &replayed, &source_rows(&mut db, table, "id").await, &[], &[]);
+    }
+    let status = run_ok(binlake(state.path()).arg("status"));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.lines().any(|l| l.contains(".copy") && l.contains("dropped")), "{status}");
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_map_that_differs_from_the_schema_stops_binlake_until_reloaded() {
+    let mut db = TestDb::new("ddl_mismatch").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, a INT)").await;
+    db.exec("INSERT INTO t VALUES (1, 1)").await;
+    let target = Lake::local();
+    let state = state_dir();
+    run_until_caught_up(state.path(), &target, &db.name, &[]);
+
+    // A schema change that never reaches the binlog.
+    db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t ADD COLUMN b INT DEFAULT 5; SET SESSION sql_log_bin = 1").await;
+    db.exec("INSERT INTO t VALUES (2, 2, 2)").await;
+    let out = caught_up_run(state.path(), &target, &format!("{}.*", db.name)).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("{}.t", db.name)) && stderr.contains("mysql-bin.") && stderr.contains("has 3 columns"), "{stderr}");
+    assert!(stderr.contains(&format!("binlake reload {}.t", db.name)), "{stderr}");
+
+    run_ok(binlake(state.path()).args(["reload", &format!("{}.t", db.name)]));
+    run_until_caught_up(state.path(), &target, &db.name, &[]);
+    let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "t"), "id").await;
+    assert_rows_match("t", &replayed, &source_rows(&mut db, "t", "id").await, &[], &[]);
+}
+
+/// Seed 000: four tables created and populated, replication started, then customers and stores
+/// modified and `Country` (default 'US') added to stores while binlake runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn seed_000_scenario_with_a_column_added_mid_stream() {
+    let mut db = TestDb::new("seed000").await;
+    db.exec(
+        "CREATE TABLE products (product_id INT PRIMARY KEY, name VARCHAR(100), price DECIMAL(10,2));
+         CREATE TABLE customers (customer_id INT PRIMARY KEY, name VARCHAR(100), email VARCHAR(100));
+         CREATE TABLE stores (store_id INT PRIMARY KEY, address VARCHAR(200), city VARCHAR(100));
+         CREATE TABLE transactions (transaction_id INT PRIMARY KEY, customer_id INT, product_id INT, store_id INT, quantity INT, ts DATETIME)",
+    )
+    .await;
+    db.exec(
+        "INSERT INTO products SELECT seq, CONCAT('product ', seq), seq * 1.25 FROM seq_1_to_100;
+         INSERT INTO customers SELECT seq, CONCAT('customer ', seq), CONCAT('c', seq, '@example.com') FROM seq_1_to_500;
+         INSERT INTO stores SELECT seq, CONCAT(seq, ' Main St'), 'Springfield' FROM seq_1_to_20;
+         INSERT INTO transactions SELECT seq, seq % 500 + 1, seq % 100 + 1, seq % 20 + 1, seq % 7 + 1, '2022-09-29 10:00:00' FROM seq_1_to_2000",
+    )
+    .await;
+    let target = Lake::s3("seed000", "dms");
+    let lake = Lake::local();
+    let state = state_dir();
+    let child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
+        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    db.exec(
+        "UPDATE customers SET email = CONCAT('new', customer_id, '@example.com') WHERE customer_id % 10 = 0;
+         DELETE FROM customers WHERE customer_id > 495;
+         UPDATE stores SET city = 'Shelbyville' WHERE store_id <= 5;
+         ALTER TABLE stores ADD COLUMN Country VARCHAR(50) DEFAULT 'US';
+         UPDATE stores SET Country = 'CA' WHERE store_id = 20;
+         INSERT INTO stores VALUES (21, '1 Harbour Rd', 'Halifax', 'CA'), (22, '2 Elm St', 'Springfield', DEFAULT)",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    terminate(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let (replayed, schemas) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "stores"), "store_id").await;
+    assert_rows_match("stores", &replayed, &source_rows(&mut db, "stores", "store_id").await, &[], &[("Country", "US")]);
+    assert_eq!(schemas.last().unwrap(), &["store_id", "address", "city", "Country"]);
+}
