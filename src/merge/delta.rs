@@ -78,11 +78,11 @@ impl Lake {
         self.base.join(&format!("{}/{}/", id.database, id.table)).expect("a relative path")
     }
 
-    /// Opens the merged table of `schema`, creating it when it does not exist yet. `renames`
-    /// are the source's column renames (old, new) in the order they happened, as far as they
-    /// are known: the merged table's columns follow them with their values.
-    pub async fn table(&self, schema: Arc<TableSchema>, target_file_bytes: u64, renames: &[(String, String)]) -> Result<MergedTable> {
-        Ok(self.open_table(schema, target_file_bytes, true, renames).await?.expect("created when missing"))
+    /// Opens the merged table of `schema`, creating it when it does not exist yet. `path` is
+    /// the way the source's schema came to `schema`, as far as binlake's schema history knows
+    /// it: the merged table's columns follow its renames with their values.
+    pub async fn table(&self, schema: Arc<TableSchema>, target_file_bytes: u64, path: &SchemaPath) -> Result<MergedTable> {
+        Ok(self.open_table(schema, target_file_bytes, true, path).await?.expect("created when missing"))
     }
 
     /// Opens the merged table of `schema` if there is one.
@@ -95,7 +95,7 @@ impl Lake {
         schema: Arc<TableSchema>,
         target_file_bytes: u64,
         create: bool,
-        renames: &[(String, String)],
+        path: &SchemaPath,
     ) -> Result<Option<MergedTable>> {
         let url = self.table_url(&schema.id);
         let lake_err = |what: &str| {
@@ -133,11 +133,16 @@ impl Lake {
         }
         let mut merged =
             MergedTable { schema, table, url, arrow: Arc::new(arrow::datatypes::Schema::empty()), files: Vec::new(), target_file_bytes };
-        merged.follow_schema(create, renames).await?;
+        merged.follow_schema(create, path).await?;
         merged.scan_files().await?;
         Ok(Some(merged))
     }
 }
+
+/// The column names of one of a table's successive schemas, with the column renames (old,
+/// new) that led to it.
+pub type SchemaStep = (Vec<String>, Vec<(String, String)>);
+pub type SchemaPath = [SchemaStep];
 
 /// The table properties naming the source table and its primary key.
 fn table_properties(schema: &TableSchema) -> HashMap<String, Option<String>> {
@@ -278,16 +283,19 @@ impl MergedTable {
     /// the source, or widened (INT to BIGINT, DECIMAL(10,2) to DECIMAL(12,2)), rewrites every
     /// data file into the new schema in one commit (Delta's CREATE OR REPLACE, so readers see
     /// the old table or the new one); rows from before an added column get its default. A
-    /// renamed column keeps its values when the rename is known (`renames`, from binlake's
+    /// renamed column keeps its values when the rename is known (`path`, from binlake's
     /// schema history); a folder written by DMS tells none, and a rename there reads as a
     /// dropped and an added column. A change the existing values cannot follow exactly stops
     /// the merger with what to do.
-    async fn follow_schema(&mut self, may_change: bool, renames: &[(String, String)]) -> Result<()> {
+    async fn follow_schema(&mut self, may_change: bool, path: &SchemaPath) -> Result<()> {
         let expected: Vec<StructField> = self.schema.columns.iter().map(delta_field).collect();
         let actual: Vec<StructField> = self.snapshot()?.schema().fields().cloned().collect();
-        // The name each stored column has at the source now.
+        // The name each stored column has at the source now: the renames after the step of
+        // the path the stored columns are at (a history table adds its validity columns).
         let mut now: Vec<String> = actual.iter().map(|a| a.name().clone()).collect();
-        for (old, new) in renames {
+        let source_columns: Vec<&String> = now.iter().filter(|n| ![history::START, history::END].contains(&n.as_str())).collect();
+        let from = path.iter().rposition(|(names, _)| names.iter().collect::<Vec<_>>() == source_columns).map_or(0, |i| i + 1);
+        for (old, new) in path[from..].iter().flat_map(|(_, renamed)| renamed) {
             for name in now.iter_mut().filter(|n| *n == old) {
                 *name = new.clone();
             }
@@ -317,8 +325,8 @@ impl MergedTable {
                     show(&expected)
                 )));
             }
-            let sources: Vec<String> =
-                expected.iter().map(|e| stored(e.name()).map_or_else(|| e.name().clone(), |a| a.name().clone())).collect();
+            // A column without a stored one is new: its rows get the default.
+            let sources: Vec<Option<String>> = expected.iter().map(|e| stored(e.name()).map(|a| a.name().clone())).collect();
             self.rewrite_all(expected, &actual, &sources).await?;
         }
         let arrow: ArrowSchema = (&StructType::try_new(self.schema.columns.iter().map(delta_field))
@@ -331,7 +339,7 @@ impl MergedTable {
 
     /// Rewrites every data file into the schema `fields`, in one commit; each new column's
     /// values come from the stored column named in `sources` (or its default).
-    async fn rewrite_all(&mut self, fields: Vec<StructField>, old: &[StructField], sources: &[String]) -> Result<()> {
+    async fn rewrite_all(&mut self, fields: Vec<StructField>, old: &[StructField], sources: &[Option<String>]) -> Result<()> {
         let arrow: ArrowSchema = (&StructType::try_new(fields.clone()).map_err(|e| self.err("evolving", e.into()))?)
             .try_into_arrow()
             .map_err(|e| self.err("evolving", e.into()))?;
@@ -351,7 +359,7 @@ impl MergedTable {
                 let n = batch.num_rows();
                 let mut columns = Vec::with_capacity(self.schema.columns.len());
                 for ((column, default), source) in self.schema.columns.iter().zip(&defaults).zip(sources) {
-                    columns.push(match batch.column_by_name(source) {
+                    columns.push(match source.as_deref().and_then(|s| batch.column_by_name(s)) {
                         Some(array) => from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?,
                         None => vec![default.clone(); n],
                     });

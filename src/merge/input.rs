@@ -15,6 +15,7 @@ use crate::merge::apply::Key;
 use crate::merge::cells::from_arrow;
 use crate::merge::csv::{self, CsvReader};
 use crate::merge::reader;
+use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
 use crate::sink::Prefix;
 use crate::sink::layout;
@@ -38,6 +39,8 @@ pub struct InputFile {
     /// Which full load a LOAD file belongs to (binlake's: its snapshot position; a DMS
     /// folder's LOAD files are one full load).
     pub load_of: Option<String>,
+    /// binlake's files: the binlog position the file is complete up to.
+    pub position: Option<BinlogPos>,
 }
 
 /// Where a table's files are found, and how they are written.
@@ -67,7 +70,9 @@ impl Inputs {
                 .into_iter()
                 .map(|(seq, key, kind, position)| {
                     let kind = if kind == "LOAD" { Kind::Load } else { Kind::Cdc };
-                    InputFile { key, kind, order: format!("{seq:016}"), load_of: position.filter(|_| kind == Kind::Load) }
+                    let at =
+                        position.as_deref().and_then(|p| p.rsplit_once(':')).and_then(|(f, o)| Some(BinlogPos::new(f, o.parse().ok()?)));
+                    InputFile { key, kind, order: format!("{seq:016}"), load_of: position.filter(|_| kind == Kind::Load), position: at }
                 })
                 .collect(),
             Listing::Folder => {
@@ -159,10 +164,16 @@ fn classify(key: &str) -> Option<InputFile> {
         && number.len() == 8
         && number.chars().all(|c| c.is_ascii_hexdigit())
     {
-        return Some(InputFile { key: key.to_string(), kind: Kind::Load, order: format!("0/{number}/{key}"), load_of: None });
+        return Some(InputFile {
+            key: key.to_string(),
+            kind: Kind::Load,
+            order: format!("0/{number}/{key}"),
+            load_of: None,
+            position: None,
+        });
     }
     let is_cdc = stem.len() == 18 && stem.char_indices().all(|(i, c)| if i == 8 { c == '-' } else { c.is_ascii_digit() });
-    is_cdc.then(|| InputFile { key: key.to_string(), kind: Kind::Cdc, order: format!("1/{stem}/{key}"), load_of: None })
+    is_cdc.then(|| InputFile { key: key.to_string(), kind: Kind::Cdc, order: format!("1/{stem}/{key}"), load_of: None, position: None })
 }
 
 /// One row of an input file.

@@ -27,11 +27,12 @@ use tracing::{info, warn};
 
 use crate::config::MergeCommand;
 use crate::error::{Error, Result};
+use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
 use crate::state::{MergeProgress, Store};
 
 use self::apply::ChangeSet;
-use self::delta::{Lake, MergedTable};
+use self::delta::{Lake, MergedTable, SchemaStep};
 use self::history::HistoryChanges;
 use self::input::{InputFile, Inputs, Kind, Listing};
 
@@ -91,18 +92,19 @@ impl Merger {
         ids.sort();
         let mut summary = Summary::default();
         for id in ids {
-            let schema = self.with_added_defaults(&catalog[&id]).await?;
+            let epochs = Epochs::load(&self.store, &id).await?;
+            let schema = Arc::new(epochs.with_added_defaults(&catalog[&id]));
             if schema.primary_key.is_empty() {
                 if self.warned_keyless.insert(id.clone()) {
                     warn!(table = %id, "not merged: the table has no primary key (its LOAD and CDC files are still written).");
                 }
                 continue;
             }
-            let (files, commits) = self.merge_table(&schema).await?;
+            let (files, commits) = self.merge_table(&schema, &epochs).await?;
             self.vacuum_if_due(&id).await?;
             if self.settings.scd2 {
                 let history = history::schema(&schema);
-                self.merge_history_table(&schema, &history).await?;
+                self.merge_history_table(&schema, &history, &epochs).await?;
                 self.vacuum_if_due(&history.id).await?;
             }
             summary.tables += 1;
@@ -110,23 +112,6 @@ impl Merger {
             summary.commits += commits;
         }
         Ok(summary)
-    }
-
-    /// `schema` with each column's default as it was when the column was added (from
-    /// binlake's schema history, when it has one): the value the source's rows of that time
-    /// took, which a later `SET DEFAULT` does not change.
-    async fn with_added_defaults(&self, schema: &Arc<TableSchema>) -> Result<Arc<TableSchema>> {
-        let added = self.store.added_defaults(&schema.id).await?;
-        if added.is_empty() {
-            return Ok(schema.clone());
-        }
-        let mut schema = (**schema).clone();
-        for column in &mut schema.columns {
-            if let Some(default) = added.get(&column.name) {
-                column.default = default.clone();
-            }
-        }
-        Ok(Arc::new(schema))
     }
 
     async fn vacuum_if_due(&mut self, id: &TableId) -> Result<()> {
@@ -142,25 +127,40 @@ impl Merger {
         Ok(())
     }
 
-    /// Merges the new files of one table; returns (files merged, commits).
-    async fn merge_table(&mut self, schema: &Arc<TableSchema>) -> Result<(usize, usize)> {
+    /// Merges the new files of one table (`schema` is its schema at the source now); returns
+    /// (files merged, commits).
+    async fn merge_table(&mut self, schema: &Arc<TableSchema>, epochs: &Epochs) -> Result<(usize, usize)> {
         let id = schema.id.clone();
         let url = self.settings.lake.table_url(&id).to_string();
-        let renames = self.store.column_renames(&id).await?;
-        let stale = self.tables.get(&id).is_some_and(|t| t.schema != *schema);
+        let all = self.inputs.files(&id, None).await?;
+        // The merged table starts in the schema of the last file merged into it (or of the
+        // first to merge), and changes schema where the files do.
+        let through = self.store.merge_progress(&url).await?.through;
+        let at =
+            |order: Option<&str>| all.iter().find(|f| Some(f.order.as_str()) == order).or(all.first()).and_then(|f| f.position.clone());
+        let start = at(through.as_deref());
+        let start_schema = epochs.schema_at(start.as_ref(), schema);
+        let stale = self.tables.get(&id).is_some_and(|t| t.schema != start_schema);
         if stale || !self.tables.contains_key(&id) {
             // A table still loading has no files yet: its merged table appears with its rows.
             let progress = self.store.merge_progress(&url).await?;
-            if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&id, None).await?.is_empty() {
+            if progress.number == 0 && progress.pending.is_none() && all.is_empty() {
                 return Ok((0, 0));
             }
-            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &renames).await?;
+            let path = epochs.path_until(start.as_ref());
+            let table = self.settings.lake.table(start_schema, self.settings.target_file_bytes, &path).await?;
             self.tables.insert(id.clone(), table);
         }
         let table = self.tables.get_mut(&id).expect("opened above");
         let progress = reconcile(&self.store, table, &url).await?;
-        let files = self.inputs.files(&id, progress.through.as_deref()).await?;
+        let files: Vec<InputFile> = all.iter().filter(|f| progress.through.as_ref().is_none_or(|t| f.order > *t)).cloned().collect();
+        // A schema change with no rows after it yet: the table follows it once its earlier
+        // files are in.
+        let latest = epochs.latest().filter(|s| s.id == id);
         if files.is_empty() {
+            if let Some(latest) = latest.filter(|s| table.schema != *s) {
+                *table = self.settings.lake.table(latest, self.settings.target_file_bytes, &epochs.path_until(None)).await?;
+            }
             return Ok((0, 0));
         }
         if progress.foreign && files[0].kind != Kind::Load {
@@ -172,9 +172,7 @@ impl Merger {
         // The full load the last merged file belongs to, when it was a LOAD file: LOAD files of
         // the same full load go on from it, those of another (a reload) replace the table.
         let mut previous_load = match (&progress.through, progress.through_load) {
-            (Some(through), true) => {
-                Some(self.inputs.files(&id, None).await?.into_iter().find(|f| &f.order == through).and_then(|f| f.load_of))
-            }
+            (Some(through), true) => Some(all.iter().find(|f| &f.order == through).and_then(|f| f.load_of.clone())),
             _ => None,
         };
         let mut commits = 0;
@@ -182,6 +180,15 @@ impl Merger {
         while i < files.len() {
             number += 1;
             let started = std::time::Instant::now();
+            // The files written with one schema, from here on.
+            let schema = epochs.schema_at(files[i].position.as_ref(), schema);
+            let epoch = files[i..].iter().take_while(|f| *epochs.schema_at(f.position.as_ref(), &schema) == *schema).count();
+            let renames = epochs.renames_until(files[i].position.as_ref());
+            if table.schema != schema {
+                let path = epochs.path_until(files[i].position.as_ref());
+                *table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &path).await?;
+            }
+            let files = &files[..i + epoch];
             if files[i].kind == Kind::Load {
                 // A run of LOAD files is one full load: it replaces the table unless it goes on
                 // from LOAD files already merged.
@@ -192,7 +199,7 @@ impl Merger {
                 let mut new_files = table.new_files();
                 let mut rows = 0u64;
                 for file in &run {
-                    let mut reader = self.inputs.read(file, schema, &renames).await?;
+                    let mut reader = self.inputs.read(file, &schema, &renames).await?;
                     while let Some(chunk) = reader.next_chunk().await? {
                         rows += chunk.len() as u64;
                         let chunk: Vec<_> = chunk.into_iter().map(|c| c.row).collect();
@@ -218,7 +225,7 @@ impl Merger {
                 let mut changed_rows = 0u64;
                 while let Some(file) = files.get(i + merged).filter(|f| f.kind == Kind::Cdc) {
                     let mut moves = self.inputs.key_moves(file).await?;
-                    let mut reader = self.inputs.read(file, schema, &renames).await?;
+                    let mut reader = self.inputs.read(file, &schema, &renames).await?;
                     let mut row_number = 0u64;
                     while let Some(chunk) = reader.next_chunk().await? {
                         changed_rows += chunk.len() as u64;
@@ -253,23 +260,103 @@ impl Merger {
             }
             commits += 1;
         }
+        if let Some(latest) = latest.filter(|s| table.schema != *s) {
+            *table = self.settings.lake.table(latest, self.settings.target_file_bytes, &epochs.path_until(None)).await?;
+        }
         Ok((files.len(), commits))
+    }
+}
+
+/// A table's schemas along the binlog (binlake's schema history; none for a folder written
+/// by DMS): each input file is merged with the schema its rows were written with, so the
+/// merged table changes schema where the source did, in the order of the data.
+pub struct Epochs {
+    /// (from where, the schema or `None` when the table is gone, columns renamed there)
+    entries: Vec<Epoch>,
+    /// Each column's default when it was added: the value the source's rows of that time
+    /// took, which a later `SET DEFAULT` does not change.
+    added_defaults: HashMap<String, Option<String>>,
+}
+
+type Epoch = (BinlogPos, Option<Arc<TableSchema>>, Vec<(String, String)>);
+
+impl Epochs {
+    pub async fn load(store: &Store, table: &TableId) -> Result<Self> {
+        let history = store.table_history(table).await?;
+        let mut added_defaults: HashMap<String, Option<String>> = HashMap::new();
+        for (_, schema, renamed) in &history {
+            for (old, new) in renamed {
+                if let Some(d) = added_defaults.remove(old) {
+                    added_defaults.insert(new.clone(), d);
+                }
+            }
+            let Some(schema) = schema else {
+                added_defaults.clear();
+                continue;
+            };
+            added_defaults.retain(|name, _| schema.columns.iter().any(|c| &c.name == name));
+            for column in &schema.columns {
+                added_defaults.entry(column.name.clone()).or_insert(column.default.clone());
+            }
+        }
+        let mut epochs = Self { entries: Vec::new(), added_defaults };
+        epochs.entries = history.into_iter().map(|(at, s, r)| (at, s.map(|s| Arc::new(epochs.with_added_defaults(&s))), r)).collect();
+        Ok(epochs)
+    }
+
+    /// The schema of rows written up to `at`; `current` when the history does not tell.
+    fn schema_at(&self, at: Option<&BinlogPos>, current: &Arc<TableSchema>) -> Arc<TableSchema> {
+        let Some(at) = at else { return current.clone() };
+        match self.entries.iter().rev().find(|(p, _, _)| p <= at) {
+            Some((_, Some(schema), _)) => schema.clone(),
+            _ => current.clone(),
+        }
+    }
+
+    /// The newest schema of the history, unless the table is gone there.
+    fn latest(&self) -> Option<Arc<TableSchema>> {
+        self.entries.last().and_then(|(_, s, _)| s.clone())
+    }
+
+    /// The column names of each schema up to `at` (all for `None`), with the renames that led
+    /// to it.
+    fn path_until(&self, at: Option<&BinlogPos>) -> Vec<SchemaStep> {
+        self.entries
+            .iter()
+            .filter(|(p, _, _)| at.is_none_or(|at| p <= at))
+            .map(|(_, s, r)| (s.iter().flat_map(|s| s.columns.iter().map(|c| c.name.clone())).collect(), r.clone()))
+            .collect()
+    }
+
+    /// The column renames (old, new) up to `at` (all of them for `None`), in order.
+    pub fn renames_until(&self, at: Option<&BinlogPos>) -> Vec<(String, String)> {
+        self.entries.iter().filter(|(p, _, _)| at.is_none_or(|at| p <= at)).flat_map(|(_, _, r)| r.iter().cloned()).collect()
+    }
+
+    fn with_added_defaults(&self, schema: &TableSchema) -> TableSchema {
+        let mut schema = schema.clone();
+        for column in &mut schema.columns {
+            if let Some(default) = self.added_defaults.get(&column.name) {
+                column.default = default.clone();
+            }
+        }
+        schema
     }
 }
 
 impl Merger {
     /// Brings the history table of `source` up to its input files (see [`history`]).
-    async fn merge_history_table(&mut self, source: &Arc<TableSchema>, schema: &Arc<TableSchema>) -> Result<()> {
+    async fn merge_history_table(&mut self, source: &Arc<TableSchema>, schema: &Arc<TableSchema>, epochs: &Epochs) -> Result<()> {
+        let renames = epochs.renames_until(None);
         let id = schema.id.clone();
         let url = self.settings.lake.table_url(&id).to_string();
         let progress = self.store.merge_progress(&url).await?;
-        let renames = self.store.column_renames(&source.id).await?;
         let stale = self.tables.get(&id).is_some_and(|t| t.schema != *schema);
         if stale || !self.tables.contains_key(&id) {
             if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&source.id, None).await?.is_empty() {
                 return Ok(());
             }
-            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &renames).await?;
+            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &epochs.path_until(None)).await?;
             self.tables.insert(id.clone(), table);
         }
         let table = self.tables.get_mut(&id).expect("opened above");

@@ -341,9 +341,9 @@ impl Store {
         Ok(())
     }
 
-    /// The default each column of the table had when it was added (or when the history
-    /// started), following renames; empty without a schema history.
-    pub async fn added_defaults(&self, table: &TableId) -> Result<std::collections::HashMap<String, Option<String>>> {
+    /// One table's schema history in position order: (position, schema or `None` when gone,
+    /// columns renamed there).
+    pub async fn table_history(&self, table: &TableId) -> Result<Vec<(BinlogPos, Option<TableSchema>, Vec<(String, String)>)>> {
         let rows = sqlx::query(
             "SELECT binlog_file, binlog_offset, schema_json, renamed_columns FROM schema_history WHERE database_name = ? AND table_name = ?",
         )
@@ -351,50 +351,15 @@ impl Store {
         .bind(&table.table)
         .fetch_all(&self.pool)
         .await?;
-        let mut entries: Vec<(BinlogPos, Option<String>, Option<String>)> =
-            rows.into_iter().map(|r| (BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64), r.get(2), r.get(3))).collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let bad = |e: serde_json::Error| Error::Config(format!("the state store's schema history of {table} does not read ({e})"));
-        let mut defaults: std::collections::HashMap<String, Option<String>> = Default::default();
-        for (_, schema, renamed) in entries {
-            let renamed: Vec<(String, String)> = renamed.map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?.unwrap_or_default();
-            for (old, new) in renamed {
-                if let Some(d) = defaults.remove(&old) {
-                    defaults.insert(new, d);
-                }
-            }
-            let Some(schema) = schema.map(|j| serde_json::from_str::<TableSchema>(&j)).transpose().map_err(bad)? else {
-                defaults.clear();
-                continue;
-            };
-            defaults.retain(|name, _| schema.columns.iter().any(|c| &c.name == name));
-            for column in schema.columns {
-                defaults.entry(column.name).or_insert(column.default);
-            }
+        let mut history = Vec::with_capacity(rows.len());
+        for r in rows {
+            let schema = r.get::<Option<String>, _>(2).map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?;
+            let renamed = r.get::<Option<String>, _>(3).map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?.unwrap_or_default();
+            history.push((BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64), schema, renamed));
         }
-        Ok(defaults)
-    }
-
-    /// Every column rename of the table's schema history, in the order they happened.
-    pub async fn column_renames(&self, table: &TableId) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT binlog_file, binlog_offset, renamed_columns FROM schema_history \
-             WHERE database_name = ? AND table_name = ? AND renamed_columns IS NOT NULL",
-        )
-        .bind(&table.database)
-        .bind(&table.table)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut entries: Vec<(BinlogPos, String)> =
-            rows.into_iter().map(|r| (BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64), r.get(2))).collect();
-        entries.sort();
-        let mut renames = Vec::new();
-        for (_, json) in entries {
-            let pairs: Vec<(String, String)> =
-                serde_json::from_str(&json).map_err(|e| Error::Config(format!("the state store's column renames of {table}: {e}")))?;
-            renames.extend(pairs);
-        }
-        Ok(renames)
+        history.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(history)
     }
 
     /// Every table's schema history, each table's in position order.

@@ -194,7 +194,7 @@ async fn alter_table_is_followed_in_files_and_merged_tables() {
 
     // The merged table followed too, renamed columns with their values.
     let out = verify(state.path(), &db.name, &lake.url);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -291,7 +291,7 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.lines().any(|l| l.contains(".copy") && l.contains("dropped")), "{status}");
     let out = verify(state.path(), &db.name, &lake.url);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,6 +312,21 @@ async fn a_table_map_that_differs_from_the_schema_stops_binlake_until_reloaded()
     assert!(stderr.contains(&format!("{}.t", db.name)) && stderr.contains("mysql-bin.") && stderr.contains("has 3 columns"), "{stderr}");
     assert!(stderr.contains(&format!("binlake reload {}.t", db.name)), "{stderr}");
 
+    run_ok(binlake(state.path()).args(["reload", &format!("{}.t", db.name)]));
+    run_until_caught_up(state.path(), &target, &db.name, &[]);
+    let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "t"), "id").await;
+    assert_rows_match("t", &replayed, &source_rows(&mut db, "t", "id").await, &[], &[]);
+
+    // With binlog_row_metadata=FULL the TABLE_MAP names the columns: a rename the binlog
+    // never saw (same column count and types) is caught too.
+    db.exec("SET GLOBAL binlog_row_metadata = FULL").await;
+    db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t CHANGE a renamed INT; SET SESSION sql_log_bin = 1").await;
+    db.exec("INSERT INTO t VALUES (3, 3, 3)").await;
+    let out = caught_up_run(state.path(), &target, &format!("{}.*", db.name)).output().unwrap();
+    db.exec("SET GLOBAL binlog_row_metadata = NO_LOG").await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("the binlog names a column renamed where binlake's schema of the table has a"), "{stderr}");
     run_ok(binlake(state.path()).args(["reload", &format!("{}.t", db.name)]));
     run_until_caught_up(state.path(), &target, &db.name, &[]);
     let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "t"), "id").await;
@@ -366,4 +381,35 @@ async fn seed_000_scenario_with_a_column_added_mid_stream() {
     let (replayed, schemas) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "stores"), "store_id").await;
     assert_rows_match("stores", &replayed, &source_rows(&mut db, "stores", "store_id").await, &[], &[("Country", "US")]);
     assert_eq!(schemas.last().unwrap(), &["store_id", "address", "city", "Country"]);
+}
+
+/// The merged table changes schema where the source did, in the order of the data: a column
+/// dropped and added again with another type takes none of the old column's values, and a
+/// rename chain keeps each value under the right name.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_merged_table_follows_schema_changes_in_order() {
+    let mut db = TestDb::new("ddl_order").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, a INT, flag INT DEFAULT 1)").await;
+    db.exec("INSERT INTO t (id, a) SELECT seq, seq FROM seq_1_to_10").await;
+    let target = Lake::local();
+    let lake = Lake::local();
+    let state = state_dir();
+    run_with_lake(state.path(), &target, &lake, &db.name);
+    for sql in [
+        "UPDATE t SET flag = 7 WHERE id <= 3",
+        "ALTER TABLE t DROP COLUMN flag",
+        "UPDATE t SET a = a + 100 WHERE id = 4",
+        "ALTER TABLE t ADD COLUMN flag VARCHAR(5) DEFAULT 'no'",
+        "UPDATE t SET flag = 'yes' WHERE id = 5",
+        "ALTER TABLE t RENAME COLUMN a TO b",
+        "ALTER TABLE t ADD COLUMN a INT DEFAULT 0",
+        "UPDATE t SET b = b + 1000, a = 5 WHERE id = 6",
+        "ALTER TABLE t RENAME COLUMN b TO c",
+    ] {
+        db.exec(sql).await;
+    }
+    // One merge over all of these files.
+    run_with_lake(state.path(), &target, &lake, &db.name);
+    let out = verify(state.path(), &db.name, &lake.url);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
