@@ -16,9 +16,11 @@ use crate::schema::TableId;
 /// A statement's effect on table schemas.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ddl {
+    /// CREATE TABLE; with `if_not_exists`, nothing happens to a table that exists.
     Create {
         table: TableId,
         body: CreateBody,
+        if_not_exists: bool,
     },
     Alter {
         table: TableId,
@@ -172,10 +174,10 @@ impl Statement<'_> {
         if !self.word("TABLE") {
             return Ok(Vec::new()); // views, indexes, triggers, users...
         }
-        self.if_exists_clause();
+        let if_not_exists = self.if_exists_clause();
         let table = self.table_name()?;
         if self.word("LIKE") {
-            return Ok(vec![Ddl::Create { table, body: CreateBody::Like(self.table_name()?) }]);
+            return Ok(vec![Ddl::Create { table, body: CreateBody::Like(self.table_name()?), if_not_exists }]);
         }
         if !self.token(&Token::LParen) {
             return Err("CREATE TABLE ... SELECT without a column list".into());
@@ -183,7 +185,7 @@ impl Statement<'_> {
         if self.word("LIKE") {
             let like = self.table_name()?;
             self.expect(&Token::RParen)?;
-            return Ok(vec![Ddl::Create { table, body: CreateBody::Like(like) }]);
+            return Ok(vec![Ddl::Create { table, body: CreateBody::Like(like), if_not_exists }]);
         }
         let mut columns = Vec::new();
         let mut primary_key = Vec::new();
@@ -209,7 +211,7 @@ impl Statement<'_> {
         if self.selects {
             return Err("CREATE TABLE ... SELECT".into());
         }
-        Ok(vec![Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, charset } }])
+        Ok(vec![Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, charset }, if_not_exists }])
     }
 
     /// A table-level definition of CREATE TABLE that is not a column: `Some(Some(key))` for
@@ -797,11 +799,11 @@ mod tests {
         assert_eq!(one("TRUNCATE TABLE x.t"), Ddl::Truncate(TableId::new("x", "t")));
         assert_eq!(
             one("create /* gh-ost */ table `shop`.`_t_gho` like `shop`.`t`"),
-            Ddl::Create { table: TableId::new("shop", "_t_gho"), body: CreateBody::Like(TableId::new("shop", "t")) }
+            Ddl::Create { table: TableId::new("shop", "_t_gho"), body: CreateBody::Like(TableId::new("shop", "t")), if_not_exists: false }
         );
         assert_eq!(
             one("CREATE TABLE IF NOT EXISTS t2 (LIKE t)"),
-            Ddl::Create { table: TableId::new("shop", "t2"), body: CreateBody::Like(TableId::new("shop", "t")) }
+            Ddl::Create { table: TableId::new("shop", "t2"), body: CreateBody::Like(TableId::new("shop", "t")), if_not_exists: true }
         );
         assert_eq!(one("DROP DATABASE IF EXISTS shop"), Ddl::DropDatabase("shop".into()));
         assert_eq!(
@@ -821,7 +823,7 @@ mod tests {
 
     #[test]
     fn create_table_with_keys_and_options() {
-        let Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, charset } } =
+        let Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, charset }, .. } =
             one("CREATE TABLE t (id INT NOT NULL AUTO_INCREMENT, name VARCHAR(50) CHARACTER SET utf8mb4, e ENUM('a','b''c'), \
              CONSTRAINT pk PRIMARY KEY (id, name), KEY idx (name), UNIQUE KEY u (e), FOREIGN KEY (id) REFERENCES x(id)) \
              ENGINE=InnoDB DEFAULT CHARSET=latin1 PARTITION BY HASH(id) PARTITIONS 4")

@@ -110,8 +110,10 @@ impl Tracker {
         let mut effects = Vec::new();
         for ddl in ddls {
             match ddl {
-                Ddl::Create { table, body } => {
-                    if self.loaded_after(&table, at) {
+                Ddl::Create { table, body, if_not_exists } => {
+                    // An application's CREATE TABLE IF NOT EXISTS at each start leaves the
+                    // table as it is.
+                    if self.loaded_after(&table, at) || (if_not_exists && self.tables.contains_key(&table)) {
                         continue;
                     }
                     if self.replicated(&table) {
@@ -505,6 +507,7 @@ mod tests {
             vec![Effect::Reload { table: TableId::new("shop", "items"), why: "it was created".into() }]
         );
         assert!(run(&mut t, "CREATE TABLE other.x (id INT)", 11).is_empty(), "not selected");
+        assert!(run(&mut t, "CREATE TABLE IF NOT EXISTS stores (id INT)", 11).is_empty(), "exists: nothing happens");
         assert_eq!(run(&mut t, "TRUNCATE stores", 12), vec![Effect::Reload { table: stores.clone(), why: "it was truncated".into() }]);
         assert_eq!(
             run(&mut t, "RENAME TABLE stores TO shops", 13),

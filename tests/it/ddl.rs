@@ -200,8 +200,16 @@ async fn alter_table_is_followed_in_files_and_merged_tables() {
 #[tokio::test(flavor = "multi_thread")]
 async fn tables_created_renamed_truncated_swapped_and_dropped() {
     let mut db = TestDb::new("ddl_tables").await;
-    db.exec("CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(50)); CREATE TABLE extra (id INT PRIMARY KEY, v INT)").await;
-    db.exec("INSERT INTO stores SELECT seq, CONCAT('s', seq) FROM seq_1_to_50; INSERT INTO extra SELECT seq, seq FROM seq_1_to_10").await;
+    db.exec(
+        "CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(50)); CREATE TABLE extra (id INT PRIMARY KEY, v INT);
+         CREATE TABLE plain (id INT PRIMARY KEY, v INT)",
+    )
+    .await;
+    db.exec(
+        "INSERT INTO stores SELECT seq, CONCAT('s', seq) FROM seq_1_to_50; INSERT INTO extra SELECT seq, seq FROM seq_1_to_10;
+         INSERT INTO plain SELECT seq, seq FROM seq_1_to_5",
+    )
+    .await;
     let target = Lake::local();
     let lake = Lake::local();
     let state = state_dir();
@@ -228,11 +236,19 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
         "RENAME TABLE `stores` TO `_stores_del`, `_stores_gho` TO `stores`",
         "DROP TABLE `_stores_del`",
         "UPDATE stores SET region = 'US' WHERE id = 3",
+        // Not parsed by binlake (CHAR ... BINARY), and more follows: loaded anew.
+        "ALTER TABLE plain ADD COLUMN w CHAR(2) BINARY DEFAULT 'zz'",
+        "UPDATE plain SET v = 50 WHERE id = 5",
     ] {
         db.exec(sql).await;
     }
     let log = run_with_lake(state.path(), &target, &lake, &db.name);
-    for expected in ["loading the table anew: it was truncated", "not loading the table (bl_ddl_tables", "following a schema change"] {
+    for expected in [
+        "loading the table anew: it was truncated",
+        "not loading the table (bl_ddl_tables",
+        "following a schema change",
+        "loading the table anew: binlake could not follow a statement",
+    ] {
         assert!(log.contains(expected), "{expected}:\n{log}");
     }
 
@@ -254,6 +270,13 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
         "UPDATE copy SET name = 'c1' WHERE id = 1",
         "DROP TABLE copy",
         "UPDATE fresh SET note = 'bb' WHERE id = 2",
+        // pt-online-schema-change: a new table, filled, swapped in.
+        "CREATE TABLE `_fresh_new` LIKE `fresh`",
+        "ALTER TABLE `_fresh_new` ADD COLUMN more INT DEFAULT 3",
+        "INSERT INTO `_fresh_new` (id, note) SELECT id, note FROM fresh",
+        "RENAME TABLE `fresh` TO `_fresh_old`, `_fresh_new` TO `fresh`",
+        "DROP TABLE IF EXISTS `_fresh_old`",
+        "UPDATE fresh SET more = 4 WHERE id = 1",
     ] {
         db.exec(sql).await;
         tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -283,10 +306,13 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
     assert!(extra.iter().any(|f| f.ends_with("/LOAD00000002.parquet")), "{extra:?}");
     let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "extra"), "id").await;
     assert_eq!(replayed.keys().collect::<Vec<_>>(), ["11", "12"]);
-    for table in ["goods", "extra", "fresh"] {
+    for (table, added) in [("goods", None), ("extra", None), ("fresh", Some(("more", "3"))), ("plain", None)] {
         let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, table), "id").await;
-        assert_rows_match(table, &replayed, &source_rows(&mut db, table, "id").await, &[], &[]);
+        assert_rows_match(table, &replayed, &source_rows(&mut db, table, "id").await, &[], &Vec::from_iter(added));
     }
+    // The pt-osc swap went on with the new schema, without a new full load.
+    let swapped = format!("following a schema change. table={}.fresh", db.name);
+    assert!(live_log.contains(&swapped) && !live_log.contains(&format!("renamed to it. table={}.fresh", db.name)), "{live_log}");
     let status = run_ok(binlake(state.path()).arg("status"));
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.lines().any(|l| l.contains(".copy") && l.contains("dropped")), "{status}");
