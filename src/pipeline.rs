@@ -259,6 +259,9 @@ impl Pipeline {
                 warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
                 self.gtid = Some(gtid.clone());
                 self.sequence_epoch = self.store.raise_sequence_epoch().await?;
+                // Every snapshot is before the checkpoint, and this server's positions do not
+                // compare with the other's.
+                tracker.forget_snapshots();
                 self.stream(StreamFrom::MariadbGtid(gtid), &mut tracker, &HashMap::new(), stop).await
             }
             other => other,

@@ -82,6 +82,11 @@ impl Tracker {
         self.tables.insert(schema.id.clone(), schema);
     }
 
+    /// Stops skipping events up to the tables' snapshots.
+    pub fn forget_snapshots(&mut self) {
+        self.loaded_at.clear();
+    }
+
     pub fn get(&self, id: &TableId) -> Option<&Arc<TableSchema>> {
         self.tables.get(id)
     }
