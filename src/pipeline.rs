@@ -24,7 +24,7 @@ use crate::sink::{FileWriter, Prefix, RowMeta, layout};
 use crate::source::binlog::Assembler;
 use crate::source::ddl;
 use crate::source::snapshot::{self, Chunk};
-use crate::source::tracker::{Effect, Tracker};
+use crate::source::tracker::{Effect, Tracker, shadow_base};
 use crate::source::{self, Source, StreamFrom, preflight};
 use crate::state::{ClosedFile, Store};
 
@@ -216,7 +216,12 @@ impl Pipeline {
 
     async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
         let mut conn = self.s.source.connect().await?;
-        let live = source::load_catalog(&mut conn, &self.s.filter, self.s.schema_options).await?;
+        let mut live = source::load_catalog(&mut conn, &self.s.filter, self.s.schema_options).await?;
+        // An online schema change in progress: its helper tables are followed, not loaded.
+        let helpers: Vec<TableId> = live.keys().filter(|t| shadow_base(t).is_some_and(|base| live.contains_key(&base))).cloned().collect();
+        for helper in helpers {
+            live.remove(&helper);
+        }
         if live.is_empty() {
             warn!("no table matches the table selection; only the binlog position is tracked.");
         }

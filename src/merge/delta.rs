@@ -295,9 +295,12 @@ impl MergedTable {
         let mut now: Vec<String> = actual.iter().map(|a| a.name().clone()).collect();
         let source_columns: Vec<&String> = now.iter().filter(|n| ![history::START, history::END].contains(&n.as_str())).collect();
         let from = path.iter().rposition(|(names, _)| names.iter().collect::<Vec<_>>() == source_columns).map_or(0, |i| i + 1);
-        for (old, new) in path[from..].iter().flat_map(|(_, renamed)| renamed) {
-            for name in now.iter_mut().filter(|n| *n == old) {
-                *name = new.clone();
+        // The renames of one statement happen at once (`RENAME a TO b, b TO a` swaps).
+        for (_, renamed) in &path[from..] {
+            for name in now.iter_mut() {
+                if let Some((_, new)) = renamed.iter().find(|(old, _)| old == name) {
+                    *name = new.clone();
+                }
             }
         }
         let stored = |name: &str| now.iter().position(|n| n == name).map(|i| &actual[i]);

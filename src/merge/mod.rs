@@ -133,13 +133,15 @@ impl Merger {
         let id = schema.id.clone();
         let url = self.settings.lake.table_url(&id).to_string();
         let all = self.inputs.files(&id, None).await?;
-        // The merged table starts in the schema of the last file merged into it (or of the
-        // first to merge), and changes schema where the files do.
+        // The merged table opens in the schema of the first file left to merge, or else the
+        // newest (schemas only go forward: the table may be there already).
         let through = self.store.merge_progress(&url).await?.through;
-        let at =
-            |order: Option<&str>| all.iter().find(|f| Some(f.order.as_str()) == order).or(all.first()).and_then(|f| f.position.clone());
-        let start = at(through.as_deref());
-        let start_schema = epochs.schema_at(start.as_ref(), schema);
+        let next = all.iter().find(|f| through.as_ref().is_none_or(|t| f.order > *t));
+        let start = next.and_then(|f| f.position.clone());
+        let start_schema = match next {
+            Some(_) => epochs.schema_at(start.as_ref(), schema),
+            None => epochs.latest().filter(|s| s.id == id).unwrap_or_else(|| schema.clone()),
+        };
         let stale = self.tables.get(&id).is_some_and(|t| t.schema != start_schema);
         if stale || !self.tables.contains_key(&id) {
             // A table still loading has no files yet: its merged table appears with its rows.
@@ -159,7 +161,9 @@ impl Merger {
         let latest = epochs.latest().filter(|s| s.id == id);
         if files.is_empty() {
             if let Some(latest) = latest.filter(|s| table.schema != *s) {
-                *table = self.settings.lake.table(latest, self.settings.target_file_bytes, &epochs.path_until(None)).await?;
+                for (schema, path) in epochs.walk(&table.schema, &latest, None) {
+                    *table = self.settings.lake.table(schema, self.settings.target_file_bytes, &path).await?;
+                }
             }
             return Ok((0, 0));
         }
@@ -185,8 +189,9 @@ impl Merger {
             let epoch = files[i..].iter().take_while(|f| *epochs.schema_at(f.position.as_ref(), &schema) == *schema).count();
             let renames = epochs.renames_until(files[i].position.as_ref());
             if table.schema != schema {
-                let path = epochs.path_until(files[i].position.as_ref());
-                *table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &path).await?;
+                for (schema, path) in epochs.walk(&table.schema, &schema, files[i].position.as_ref()) {
+                    *table = self.settings.lake.table(schema, self.settings.target_file_bytes, &path).await?;
+                }
             }
             let files = &files[..i + epoch];
             if files[i].kind == Kind::Load {
@@ -261,7 +266,9 @@ impl Merger {
             commits += 1;
         }
         if let Some(latest) = latest.filter(|s| table.schema != *s) {
-            *table = self.settings.lake.table(latest, self.settings.target_file_bytes, &epochs.path_until(None)).await?;
+            for (schema, path) in epochs.walk(&table.schema, &latest, None) {
+                *table = self.settings.lake.table(schema, self.settings.target_file_bytes, &path).await?;
+            }
         }
         Ok((files.len(), commits))
     }
@@ -282,26 +289,33 @@ type Epoch = (BinlogPos, Option<Arc<TableSchema>>, Vec<(String, String)>);
 
 impl Epochs {
     pub async fn load(store: &Store, table: &TableId) -> Result<Self> {
-        let history = store.table_history(table).await?;
-        let mut added_defaults: HashMap<String, Option<String>> = HashMap::new();
-        for (_, schema, renamed) in &history {
-            for (old, new) in renamed {
-                if let Some(d) = added_defaults.remove(old) {
-                    added_defaults.insert(new.clone(), d);
+        let mut defaults: HashMap<String, Option<String>> = HashMap::new();
+        let mut entries = Vec::new();
+        for (at, schema, renamed) in store.table_history(table).await? {
+            // One statement's renames happen at once.
+            let moved: Vec<(String, Option<Option<String>>)> =
+                renamed.iter().map(|(old, new)| (new.clone(), defaults.remove(old))).collect();
+            for (new, default) in moved {
+                if let Some(default) = default {
+                    defaults.insert(new, default);
                 }
             }
-            let Some(schema) = schema else {
-                added_defaults.clear();
-                continue;
+            let schema = match schema {
+                None => {
+                    defaults.clear();
+                    None
+                }
+                Some(mut schema) => {
+                    defaults.retain(|name, _| schema.columns.iter().any(|c| &c.name == name));
+                    for column in &mut schema.columns {
+                        column.default = defaults.entry(column.name.clone()).or_insert(column.default.clone()).clone();
+                    }
+                    Some(Arc::new(schema))
+                }
             };
-            added_defaults.retain(|name, _| schema.columns.iter().any(|c| &c.name == name));
-            for column in &schema.columns {
-                added_defaults.entry(column.name.clone()).or_insert(column.default.clone());
-            }
+            entries.push((at, schema, renamed));
         }
-        let mut epochs = Self { entries: Vec::new(), added_defaults };
-        epochs.entries = history.into_iter().map(|(at, s, r)| (at, s.map(|s| Arc::new(epochs.with_added_defaults(&s))), r)).collect();
-        Ok(epochs)
+        Ok(Self { entries, added_defaults: defaults })
     }
 
     /// The schema of rows written up to `at`; `current` when the history does not tell.
@@ -310,6 +324,20 @@ impl Epochs {
         match self.entries.iter().rev().find(|(p, _, _)| p <= at) {
             Some((_, Some(schema), _)) => schema.clone(),
             _ => current.clone(),
+        }
+    }
+
+    /// The schemas a merged table in schema `from` goes through to reach `target`, the schema
+    /// at `to` (the newest for `None`), each with its path: one at a time, so a column dropped
+    /// and added again in two statements loses its values as at the source.
+    fn walk(&self, from: &TableSchema, target: &Arc<TableSchema>, to: Option<&BinlogPos>) -> Vec<(Arc<TableSchema>, Vec<SchemaStep>)> {
+        let until = self.entries.iter().rposition(|(p, _, _)| to.is_none_or(|to| p <= to));
+        let start = until.and_then(|j| self.entries[..=j].iter().rposition(|(_, s, _)| s.as_deref() == Some(from)));
+        match (start, until) {
+            (Some(i), Some(j)) if i < j => {
+                self.entries[i + 1..=j].iter().filter_map(|(p, s, _)| Some((s.clone()?, self.path_until(Some(p))))).collect()
+            }
+            _ => vec![(target.clone(), self.path_until(to))],
         }
     }
 

@@ -89,6 +89,9 @@ pub enum AlterOp {
     ConvertCharset(String),
     DefaultCharset(String),
     RenameTo(TableId),
+    /// Rows change without row events: TRUNCATE/DROP/EXCHANGE PARTITION, DISCARD/IMPORT
+    /// TABLESPACE.
+    RowsChanged,
 }
 
 /// Reads the schema changes of a QUERY event's statement, run in database `db`. Statements
@@ -300,7 +303,21 @@ impl Statement<'_> {
                 ops.push(AlterOp::DropPrimaryKey);
                 return Ok(());
             }
-            if self.peek_word(&["KEY", "INDEX", "FOREIGN", "CONSTRAINT", "CHECK", "PARTITION"]) || self.period_for() {
+            if self.peek_word(&["PARTITION"]) {
+                ops.push(AlterOp::RowsChanged);
+                self.skip_definition();
+                return Ok(());
+            }
+            if self.peek_word(&["INDEX", "KEY"]) {
+                // DROP INDEX `PRIMARY` drops the primary key.
+                self.p.next_token();
+                if matches!(&self.p.peek_token().token, Token::Word(w) if w.value.eq_ignore_ascii_case("PRIMARY")) {
+                    ops.push(AlterOp::DropPrimaryKey);
+                }
+                self.skip_definition();
+                return Ok(());
+            }
+            if self.peek_word(&["FOREIGN", "CONSTRAINT", "CHECK"]) || self.period_for() {
                 self.skip_definition();
                 return Ok(());
             }
@@ -362,6 +379,11 @@ impl Statement<'_> {
             self.skip_definition();
             return Ok(());
         }
+        if self.peek_word(&["TRUNCATE", "EXCHANGE", "DISCARD", "IMPORT"]) {
+            ops.push(AlterOp::RowsChanged);
+            self.skip_definition();
+            return Ok(());
+        }
         if self.peek_word(COLUMNLESS_OPTIONS) {
             self.skip_definition();
             return Ok(());
@@ -377,7 +399,14 @@ impl Statement<'_> {
             self.if_exists_clause();
             return Ok(vec![Ddl::DropDatabase(self.identifier()?)]);
         }
-        if !self.word("TABLE") {
+        if self.word("INDEX") {
+            // DROP INDEX `PRIMARY` ON t drops the primary key.
+            let primary = self.identifier()?.eq_ignore_ascii_case("PRIMARY");
+            self.expect_word("ON")?;
+            let table = self.table_name()?;
+            return Ok(if primary { vec![Ddl::Alter { table, ops: vec![AlterOp::DropPrimaryKey] }] } else { Vec::new() });
+        }
+        if self.any_word(&["TABLE", "TABLES"]).is_none() {
             return Ok(Vec::new());
         }
         self.if_exists_clause();
@@ -590,16 +619,13 @@ const COLUMNLESS_OPTIONS: &[&str] = &[
     "DATA",
     "DELAY_KEY_WRITE",
     "DISABLE",
-    "DISCARD",
     "ENABLE",
     "ENCRYPTED",
     "ENCRYPTION",
     "ENCRYPTION_KEY_ID",
     "ENGINE",
-    "EXCHANGE",
     "FORCE",
     "IETF_QUOTES",
-    "IMPORT",
     "INDEX",
     "INSERT_METHOD",
     "KEY_BLOCK_SIZE",
@@ -626,7 +652,6 @@ const COLUMNLESS_OPTIONS: &[&str] = &[
     "STATS_SAMPLE_PAGES",
     "TABLESPACE",
     "TRANSACTIONAL",
-    "TRUNCATE",
     "UNION",
     "WAIT",
 ];

@@ -236,12 +236,18 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
     Ok(TableSchema { id: id.clone(), columns, primary_key, charset })
 }
 
+/// Whether `id` is a base table at the source now, under exactly that name (as
+/// [`load_catalog`] lists tables: the full load finds it).
 pub async fn table_exists(conn: &mut Conn, id: &TableId) -> Result<bool> {
-    let found: Option<i64> = conn
-        .exec_first("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&id.database, &id.table))
+    let names: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')",
+            (&id.database, &id.table),
+        )
         .await
         .map_err(|e| Error::source(format!("looking up {id}"), e))?;
-    Ok(found.is_some())
+    Ok(names.iter().any(|(db, table)| *db == id.database && *table == id.table))
 }
 
 /// Every database's default character set, and the server's (for databases created later

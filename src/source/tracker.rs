@@ -58,6 +58,8 @@ pub struct Tracker {
     server_charset: String,
     /// Column renames made on shadow tables, which their swap brings to the table.
     shadow_renames: HashMap<TableId, Vec<(String, String)>>,
+    /// The tables binlake loaded: replicated whatever their names.
+    loaded: std::collections::HashSet<TableId>,
 }
 
 impl Tracker {
@@ -71,6 +73,7 @@ impl Tracker {
             db_charsets: charsets.0,
             server_charset: charsets.1,
             shadow_renames: HashMap::new(),
+            loaded: Default::default(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Tracker {
         if let Some(at) = loaded_at {
             self.loaded_at.insert(schema.id.clone(), at);
         }
+        self.loaded.insert(schema.id.clone());
         self.tables.insert(schema.id.clone(), schema);
     }
 
@@ -101,8 +105,10 @@ impl Tracker {
         self.filter.matches(&id.database, &id.table) && !self.is_shadow(id)
     }
 
+    /// Named like an online schema change's helper table of a selected table, and not a
+    /// table binlake loaded as one of its own.
     fn is_shadow(&self, id: &TableId) -> bool {
-        shadow_base(id).is_some_and(|base| self.filter.matches(&base.database, &base.table))
+        !self.loaded.contains(id) && shadow_base(id).is_some_and(|base| self.filter.matches(&base.database, &base.table))
     }
 
     /// True when a DDL at `at` on `id` is already part of the table's snapshot.
@@ -141,10 +147,15 @@ impl Tracker {
                     });
                     ops.retain(|op| !matches!(op, AlterOp::RenameTo(_)));
                     match self.altered(&self.tables[&table], &ops) {
-                        Ok((schema, renamed)) => {
+                        Ok(Altered { schema, renamed, rows_changed }) => {
                             let schema = Arc::new(schema);
                             if self.replicated(&table) {
-                                if schema != self.tables[&table] {
+                                if rows_changed {
+                                    effects.push(Effect::Reload {
+                                        table: table.clone(),
+                                        why: "the statement changed rows without row events (a column dropped and added again, a partition or tablespace operation)".into(),
+                                    });
+                                } else if schema != self.tables[&table] {
                                     effects.push(Effect::Schema { schema: schema.clone(), renamed });
                                 }
                             } else {
@@ -168,7 +179,10 @@ impl Tracker {
                 }
                 Ddl::Drop(tables) => {
                     for table in tables {
-                        if self.tables.remove(&table).is_some() && self.replicated(&table) && !self.loaded_after(&table, at) {
+                        if self.loaded_after(&table, at) {
+                            continue;
+                        }
+                        if self.tables.remove(&table).is_some() && self.replicated(&table) {
                             effects.push(Effect::Gone(table));
                         }
                     }
@@ -179,10 +193,11 @@ impl Tracker {
                     }
                 }
                 Ddl::DropDatabase(database) => {
-                    let gone: Vec<TableId> = self.tables.keys().filter(|t| t.database == database).cloned().collect();
+                    let gone: Vec<TableId> =
+                        self.tables.keys().filter(|t| t.database == database && !self.loaded_after(t, at)).cloned().collect();
                     for table in gone {
                         self.tables.remove(&table);
-                        if self.replicated(&table) && !self.loaded_after(&table, at) {
+                        if self.replicated(&table) {
                             effects.push(Effect::Gone(table));
                         }
                     }
@@ -220,9 +235,10 @@ impl Tracker {
     }
 
     fn rename(&mut self, from: TableId, to: TableId, at: &BinlogPos, effects: &mut Vec<Effect>) {
-        let schema = self.tables.remove(&from);
+        // A table loaded after the statement is what the name holds then: left as it is.
+        let schema = if self.loaded_after(&from, at) { None } else { self.tables.remove(&from) };
         let renamed = self.shadow_renames.remove(&from).unwrap_or_default();
-        if schema.is_some() && self.replicated(&from) && !self.loaded_after(&from, at) {
+        if schema.is_some() && self.replicated(&from) {
             effects.push(Effect::Gone(from.clone()));
         }
         if self.loaded_after(&to, at) {
@@ -273,12 +289,26 @@ impl Tracker {
         }
     }
 
-    fn altered(&self, table: &TableSchema, ops: &[AlterOp]) -> Result<(TableSchema, Vec<(String, String)>), String> {
+    /// The table after an ALTER's operations, the columns renamed (old, new), and whether
+    /// stored values changed without row events (a column dropped and added again resets its
+    /// values; partition and tablespace operations change rows). Operations name existing
+    /// columns by the names they had before the statement, as MySQL reads them.
+    fn altered(&self, table: &TableSchema, ops: &[AlterOp]) -> Result<Altered, String> {
         let mut renamed: Vec<(String, String)> = Vec::new();
         let mut columns = table.columns.clone();
+        // Each column's name before the statement (`None`: added by it).
+        let mut before: Vec<Option<String>> = columns.iter().map(|c| Some(c.name.clone())).collect();
+        let mut dropped: Vec<String> = Vec::new();
+        let mut rows_changed = false;
         let mut key: Vec<String> = table.primary_key.iter().map(|&i| table.columns[i].name.clone()).collect();
         let mut charset = table.charset.clone();
-        let place = |columns: &Vec<Column>, position: &Position| -> Result<usize, String> {
+        let find = |columns: &[Column], before: &[Option<String>], name: &str| -> Result<usize, String> {
+            before
+                .iter()
+                .position(|b| b.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(name)))
+                .map_or_else(|| index_of(columns, name), Ok)
+        };
+        let place = |columns: &[Column], position: &Position| -> Result<usize, String> {
             Ok(match position {
                 Position::Last => columns.len(),
                 Position::First => 0,
@@ -294,52 +324,60 @@ impl Tracker {
                         }
                         return Err(format!("column {} already exists", def.name.value));
                     }
+                    rows_changed |= dropped.iter().any(|d| d.eq_ignore_ascii_case(&def.name.value));
                     let column = self.column(def, charset.as_deref(), false)?;
                     if def.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))) {
                         key = vec![column.name.clone()];
                     }
                     let at = place(&columns, position)?;
                     columns.insert(at, column);
+                    before.insert(at, None);
                 }
-                AlterOp::DropColumn { name, if_exists } => match index_of(&columns, name) {
+                AlterOp::DropColumn { name, if_exists } => match find(&columns, &before, name) {
                     Ok(i) => {
                         let gone = columns.remove(i);
+                        before.remove(i);
                         key.retain(|k| !k.eq_ignore_ascii_case(&gone.name));
+                        dropped.push(gone.name);
                     }
                     Err(_) if *if_exists => {}
                     Err(e) => return Err(e),
                 },
                 AlterOp::ChangeColumn { old, def, position, if_exists } => {
-                    let i = match index_of(&columns, old) {
+                    let i = match find(&columns, &before, old) {
                         Ok(i) => i,
                         Err(_) if *if_exists => continue,
                         Err(e) => return Err(e),
                     };
-                    let in_key = key.iter().any(|k| k.eq_ignore_ascii_case(old));
+                    let current = columns[i].name.clone();
+                    let in_key = key.iter().any(|k| k.eq_ignore_ascii_case(&current));
                     let column = self.column(def, charset.as_deref(), in_key)?;
-                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(old)) {
+                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(&current)) {
                         *k = column.name.clone();
                     }
-                    if columns[i].name != column.name {
-                        renamed.push((columns[i].name.clone(), column.name.clone()));
+                    if current != column.name {
+                        renamed.push((current, column.name.clone()));
                     }
                     columns.remove(i);
+                    let was = before.remove(i);
                     let at = match position {
                         Position::Last => i,
                         other => place(&columns, other)?,
                     };
                     columns.insert(at, column);
+                    before.insert(at, was);
                 }
                 AlterOp::RenameColumn { old, new } => {
-                    let i = index_of(&columns, old)?;
-                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(old)) {
+                    let i = find(&columns, &before, old)?;
+                    let current = columns[i].name.clone();
+                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(&current)) {
                         *k = new.clone();
                     }
-                    renamed.push((columns[i].name.clone(), new.clone()));
+                    renamed.push((current, new.clone()));
                     columns[i].name = new.clone();
                 }
                 AlterOp::SetDefault { column, default } => {
-                    let i = index_of(&columns, column)?;
+                    let i = find(&columns, &before, column)?;
                     columns[i].default = default.clone();
                 }
                 AlterOp::AddPrimaryKey(names) => {
@@ -358,11 +396,12 @@ impl Tracker {
                     charset = Some(to.clone());
                 }
                 AlterOp::DefaultCharset(to) => charset = Some(to.clone()),
+                AlterOp::RowsChanged => rows_changed = true,
                 AlterOp::RenameTo(_) => {}
             }
         }
         let primary_key = key.iter().map(|k| index_of(&columns, k)).collect::<Result<_, _>>()?;
-        Ok((TableSchema { id: table.id.clone(), columns, primary_key, charset }, renamed))
+        Ok(Altered { schema: TableSchema { id: table.id.clone(), columns, primary_key, charset }, renamed, rows_changed })
     }
 
     /// A column as `information_schema` would describe it after the DDL.
@@ -433,6 +472,13 @@ impl Catalog for Tracker {
     }
 }
 
+/// What an ALTER TABLE did (see [`Tracker::altered`]).
+struct Altered {
+    schema: TableSchema,
+    renamed: Vec<(String, String)>,
+    rows_changed: bool,
+}
+
 fn index_of(columns: &[Column], name: &str) -> Result<usize, String> {
     columns.iter().position(|c| c.name.eq_ignore_ascii_case(name)).ok_or_else(|| format!("no column {name}"))
 }
@@ -500,6 +546,14 @@ mod tests {
             (vec![2, 1], Some("latin1"), Some("latin1"))
         );
         assert!(run(&mut t, "ALTER TABLE stores ENGINE=InnoDB", 40).is_empty(), "no change, no effect");
+        // Operations name columns as they were before the statement: a swap.
+        let effects = run(&mut t, "ALTER TABLE stores RENAME COLUMN name TO nation, RENAME COLUMN nation TO name", 41);
+        let [Effect::Schema { schema: s, renamed }] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!((names(s), renamed.len()), (vec!["store_id", "name", "nation"], 2));
+        // Values changed without row events: loaded anew.
+        for q in ["ALTER TABLE stores DROP COLUMN nation, ADD COLUMN nation INT", "ALTER TABLE stores TRUNCATE PARTITION p0"] {
+            assert!(matches!(&run(&mut t, q, 42)[..], [Effect::Reload { .. }]), "{q}");
+        }
         assert!(matches!(&run(&mut t, "ALTER TABLE stores DROP COLUMN nope", 50)[..], [Effect::Unknown { .. }]));
     }
 

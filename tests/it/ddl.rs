@@ -431,6 +431,11 @@ async fn the_merged_table_follows_schema_changes_in_order() {
         "ALTER TABLE t ADD COLUMN a INT DEFAULT 0",
         "UPDATE t SET b = b + 1000, a = 5 WHERE id = 6",
         "ALTER TABLE t RENAME COLUMN b TO c",
+        // Names swapped in one statement; a column dropped and added again in two, with no
+        // rows between (the source's rows take the new default).
+        "ALTER TABLE t CHANGE c x INT, CHANGE flag c VARCHAR(5)",
+        "ALTER TABLE t DROP COLUMN a",
+        "ALTER TABLE t ADD COLUMN a INT DEFAULT 42",
     ] {
         db.exec(sql).await;
     }
