@@ -36,8 +36,8 @@ pub struct InputFile {
     pub kind: Kind,
     /// Sorts like the changes the file holds; progress is kept as the last merged `order`.
     pub order: String,
-    /// Which full load a LOAD file belongs to (binlake's: its snapshot position; a DMS
-    /// folder's LOAD files are one full load).
+    /// Which full load a LOAD file belongs to (binlake's: its snapshot position and commit
+    /// time; a DMS folder's LOAD files are one full load).
     pub load_of: Option<String>,
     /// binlake's files: the binlog position the file is complete up to.
     pub position: Option<BinlogPos>,
@@ -68,11 +68,15 @@ impl Inputs {
                 .committed_files(table)
                 .await?
                 .into_iter()
-                .map(|(seq, key, kind, position)| {
-                    let kind = if kind == "LOAD" { Kind::Load } else { Kind::Cdc };
-                    let at =
-                        position.as_deref().and_then(|p| p.rsplit_once(':')).and_then(|(f, o)| Some(BinlogPos::new(f, o.parse().ok()?)));
-                    InputFile { key, kind, order: format!("{seq:016}"), load_of: position.filter(|_| kind == Kind::Load), position: at }
+                .map(|f| {
+                    let kind = if f.kind == "LOAD" { Kind::Load } else { Kind::Cdc };
+                    let position = f.last_position.as_deref();
+                    let at = position.and_then(|p| p.rsplit_once(':')).and_then(|(f, o)| Some(BinlogPos::new(f, o.parse().ok()?)));
+                    // Two full loads may share a snapshot position (nothing written between
+                    // them), never a commit.
+                    let load_of =
+                        (kind == Kind::Load).then(|| format!("{}@{}", position.unwrap_or(""), f.committed_at.as_deref().unwrap_or("")));
+                    InputFile { key: f.key, kind, order: format!("{:016}", f.sequence), load_of, position: at }
                 })
                 .collect(),
             Listing::Folder => {

@@ -304,6 +304,20 @@ impl Store {
     }
 }
 
+/// A committed file of the manifest.
+#[derive(Debug, Clone)]
+pub struct CommittedFile {
+    /// Orders the files as they were created.
+    pub sequence: i64,
+    pub key: String,
+    /// LOAD or CDC.
+    pub kind: String,
+    /// The position the file is complete up to: a LOAD file's snapshot.
+    pub last_position: Option<String>,
+    /// When it was committed: all LOAD files of one full load share it.
+    pub committed_at: Option<String>,
+}
+
 /// One entry of a table's schema history: its schema from `at` on (`None`: gone).
 #[derive(Debug, Clone)]
 pub struct SchemaAt {
@@ -461,17 +475,20 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.get::<i64, _>(0) as u64, r.get(1))).collect())
     }
 
-    /// binlake's committed files of a table, in the order they were created: (sequence,
-    /// key, LOAD | CDC, the position the file is complete up to: a LOAD file's snapshot).
-    pub async fn committed_files(&self, table: &TableId) -> Result<Vec<(i64, String, String, Option<String>)>> {
+    /// binlake's committed files of a table, in the order they were created.
+    pub async fn committed_files(&self, table: &TableId) -> Result<Vec<CommittedFile>> {
         let rows = sqlx::query(
-            "SELECT rowid, key, kind, last_position FROM files WHERE database_name = ? AND table_name = ? AND status = 'committed' ORDER BY rowid",
+            "SELECT rowid, key, kind, last_position, committed_at FROM files \
+             WHERE database_name = ? AND table_name = ? AND status = 'committed' ORDER BY rowid",
         )
         .bind(&table.database)
         .bind(&table.table)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| CommittedFile { sequence: r.get(0), key: r.get(1), kind: r.get(2), last_position: r.get(3), committed_at: r.get(4) })
+            .collect())
     }
 
     pub async fn merge_progress(&self, table_url: &str) -> Result<MergeProgress> {

@@ -36,7 +36,7 @@ fn named(names: &[String], row: Vec<String>, key: &str) -> (String, BTreeMap<Str
 }
 
 /// Replays a table's committed files in commit order by column name, as a consumer that
-/// reads columns by name does: a full load (a LOAD file of another snapshot) starts over,
+/// reads columns by name does: a full load (LOAD files of another commit) starts over,
 /// `I`/`U` replace the row, `D` removes it. Returns the rows and the columns of every file.
 async fn replay_by_name(
     state: &std::path::Path,
@@ -48,14 +48,14 @@ async fn replay_by_name(
     let mut rows = BTreeMap::new();
     let mut load = None;
     let mut schemas = Vec::new();
-    for (_, key_name, kind, position) in store.committed_files(id).await.unwrap() {
-        if kind == "LOAD" && load != Some(position.clone()) {
+    for file in store.committed_files(id).await.unwrap() {
+        if file.kind == "LOAD" && load != Some(file.committed_at.clone()) {
             rows.clear();
-            load = Some(position.clone());
-        } else if kind != "LOAD" {
+            load = Some(file.committed_at.clone());
+        } else if file.kind != "LOAD" {
             load = None;
         }
-        let (columns, data) = lake.read(&key_name).await;
+        let (columns, data) = lake.read(&file.key).await;
         let has_op = columns[0] == "Op";
         let names: Vec<String> = columns[has_op as usize..].to_vec();
         schemas.push(names.clone());
