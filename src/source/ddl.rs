@@ -680,6 +680,18 @@ pub fn default_of(def: &ColumnDef) -> Option<String> {
     })?
 }
 
+/// Whether the server computes the values a column added to a table with rows gets, values
+/// no row event carries: a generated column, AUTO_INCREMENT, or a default that is an
+/// expression (`CURRENT_TIMESTAMP`, `(UUID())`).
+pub fn computed_on_add(def: &ColumnDef) -> bool {
+    def.options.iter().any(|o| match &o.option {
+        ColumnOption::Generated { .. } | ColumnOption::Materialized(_) => true,
+        ColumnOption::DialectSpecific(tokens) => tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")),
+        ColumnOption::Default(e) => literal(e).is_none() && !matches!(e, Expr::Value(v) if v.value == Value::Null),
+        _ => false,
+    })
+}
+
 /// `utf8` is `utf8mb3` in what servers report.
 pub fn normalize_charset(name: &str) -> String {
     match name.to_ascii_lowercase().as_str() {

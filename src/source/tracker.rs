@@ -153,7 +153,7 @@ impl Tracker {
                                 if rows_changed {
                                     effects.push(Effect::Reload {
                                         table: table.clone(),
-                                        why: "the statement changed rows without row events (a column dropped and added again, a partition or tablespace operation)".into(),
+                                        why: "the statement changed rows without row events (a column the server fills, a column dropped and added again, a partition or tablespace operation)".into(),
                                     });
                                 } else if schema != self.tables[&table] {
                                     effects.push(Effect::Schema { schema: schema.clone(), renamed });
@@ -324,7 +324,7 @@ impl Tracker {
                         }
                         return Err(format!("column {} already exists", def.name.value));
                     }
-                    rows_changed |= dropped.iter().any(|d| d.eq_ignore_ascii_case(&def.name.value));
+                    rows_changed |= dropped.iter().any(|d| d.eq_ignore_ascii_case(&def.name.value)) || ddl::computed_on_add(def);
                     let column = self.column(def, charset.as_deref(), false)?;
                     if def.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))) {
                         key = vec![column.name.clone()];
@@ -452,6 +452,19 @@ impl Tracker {
         };
         let mut column = Column::from_information_schema(fields, self.options)?;
         column.default = ddl::default_of(def);
+        let declares_default = def.options.iter().any(|o| matches!(o.option, ColumnOption::Default(_)));
+        if !column.nullable && !declares_default {
+            // MySQL's implicit default of a NOT NULL column, which rows that were there when
+            // it was added take.
+            column.default = match &column.ty {
+                ColumnType::Text | ColumnType::Binary | ColumnType::Set(_) => Some(String::new()),
+                ColumnType::Enum(labels) => labels.first().cloned(),
+                ColumnType::Date | ColumnType::DateTime { .. } | ColumnType::Timestamp { .. } | ColumnType::Geometry => None,
+                ColumnType::Time { .. } => Some("00:00:00".into()),
+                ColumnType::Json | ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6 | ColumnType::Bit { .. } => None,
+                _ => Some("0".into()),
+            };
+        }
         if matches!(column.ty, ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Text) && column.charset.is_none() {
             return Err(format!("column {}: no character set known", column.name));
         }
@@ -546,12 +559,27 @@ mod tests {
             (vec![2, 1], Some("latin1"), Some("latin1"))
         );
         assert!(run(&mut t, "ALTER TABLE stores ENGINE=InnoDB", 40).is_empty(), "no change, no effect");
+        // Rows there before a NOT NULL column without a default take MySQL's implicit one.
+        let effects = run(
+            &mut t,
+            "ALTER TABLE stores ADD COLUMN n INT NOT NULL, ADD COLUMN s VARCHAR(3) NOT NULL, ADD COLUMN d INT DEFAULT NULL",
+            40,
+        );
+        let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+        let defaults: Vec<Option<&str>> = s.columns[3..].iter().map(|c| c.default.as_deref()).collect();
+        assert_eq!(defaults, [Some("0"), Some(""), None]);
+        run(&mut t, "ALTER TABLE stores DROP COLUMN n, DROP COLUMN s, DROP COLUMN d", 40);
         // Operations name columns as they were before the statement: a swap.
         let effects = run(&mut t, "ALTER TABLE stores RENAME COLUMN name TO nation, RENAME COLUMN nation TO name", 41);
         let [Effect::Schema { schema: s, renamed }] = &effects[..] else { panic!("{effects:?}") };
         assert_eq!((names(s), renamed.len()), (vec!["store_id", "name", "nation"], 2));
         // Values changed without row events: loaded anew.
-        for q in ["ALTER TABLE stores DROP COLUMN nation, ADD COLUMN nation INT", "ALTER TABLE stores TRUNCATE PARTITION p0"] {
+        for q in [
+            "ALTER TABLE stores DROP COLUMN nation, ADD COLUMN nation INT",
+            "ALTER TABLE stores TRUNCATE PARTITION p0",
+            "ALTER TABLE stores ADD COLUMN created TIMESTAMP DEFAULT CURRENT_TIMESTAMP",
+            "ALTER TABLE stores ADD COLUMN twice INT AS (store_id * 2) STORED",
+        ] {
             assert!(matches!(&run(&mut t, q, 42)[..], [Effect::Reload { .. }]), "{q}");
         }
         assert!(matches!(&run(&mut t, "ALTER TABLE stores DROP COLUMN nope", 50)[..], [Effect::Unknown { .. }]));
