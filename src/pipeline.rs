@@ -277,12 +277,11 @@ impl Pipeline {
     /// history: a table loaded after `start` has its snapshot's schema, and its events up to
     /// the snapshot are skipped.
     async fn track_from(&self, tracker: &mut Tracker, start: &BinlogPos, live: &HashMap<TableId, Arc<TableSchema>>) -> Result<()> {
-        let history = self.store.schema_history().await?;
         for state in self.store.tables().await? {
             if state.phase != "streaming" {
                 continue;
             }
-            let entries: Vec<_> = history.iter().filter(|h| h.table == state.id).collect();
+            let entries = self.store.table_history(&state.id).await?;
             let entry = match &state.snapshot {
                 Some(snapshot) if snapshot >= start => entries.iter().find(|h| &h.at == snapshot),
                 _ => entries.iter().rev().find(|h| &h.at <= start),

@@ -29,7 +29,7 @@ use crate::config::MergeCommand;
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
-use crate::state::{MergeProgress, Store};
+use crate::state::{MergeProgress, SchemaAt, Store};
 
 use self::apply::ChangeSet;
 use self::delta::{Lake, MergedTable, SchemaStep};
@@ -135,8 +135,8 @@ impl Merger {
         let all = self.inputs.files(&id, None).await?;
         // The merged table opens in the schema of the first file left to merge, or else the
         // newest (schemas only go forward: the table may be there already).
-        let through = self.store.merge_progress(&url).await?.through;
-        let next = all.iter().find(|f| through.as_ref().is_none_or(|t| f.order > *t));
+        let recorded = self.store.merge_progress(&url).await?;
+        let next = all.iter().find(|f| recorded.through.as_ref().is_none_or(|t| f.order > *t));
         let start = next.and_then(|f| f.position.clone());
         let start_schema = match next {
             Some(_) => epochs.schema_at(start.as_ref(), schema),
@@ -145,8 +145,7 @@ impl Merger {
         let stale = self.tables.get(&id).is_some_and(|t| t.schema != start_schema);
         if stale || !self.tables.contains_key(&id) {
             // A table still loading has no files yet: its merged table appears with its rows.
-            let progress = self.store.merge_progress(&url).await?;
-            if progress.number == 0 && progress.pending.is_none() && all.is_empty() {
+            if recorded.number == 0 && recorded.pending.is_none() && all.is_empty() {
                 return Ok((0, 0));
             }
             let path = epochs.path_until(start.as_ref());
@@ -291,7 +290,7 @@ impl Epochs {
     pub async fn load(store: &Store, table: &TableId) -> Result<Self> {
         let mut defaults: HashMap<String, Option<String>> = HashMap::new();
         let mut entries = Vec::new();
-        for (at, schema, renamed) in store.table_history(table).await? {
+        for SchemaAt { at, schema, renamed } in store.table_history(table).await? {
             // One statement's renames happen at once.
             let moved: Vec<(String, Option<Option<String>>)> =
                 renamed.iter().map(|(old, new)| (new.clone(), defaults.remove(old))).collect();

@@ -318,12 +318,13 @@ pub struct CommittedFile {
     pub committed_at: Option<String>,
 }
 
-/// One entry of a table's schema history: its schema from `at` on (`None`: gone).
+/// One entry of a table's schema history: its schema from `at` on (`None`: gone), and the
+/// columns the change there renamed (old, new).
 #[derive(Debug, Clone)]
 pub struct SchemaAt {
-    pub table: TableId,
     pub at: BinlogPos,
     pub schema: Option<TableSchema>,
+    pub renamed: Vec<(String, String)>,
 }
 
 impl Store {
@@ -355,9 +356,8 @@ impl Store {
         Ok(())
     }
 
-    /// One table's schema history in position order: (position, schema or `None` when gone,
-    /// columns renamed there).
-    pub async fn table_history(&self, table: &TableId) -> Result<Vec<(BinlogPos, Option<TableSchema>, Vec<(String, String)>)>> {
+    /// One table's schema history, in position order.
+    pub async fn table_history(&self, table: &TableId) -> Result<Vec<SchemaAt>> {
         let rows = sqlx::query(
             "SELECT binlog_file, binlog_offset, schema_json, renamed_columns FROM schema_history WHERE database_name = ? AND table_name = ?",
         )
@@ -365,36 +365,18 @@ impl Store {
         .bind(&table.table)
         .fetch_all(&self.pool)
         .await?;
-        let bad = |e: serde_json::Error| Error::Config(format!("the state store's schema history of {table} does not read ({e})"));
+        let bad = |e: serde_json::Error| {
+            Error::Config(format!("the state store's schema history of {table} does not read ({e}); was it written by a newer binlake?"))
+        };
         let mut history = Vec::with_capacity(rows.len());
         for r in rows {
-            let schema = r.get::<Option<String>, _>(2).map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?;
-            let renamed = r.get::<Option<String>, _>(3).map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?.unwrap_or_default();
-            history.push((BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64), schema, renamed));
+            history.push(SchemaAt {
+                at: BinlogPos::new(r.get::<String, _>(0), r.get::<i64, _>(1) as u64),
+                schema: r.get::<Option<String>, _>(2).map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?,
+                renamed: r.get::<Option<String>, _>(3).map(|j| serde_json::from_str(&j)).transpose().map_err(bad)?.unwrap_or_default(),
+            });
         }
-        history.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(history)
-    }
-
-    /// Every table's schema history, each table's in position order.
-    pub async fn schema_history(&self) -> Result<Vec<SchemaAt>> {
-        let rows = sqlx::query("SELECT database_name, table_name, binlog_file, binlog_offset, schema_json FROM schema_history")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut history = Vec::with_capacity(rows.len());
-        for r in rows {
-            let table = TableId::new(r.get::<String, _>(0), r.get::<String, _>(1));
-            let schema = match r.get::<Option<String>, _>(4) {
-                Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
-                    Error::Config(format!(
-                        "the state store's schema history of {table} does not read ({e}); was it written by a newer binlake?"
-                    ))
-                })?),
-                None => None,
-            };
-            history.push(SchemaAt { table, at: BinlogPos::new(r.get::<String, _>(2), r.get::<i64, _>(3) as u64), schema });
-        }
-        history.sort_by(|a, b| (&a.table, &a.at).cmp(&(&b.table, &b.at)));
+        history.sort_by(|a, b| a.at.cmp(&b.at));
         Ok(history)
     }
 

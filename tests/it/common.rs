@@ -264,6 +264,19 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// `binlake run --lake` streaming every table of `db` into `target` and merging into `lake`,
+/// flushing, merging and sending heartbeats every second, its log piped: for tests that change
+/// the source while binlake runs.
+pub fn spawn_merging_run(state_dir: &std::path::Path, target: &Lake, lake: &Lake, db: &str) -> std::process::Child {
+    binlake(state_dir)
+        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{db}.*")])
+        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// SIGTERM: binlake finishes the current transaction, flushes and exits.
 pub fn terminate(child: &std::process::Child) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

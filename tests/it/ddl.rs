@@ -146,13 +146,7 @@ async fn alter_table_is_followed_in_files_and_merged_tables() {
     assert!(log.contains("following a schema change"), "{log}");
 
     // binlake is running: changes reach it as they happen.
-    let child = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
-        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_merging_run(state.path(), &target, &lake, &db.name);
     tokio::time::sleep(Duration::from_secs(2)).await;
     for sql in [
         "UPDATE stores SET name = 'nine' WHERE id = 9",
@@ -253,13 +247,7 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
     }
 
     // binlake is running: tables appear, change their key and go while it streams.
-    let child = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
-        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_merging_run(state.path(), &target, &lake, &db.name);
     tokio::time::sleep(Duration::from_secs(2)).await;
     for sql in [
         "CREATE TABLE fresh (id INT PRIMARY KEY, note VARCHAR(10))",
@@ -381,13 +369,7 @@ async fn seed_000_scenario_with_a_column_added_mid_stream() {
     let target = Lake::s3("seed000", "dms");
     let lake = Lake::local();
     let state = state_dir();
-    let child = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
-        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_merging_run(state.path(), &target, &lake, &db.name);
     tokio::time::sleep(Duration::from_secs(3)).await;
     db.exec(
         "UPDATE customers SET email = CONCAT('new', customer_id, '@example.com') WHERE customer_id % 10 = 0;

@@ -384,13 +384,7 @@ async fn sigkill_during_merges_loses_and_duplicates_nothing() {
     let mut rng = Rng::new(5);
     let mut logs = String::new();
     for round in 0..6 {
-        let mut child = binlake(state.path())
-            .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
-            .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_merging_run(state.path(), &target, &lake, &db.name);
         let wait = if round < 2 { rng.range(300, 1500) } else { rng.range(1500, 4000) };
         tokio::time::sleep(Duration::from_millis(wait)).await;
         child.kill().unwrap(); // SIGKILL, wherever the merger is
