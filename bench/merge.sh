@@ -16,7 +16,7 @@
 # --merge-file-size. With SPREAD=recent and files smaller than the table, the merge rewrites
 # the same few files at both sizes: its cost follows the changes, not the table.
 # Usage: [SPREAD=all|recent] [MERGE_FILE_MB=128] bench/merge.sh [ROWS] [CHANGES]
-#        (default 1000000 100000; the wide table of throughput.sh)
+#        (default 1000000 100000; the wide table of bench/lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
@@ -27,24 +27,9 @@ file_mb=${MERGE_FILE_MB:-128}
 case "$spread" in all | recent) ;; *) echo "SPREAD must be all or recent" >&2; exit 2 ;; esac
 scripts/services.sh start mariadb >/dev/null
 cargo build --release --quiet
-bin=target/release/binlake
-url=mysql://binlake:binlake@127.0.0.1:3307
-sql() { mariadb --protocol=TCP -h127.0.0.1 -P3307 -ubinlake -pbinlake "$@"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-# seconds and peak RSS (KB) of a command
-measure() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; exit 1; }; cat "$work/time"; }
-# a command whose output only matters when it fails
-quiet() { "$@" >"$work/log" 2>&1 || { cat "$work/log" >&2; echo "failed: $*" >&2; exit 1; }; }
-
-# The rows of throughput.sh for the ids of `seq` in FROM_CLAUSE, so inserted rows look like loaded ones.
-wide_rows() {
-    echo "SELECT seq, seq % 10007, ELT(1 + seq % 4, 'new','paid','shipped','returned'), (seq % 100000) / 100,
-  seq % 300, CONCAT('note for row ', seq, ' ', REPEAT('x', seq % 60)), '2024-01-01' + INTERVAL seq SECOND,
-  '2024-06-01' + INTERVAL seq SECOND, CONCAT('{\"k\": ', seq % 97, ', \"tag\": \"t', seq % 13, '\"}'), seq % 2
-  FROM $1"
-}
+source bench/lib.sh
 
 # CHANGES changes over the ids 1..N in transactions of `batch`: 60% updates and 20% deletes of
 # random ids, 20% inserts of new ids. Random ids repeat and may hit deleted rows, so the rows
@@ -105,14 +90,7 @@ results=()
 for n in "$rows" "$((rows / 10))"; do
     dir=$work/$n
     mkdir -p "$dir"
-    echo "generating $n rows in bench.wide ..." >&2
-    sql -e "
-DROP DATABASE IF EXISTS bench; CREATE DATABASE bench; USE bench;
-CREATE TABLE wide (
-  id BIGINT UNSIGNED PRIMARY KEY, customer INT NOT NULL, status ENUM('new','paid','shipped','returned') NOT NULL,
-  amount DECIMAL(12,2) NOT NULL, qty SMALLINT NOT NULL, note VARCHAR(200), created DATETIME(6) NOT NULL,
-  updated TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3), attrs JSON, flag TINYINT NOT NULL);
-INSERT INTO wide $(wide_rows "seq_1_to_$n");"
+    make_wide "$n"
     run=("$bin" run --source "$url" --target "$dir/files" --state "$dir/state.db" --tables bench.wide --until caught-up)
     merge=("$bin" merge --source "$url" --target "$dir/files" --lake "$dir/lake" --state "$dir/merge.db" --tables bench.wide --until caught-up --merge-file-size "$file_mb")
     table=$dir/lake/bench/wide
@@ -140,6 +118,9 @@ INSERT INTO wide $(wide_rows "seq_1_to_$n");"
         echo "DuckDB's merge has $duck_count rows (the source $source_count), $differ rows differ from binlake's table" >&2
         exit 1
     fi
+    group="merge: $cdc_rows changes into $n rows"
+    record "$group" "binlake merge -> Delta" "$merge_s" "$cdc_rows" "$merge_kb"
+    record "$group" "DuckDB same merge -> Parquet" "$duck_s" "$cdc_rows" "$duck_kb"
     results+=("$n $load_s $load_kb $merge_s $merge_kb $duck_s $duck_kb $cdc_rows $(wc -l <"$dir/base.txt")")
 done
 

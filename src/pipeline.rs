@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -330,12 +329,13 @@ impl Pipeline {
                 return Err(Error::Disconnected("the snapshot connection ended early".into()));
             };
             match chunk? {
-                Chunk::Rows { table, rows } => {
+                Chunk::Rows { table, rows, held: _held } => {
                     let schema = &tables[table];
                     // DMS's "transfer time", once per chunk.
                     let transferred =
                         if self.s.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
                     for row in rows {
+                        let row = snapshot::cells(schema, row)?;
                         if load.writer.as_ref().is_some_and(|w| w.size() >= self.s.output.max_file_size) {
                             load.close().await?;
                         }
@@ -420,10 +420,20 @@ impl Pipeline {
                     return Ok(Ended::CaughtUp);
                 }
             }
-            let tick = self.s.output.cdc_max_batch_interval.min(Duration::from_secs(1));
-            let next = tokio::select! {
-                n = tokio::time::timeout(tick, stream.next()) => n,
-                _ = stop.changed(), if !stopping => { stopping = true; continue; }
+            if !stopping && stop.has_changed().unwrap_or(true) {
+                stopping = true;
+                continue;
+            }
+            // Events that have arrived are taken without arming a timer for each.
+            let next = match stream.ready() {
+                Some(event) => Ok(Some(event)),
+                None => {
+                    let tick = self.s.output.cdc_max_batch_interval.min(Duration::from_secs(1));
+                    tokio::select! {
+                        n = tokio::time::timeout(tick, stream.next()) => n,
+                        _ = stop.changed(), if !stopping => { stopping = true; continue; }
+                    }
+                }
             };
             let event = match next {
                 Err(_) => {

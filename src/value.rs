@@ -142,7 +142,8 @@ fn bit_cell(bits: u16, bytes: Vec<u8>) -> Cell {
 /// Text from the binlog arrives as raw bytes in the column's character set.
 pub fn decode_text(charset: Option<&str>, bytes: &[u8]) -> String {
     match charset {
-        Some("latin1") => bytes.iter().map(|&b| cp1252(b)).collect(),
+        // ASCII reads the same in cp1252 and UTF-8, and most text is ASCII: validated at once.
+        Some("latin1") if !bytes.is_ascii() => bytes.iter().map(|&b| cp1252(b)).collect(),
         _ => String::from_utf8_lossy(bytes).into_owned(),
     }
 }

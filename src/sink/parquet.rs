@@ -1,7 +1,9 @@
 //! Parquet files in the DMS shape, written as a stream: rows are appended to Arrow builders,
-//! handed to the Parquet writer in small batches and uploaded in parts, so a file of any
-//! size needs memory for one row group only. The DMS Parquet settings (version, encoding,
-//! page sizes, statistics, millisecond timestamps, compression) apply as DMS documents them.
+//! handed to the Parquet encoder in small batches and uploaded in parts, so a file of any
+//! size needs memory for one row group only. The encoder works on a blocking thread while
+//! the next batch's rows arrive (decoding and encoding overlap, one batch in flight per
+//! file). The DMS Parquet settings (version, encoding, page sizes, statistics, millisecond
+//! timestamps, compression) apply as DMS documents them.
 
 use std::sync::Arc;
 
@@ -12,13 +14,17 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
 use object_store::buffered::BufWriter;
+use parquet::arrow::ArrowSchemaConverter;
+use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::arrow::{ArrowSchemaConverter, AsyncArrowWriter};
 use parquet::basic::{Compression, DecimalType, GzipLevel, LogicalType, Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::{SchemaDescriptor, Type};
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::sink::settings::{Codec, S3Settings};
@@ -28,6 +34,11 @@ use crate::value::Cell;
 /// Rows buffered in Arrow builders before they are handed to the Parquet encoder.
 const BATCH_ROWS: usize = 4096;
 const BATCH_BYTES: usize = 8 << 20;
+/// A row group is closed at `RowGroupLength` rows or at this size, whichever comes first: the
+/// open row group is held in memory, and rows of large values must not make it unbounded.
+const ROW_GROUP_BYTES: usize = 64 << 20;
+
+type Encoding = JoinHandle<(ArrowWriter<Vec<u8>>, parquet::errors::Result<()>)>;
 
 pub struct ParquetEncoder {
     schema: Arc<Schema>,
@@ -37,7 +48,14 @@ pub struct ParquetEncoder {
     columns: Vec<ColumnBuilder>,
     batch_rows: usize,
     batch_bytes: usize,
-    writer: AsyncArrowWriter<BufWriter>,
+    /// The Parquet writer, into memory; away on a blocking thread while it encodes a batch.
+    writer: Option<ArrowWriter<Vec<u8>>>,
+    encoding: Option<Encoding>,
+    /// The writer's encoded bytes go here as soon as it hands them over.
+    object: BufWriter,
+    /// Bytes encoded and the size of the open row group, as of the writer's last return.
+    encoded: usize,
+    in_progress: usize,
 }
 
 impl ParquetEncoder {
@@ -57,11 +75,12 @@ impl ParquetEncoder {
             .set_data_page_size_limit(p.data_page_size)
             .set_dictionary_page_size_limit(p.dict_page_size_limit)
             .set_max_row_group_row_count(Some(p.row_group_length))
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_statistics_enabled(if p.statistics { EnabledStatistics::Page } else { EnabledStatistics::None })
             .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")))
             .build();
         let options = ArrowWriterOptions::new().with_properties(props).with_parquet_schema(dms_parquet_schema(&schema)?);
-        let writer = AsyncArrowWriter::try_new_with_options(object, schema.clone(), options)?;
+        let writer = ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options)?;
         let prefix_len = prefix.names().count();
         let columns = schema.fields().iter().skip(prefix_len).map(|f| ColumnBuilder::new(f.data_type())).collect();
         Ok(Self {
@@ -71,7 +90,11 @@ impl ParquetEncoder {
             columns,
             batch_rows: 0,
             batch_bytes: 0,
-            writer,
+            writer: Some(writer),
+            encoding: None,
+            object,
+            encoded: 0,
+            in_progress: 0,
         })
     }
 
@@ -92,9 +115,10 @@ impl ParquetEncoder {
 
     /// Bytes this file will roughly have once finished.
     pub fn size(&self) -> u64 {
-        (self.writer.bytes_written() + self.writer.in_progress_size() + self.batch_bytes) as u64
+        (self.encoded + self.in_progress + self.batch_bytes) as u64
     }
 
+    /// Hands the buffered rows to the encoder (once it is done with the previous batch).
     async fn write_batch(&mut self) -> Result<()> {
         if self.batch_rows == 0 {
             return Ok(());
@@ -103,35 +127,61 @@ impl ParquetEncoder {
         arrays.extend(self.prefix_columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
-        self.writer.write(&batch).await.map_err(write_error)?;
         self.batch_rows = 0;
         self.batch_bytes = 0;
+        let mut writer = self.writer_back().await?;
+        self.encoding = Some(tokio::task::spawn_blocking(move || {
+            let done = writer.write(&batch);
+            (writer, done)
+        }));
         Ok(())
     }
 
-    /// Writes the footer and completes the upload; returns the file's size.
+    /// The writer, once it has encoded the batch it was given, with what it encoded uploaded.
+    async fn writer_back(&mut self) -> Result<ArrowWriter<Vec<u8>>> {
+        let mut writer = match self.encoding.take() {
+            Some(encoding) => {
+                let (writer, done) = encoding.await.map_err(encoder_failed)?;
+                done?;
+                writer
+            }
+            None => self.writer.take().expect("the writer is home when no batch is being encoded"),
+        };
+        self.encoded = writer.bytes_written();
+        self.in_progress = writer.in_progress_size();
+        self.upload(&mut writer).await?;
+        Ok(writer)
+    }
+
+    async fn upload(&mut self, writer: &mut ArrowWriter<Vec<u8>>) -> Result<()> {
+        let encoded = std::mem::take(writer.inner_mut());
+        if !encoded.is_empty() {
+            self.object.put(Bytes::from(encoded)).await.map_err(|e| Error::target("uploading a Parquet file", e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last row group and the footer and completes the upload; returns the file's
+    /// size.
     pub async fn finish(mut self) -> Result<u64> {
         self.write_batch().await?;
-        self.writer.flush().await.map_err(write_error)?;
-        let bytes = self.writer.bytes_written() as u64;
-        self.writer.close().await.map_err(write_error)?;
-        Ok(bytes)
+        let writer = self.writer_back().await?;
+        let (mut writer, done) = tokio::task::spawn_blocking(move || {
+            let mut writer = writer;
+            let done = writer.finish().map(|_| ());
+            (writer, done)
+        })
+        .await
+        .map_err(encoder_failed)?;
+        done?;
+        self.upload(&mut writer).await?;
+        self.object.shutdown().await.map_err(|e| upload_error("completing a Parquet upload", e))?;
+        Ok(writer.bytes_written() as u64)
     }
 }
 
-/// The Parquet writer reports upload failures as I/O errors it wraps, once or twice (row
-/// groups and the footer go through one more layer); they are target errors.
-fn write_error(e: ParquetError) -> Error {
-    match e {
-        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
-            Ok(io) => upload_error("uploading a Parquet file", *io),
-            Err(inner) => match inner.downcast::<ParquetError>() {
-                Ok(nested) => write_error(*nested),
-                Err(other) => Error::Parquet(ParquetError::External(other)),
-            },
-        },
-        other => Error::Parquet(other),
-    }
+fn encoder_failed(e: tokio::task::JoinError) -> Error {
+    Error::Parquet(ParquetError::General(format!("the Parquet encoder stopped: {e}")))
 }
 
 /// The Parquet schema Arrow would choose, except that every decimal is a
@@ -352,16 +402,7 @@ pub fn decimal_to_i128(text: &str, precision: u8, scale: i8) -> Result<i128, Str
 
 #[cfg(test)]
 mod tests {
-    use super::{ParquetError, decimal_to_i128, write_error};
-
-    #[test]
-    fn upload_failures_inside_row_group_writes_are_transient() {
-        // What AsyncArrowWriter returns when a part upload fails while it flushes a row group.
-        let failed = object_store::Error::Generic { store: "S3", source: "503 Slow Down".into() };
-        let io: std::io::Error = failed.into();
-        let nested = ParquetError::External(Box::new(ParquetError::External(Box::new(io))));
-        assert!(write_error(nested).is_transient());
-    }
+    use super::decimal_to_i128;
 
     #[test]
     fn decimal_widths_are_the_smallest() {

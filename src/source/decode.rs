@@ -120,6 +120,7 @@ fn compatible(ty: &ColumnType, wire: Wire) -> bool {
 }
 
 /// A cursor over the rows data of one rows event.
+#[derive(Clone)]
 pub struct RowReader<'a> {
     buf: &'a [u8],
 }
@@ -181,6 +182,32 @@ impl<'a> RowReader<'a> {
         Ok(self.read_image(schema, wire, present, Image::PartialAfter(before_json))?.0)
     }
 
+    /// Reads one row image for its primary key only, in key order: the other columns are
+    /// skipped, not decoded (an update's before image matters only when its key changed).
+    pub fn read_key(&mut self, schema: &TableSchema, wire: &[WireColumn], present: &[bool]) -> Result<Vec<Cell>, String> {
+        require_full_image(schema, present)?;
+        #[cfg(debug_assertions)]
+        let whole = {
+            let mut r = self.clone();
+            r.read_row(schema, wire, present)?;
+            r.buf.len()
+        };
+        let nulls = self.take(present.len().div_ceil(8))?;
+        let mut key = vec![Cell::Null; schema.primary_key.len()];
+        for (i, (column, w)) in schema.columns.iter().zip(wire).enumerate() {
+            if nulls[i / 8] & (1 << (i % 8)) != 0 {
+                continue;
+            }
+            match schema.primary_key.iter().position(|&k| k == i) {
+                Some(slot) => key[slot] = self.read_value(column, w).map_err(|e| format!("column {}: {e}", column.name))?,
+                None => self.skip_value(w).map_err(|e| format!("column {}: {e}", column.name))?,
+            }
+        }
+        #[cfg(debug_assertions)]
+        assert_eq!(self.buf.len(), whole, "skipping a row image of {} must consume what decoding it does", schema.id);
+        Ok(key)
+    }
+
     fn read_image(
         &mut self,
         schema: &TableSchema,
@@ -188,12 +215,7 @@ impl<'a> RowReader<'a> {
         present: &[bool],
         image: Image<'_>,
     ) -> Result<(Vec<Cell>, Vec<Option<Json>>), String> {
-        if let Some(missing) = present.iter().position(|p| !p) {
-            return Err(format!(
-                "column {} is missing from the row image; binlake needs binlog_row_image=FULL (SET GLOBAL binlog_row_image='FULL')",
-                schema.columns.get(missing).map_or("?", |c| c.name.as_str())
-            ));
-        }
+        require_full_image(schema, present)?;
         // PARTIAL_JSON: one bit per JSON column of the table, in column order.
         let mut partial_bits: Option<&[u8]> = None;
         if let Image::PartialAfter(_) = image {
@@ -257,6 +279,39 @@ impl<'a> RowReader<'a> {
             0xFB | 0xFF => return Err("bad packed integer in the row image".into()),
             v => v,
         })
+    }
+
+    /// Steps over one non-NULL value.
+    fn skip_value(&mut self, w: &WireColumn) -> Result<(), String> {
+        let fraction = |fsp: u8| (fsp as usize).div_ceil(2);
+        let n = match w.ty {
+            Wire::MYSQL_TYPE_TINY | Wire::MYSQL_TYPE_YEAR => 1,
+            Wire::MYSQL_TYPE_SHORT => 2,
+            Wire::MYSQL_TYPE_INT24 | Wire::MYSQL_TYPE_DATE | Wire::MYSQL_TYPE_NEWDATE | Wire::MYSQL_TYPE_TIME => 3,
+            Wire::MYSQL_TYPE_LONG | Wire::MYSQL_TYPE_FLOAT | Wire::MYSQL_TYPE_TIMESTAMP => 4,
+            Wire::MYSQL_TYPE_LONGLONG | Wire::MYSQL_TYPE_DOUBLE | Wire::MYSQL_TYPE_DATETIME => 8,
+            Wire::MYSQL_TYPE_NEWDECIMAL => decimal_size(w.meta[0] as usize, w.meta[1] as usize),
+            Wire::MYSQL_TYPE_DATETIME2 => 5 + fraction(w.meta[0]),
+            Wire::MYSQL_TYPE_TIMESTAMP2 => 4 + fraction(w.meta[0]),
+            Wire::MYSQL_TYPE_TIME2 => 3 + fraction(w.meta[0]),
+            Wire::MYSQL_TYPE_BIT => (w.meta[1] as usize * 8 + w.meta[0] as usize).div_ceil(8),
+            Wire::MYSQL_TYPE_ENUM | Wire::MYSQL_TYPE_SET => w.meta[1].max(1) as usize,
+            Wire::MYSQL_TYPE_STRING => {
+                let length = ((((w.meta[0] as u32) & 0x30) ^ 0x30) << 4) | w.meta[1] as u32;
+                (if length > 255 { self.uint_le(2)? } else { self.uint_le(1)? }) as usize
+            }
+            Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
+                (if u16::from_le_bytes(w.meta) > 255 { self.uint_le(2)? } else { self.uint_le(1)? }) as usize
+            }
+            Wire::MYSQL_TYPE_BLOB
+            | Wire::MYSQL_TYPE_TINY_BLOB
+            | Wire::MYSQL_TYPE_MEDIUM_BLOB
+            | Wire::MYSQL_TYPE_LONG_BLOB
+            | Wire::MYSQL_TYPE_GEOMETRY
+            | Wire::MYSQL_TYPE_JSON => self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize,
+            other => return Err(format!("unsupported binlog column type {other:?}")),
+        };
+        self.take(n).map(|_| ())
     }
 
     fn read_value(&mut self, column: &Column, w: &WireColumn) -> Result<Cell, String> {
@@ -441,6 +496,23 @@ impl<'a> RowReader<'a> {
     }
 }
 
+fn require_full_image(schema: &TableSchema, present: &[bool]) -> Result<(), String> {
+    match present.iter().position(|p| !p) {
+        Some(missing) => Err(format!(
+            "column {} is missing from the row image; binlake needs binlog_row_image=FULL (SET GLOBAL binlog_row_image='FULL')",
+            schema.columns.get(missing).map_or("?", |c| c.name.as_str())
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Bytes of a binary DECIMAL: 4 per 9 digits on each side of the point, fewer for the rest.
+fn decimal_size(precision: usize, scale: usize) -> usize {
+    const REST: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+    let int_digits = precision.saturating_sub(scale);
+    int_digits / 9 * 4 + REST[int_digits % 9] + scale / 9 * 4 + REST[scale % 9]
+}
+
 fn date_cell(days: Option<i32>) -> Cell {
     days.map_or(Cell::Null, Cell::Date)
 }
@@ -471,6 +543,15 @@ mod tests {
 
     fn col(ty: ColumnType) -> Column {
         Column { name: "t".into(), ty, unsigned: false, nullable: true, charset: None, default: None }
+    }
+
+    #[test]
+    fn binary_decimal_sizes() {
+        // 4 bytes per 9 digits, then 1, 1, 2, 2, 3, 3, 4, 4, 4 bytes for 1..9 more, per side.
+        assert_eq!(decimal_size(12, 2), 5 + 1);
+        assert_eq!(decimal_size(10, 0), 4 + 1);
+        assert_eq!(decimal_size(18, 9), 4 + 4);
+        assert_eq!(decimal_size(65, 30), 3 * 4 + 4 + 3 * 4 + 2);
     }
 
     #[test]

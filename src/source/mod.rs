@@ -9,12 +9,15 @@ pub mod preflight;
 pub mod snapshot;
 pub mod tracker;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{FutureExt, StreamExt};
 use mysql_async::prelude::*;
-use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts, OptsBuilder, Row};
+use mysql_async::{BinlogStreamRequest, Conn, Opts, OptsBuilder, Row};
+use mysql_common::binlog::events::Event;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::error::{Error, Result};
 use crate::position::{BinlogPos, MariadbGtidPos};
@@ -77,7 +80,7 @@ impl Source {
 
     /// Opens the replication stream at `from`, registering as replica `server_id`. Also
     /// returns whether the server checksums its events (`binlog_checksum` other than NONE).
-    pub async fn binlog_stream(&self, server_id: u32, from: &StreamFrom, heartbeat: Duration) -> Result<(BinlogStream, bool)> {
+    pub async fn binlog_stream(&self, server_id: u32, from: &StreamFrom, heartbeat: Duration) -> Result<(Events, bool)> {
         let mut conn = self.connect().await?;
         let flavor = flavor(&mut conn).await?;
         let checksum: Option<String> =
@@ -104,8 +107,115 @@ impl Source {
                 BinlogStreamRequest::new(server_id).with_filename(b"").with_pos(4)
             }
         };
-        let stream = conn.get_binlog_stream(request).await.map_err(|e| stream_error(e, from))?;
-        Ok((stream, checksummed))
+        let mut stream = conn.get_binlog_stream(request).await.map_err(|e| stream_error(e, from))?;
+        let (tx, rx) = mpsc::channel(READ_AHEAD_BATCHES);
+        let budget = ReadAhead::new();
+        let reader = tokio::spawn(async move {
+            // Events already received go over together: one hand-over for many events.
+            while let Some(first) = stream.next().await {
+                let mut failed = first.is_err();
+                let mut bytes = event_size(&first);
+                let mut batch = vec![first];
+                while !failed && batch.len() < BATCH_EVENTS && bytes < BATCH_BYTES {
+                    match stream.next().now_or_never() {
+                        Some(Some(event)) => {
+                            failed = event.is_err();
+                            bytes += event_size(&event);
+                            batch.push(event);
+                        }
+                        _ => break,
+                    }
+                }
+                let held = budget.reserve(bytes).await;
+                if tx.send((batch, held)).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok((Events { rx, ready: VecDeque::new(), held: None, reader }, checksummed))
+    }
+}
+
+/// The replication stream's reader hands events over in batches of at most this many events
+/// or bytes (or one larger event), and holds at most this many batches and [`ReadAhead`]
+/// bytes ahead of the decoder.
+const BATCH_EVENTS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
+const READ_AHEAD_BATCHES: usize = 4;
+
+/// What a reader task (the replication stream's, the snapshot's) may hold ahead of its
+/// consumer, in bytes: it reserves a share for each hand-over, at most the whole budget (so a
+/// value larger than the budget still passes, alone), and the consumer gives it back by
+/// dropping the [`Held`] share once done with what came with it.
+#[derive(Clone)]
+pub struct ReadAhead(Arc<Semaphore>);
+
+pub type Held = OwnedSemaphorePermit;
+
+impl ReadAhead {
+    const BYTES: usize = 16 << 20;
+
+    pub fn new() -> Self {
+        Self(Arc::new(Semaphore::new(Self::BYTES)))
+    }
+
+    pub async fn reserve(&self, bytes: usize) -> Held {
+        let share = bytes.clamp(1, Self::BYTES) as u32;
+        self.0.clone().acquire_many_owned(share).await.expect("the read-ahead budget is never closed")
+    }
+}
+
+type StreamItem = std::result::Result<Event, mysql_async::Error>;
+
+fn event_size(event: &StreamItem) -> usize {
+    event.as_ref().map_or(0, |e| e.data().len())
+}
+
+/// The replication stream, received and framed by a task of its own so that the network
+/// and the decoder work at the same time.
+pub struct Events {
+    rx: mpsc::Receiver<(Vec<StreamItem>, Held)>,
+    ready: VecDeque<StreamItem>,
+    /// The share of the batch in `ready`.
+    held: Option<Held>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Events {
+    /// The next event if one has arrived already.
+    pub fn ready(&mut self) -> Option<StreamItem> {
+        if self.ready.is_empty() {
+            let (batch, held) = self.rx.try_recv().ok()?;
+            self.ready.extend(batch);
+            self.held = Some(held);
+        }
+        self.pop()
+    }
+
+    /// The next event; `None` once the server closed the stream.
+    pub async fn next(&mut self) -> Option<StreamItem> {
+        if self.ready.is_empty() {
+            let (batch, held) = self.rx.recv().await?;
+            self.ready.extend(batch);
+            self.held = Some(held);
+        }
+        self.pop()
+    }
+
+    /// Gives the batch's share back with its last event: the reader may then read one more
+    /// batch while that event is decoded.
+    fn pop(&mut self) -> Option<StreamItem> {
+        let event = self.ready.pop_front();
+        if self.ready.is_empty() {
+            self.held = None;
+        }
+        event
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 

@@ -12,8 +12,9 @@
 //!   blocked; the user needs the LOCK TABLES privilege.
 //!
 //! Rows with a primary key are read in key order in keyset chunks (`WHERE (pk) > (last)
-//! ORDER BY pk LIMIT n`); keyless tables in one streamed scan. Chunks travel through a
-//! bounded channel, so memory is bounded by the chunk size whatever the table size.
+//! ORDER BY pk LIMIT n`); keyless tables in one streamed scan. Rows are streamed as they
+//! arrive, in chunks of a few thousand rows or a few MB, within a read-ahead budget of bytes:
+//! memory is bounded whatever the table or row size.
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
 use crate::schema::{TableSchema, quote_ident};
-use crate::source::{Flavor, Source, current_position, flavor};
+use crate::source::{Flavor, Held, ReadAhead, Source, current_position, flavor};
 use crate::value::{self, Cell};
 
 /// Tests set this to take MySQL's table-lock path on MariaDB, where no MySQL server can be
@@ -33,8 +34,17 @@ use crate::value::{self, Cell};
 const FORCE_TABLE_LOCK: &str = "BINLAKE_TEST_FORCE_TABLE_LOCK";
 
 pub enum Chunk {
-    Rows { table: usize, rows: Vec<Vec<Cell>> },
-    TableDone { table: usize, rows: u64 },
+    /// Rows as the server sent them: [`cells`] converts them, on the consumer's side, which
+    /// drops `held` once done with them.
+    Rows {
+        table: usize,
+        rows: Vec<Row>,
+        held: Held,
+    },
+    TableDone {
+        table: usize,
+        rows: u64,
+    },
 }
 
 /// Opens a consistent snapshot and returns its position and a receiver of row chunks for
@@ -67,10 +77,11 @@ pub async fn start(
         let _ = lock.disconnect().await;
         position?
     };
-    let (tx, rx) = mpsc::channel(2);
+    let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
+        let budget = ReadAhead::new();
         for (i, table) in tables.iter().enumerate() {
-            if let Err(e) = read_table(&mut conn, i, table, chunk_rows, &tx).await {
+            if let Err(e) = read_table(&mut conn, i, table, chunk_rows, &budget, &tx).await {
                 let _ = tx.send(Err(e)).await;
                 return;
             }
@@ -91,26 +102,19 @@ async fn snapshot_status(conn: &mut Conn) -> Result<Option<BinlogPos>> {
     })
 }
 
-async fn read_table(conn: &mut Conn, index: usize, table: &TableSchema, chunk_rows: usize, tx: &mpsc::Sender<Result<Chunk>>) -> Result<()> {
+async fn read_table(
+    conn: &mut Conn,
+    index: usize,
+    table: &TableSchema,
+    chunk_rows: usize,
+    budget: &ReadAhead,
+    tx: &mpsc::Sender<Result<Chunk>>,
+) -> Result<()> {
     let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let select = format!("SELECT {} FROM {}", columns.join(", "), table.id.quoted());
-    let read_err = |e| Error::source(format!("reading {}", table.id), e);
     let mut total = 0u64;
     if table.primary_key.is_empty() {
-        let mut result = conn.exec_iter(select, ()).await.map_err(read_err)?;
-        let mut stream = result.stream::<Row>().await.map_err(read_err)?.ok_or_else(|| Error::Preflight("empty result".into()))?;
-        let mut chunk = Vec::with_capacity(chunk_rows.min(4096));
-        while let Some(row) = stream.next().await {
-            chunk.push(cells(table, row.map_err(read_err)?)?);
-            if chunk.len() >= chunk_rows {
-                total += chunk.len() as u64;
-                send(tx, Chunk::Rows { table: index, rows: std::mem::take(&mut chunk) }).await?;
-            }
-        }
-        total += chunk.len() as u64;
-        if !chunk.is_empty() {
-            send(tx, Chunk::Rows { table: index, rows: chunk }).await?;
-        }
+        total += stream_rows(conn, &select, Vec::new(), table, index, budget, tx).await?.0;
     } else {
         let key: Vec<&str> = table.primary_key.iter().map(|&i| columns[i].as_str()).collect();
         let key_list = key.join(", ");
@@ -119,25 +123,59 @@ async fn read_table(conn: &mut Conn, index: usize, table: &TableSchema, chunk_ro
         let next = format!("{select} WHERE ({key_list}) > ({marks}) ORDER BY {key_list} LIMIT {chunk_rows}");
         let mut last_key: Option<Vec<Value>> = None;
         loop {
-            let rows: Vec<Row> = match &last_key {
-                None => conn.exec(&first, ()).await.map_err(read_err)?,
-                Some(k) => conn.exec(&next, k.clone()).await.map_err(read_err)?,
+            let (n, last) = match last_key {
+                None => stream_rows(conn, &first, Vec::new(), table, index, budget, tx).await?,
+                Some(k) => stream_rows(conn, &next, k, table, index, budget, tx).await?,
             };
-            let n = rows.len();
-            if let Some(last) = rows.last() {
-                last_key = Some(table.primary_key.iter().map(|&i| last.as_ref(i).cloned().unwrap_or(Value::NULL)).collect());
-            }
-            let chunk = rows.into_iter().map(|r| cells(table, r)).collect::<Result<Vec<_>>>()?;
-            total += n as u64;
-            if n > 0 {
-                send(tx, Chunk::Rows { table: index, rows: chunk }).await?;
-            }
-            if n < chunk_rows {
+            total += n;
+            last_key = last;
+            if n < chunk_rows as u64 {
                 break;
             }
         }
     }
     send(tx, Chunk::TableDone { table: index, rows: total }).await
+}
+
+/// Rows handed over at once: a few thousand, fewer when they are large, at least one.
+const SEND_ROWS: usize = 4096;
+const SEND_BYTES: usize = 8 << 20;
+
+/// Streams the rows of one query to the consumer as they arrive; returns how many there were
+/// and the primary key of the last one.
+async fn stream_rows(
+    conn: &mut Conn,
+    query: &str,
+    params: Vec<Value>,
+    table: &TableSchema,
+    index: usize,
+    budget: &ReadAhead,
+    tx: &mpsc::Sender<Result<Chunk>>,
+) -> Result<(u64, Option<Vec<Value>>)> {
+    let read_err = |e| Error::source(format!("reading {}", table.id), e);
+    let mut result = conn.exec_iter(query, params).await.map_err(read_err)?;
+    let mut stream = result.stream::<Row>().await.map_err(read_err)?.ok_or_else(|| Error::Preflight("empty result".into()))?;
+    let key_of = |row: &Row| -> Vec<Value> { table.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect() };
+    let (mut n, mut last_key) = (0u64, None);
+    let (mut chunk, mut bytes) = (Vec::new(), 0);
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(read_err)?;
+        n += 1;
+        bytes += (0..row.len()).map(|i| if let Some(Value::Bytes(b)) = row.as_ref(i) { b.len() } else { 8 }).sum::<usize>();
+        chunk.push(row);
+        if chunk.len() >= SEND_ROWS || bytes >= SEND_BYTES {
+            last_key = chunk.last().map(key_of);
+            let held = budget.reserve(bytes).await;
+            send(tx, Chunk::Rows { table: index, rows: std::mem::take(&mut chunk), held }).await?;
+            bytes = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        last_key = chunk.last().map(key_of);
+        let held = budget.reserve(bytes).await;
+        send(tx, Chunk::Rows { table: index, rows: chunk, held }).await?;
+    }
+    Ok((n, last_key))
 }
 
 async fn send(tx: &mpsc::Sender<Result<Chunk>>, chunk: Chunk) -> Result<()> {
