@@ -157,7 +157,7 @@ async fn stream_rows(
     let mut stream = result.stream::<Row>().await.map_err(read_err)?.ok_or_else(|| Error::Preflight("empty result".into()))?;
     let key_of = |row: &Row| -> Vec<Value> { table.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect() };
     let (mut n, mut last_key) = (0u64, None);
-    let (mut chunk, mut bytes) = (Vec::new(), 0);
+    let (mut chunk, mut bytes) = (Vec::with_capacity(SEND_ROWS), 0);
     while let Some(row) = stream.next().await {
         let row = row.map_err(read_err)?;
         n += 1;
@@ -166,7 +166,7 @@ async fn stream_rows(
         if chunk.len() >= SEND_ROWS || bytes >= SEND_BYTES {
             last_key = chunk.last().map(key_of);
             let held = budget.reserve(bytes).await;
-            send(tx, Chunk::Rows { table: index, rows: std::mem::take(&mut chunk), held }).await?;
+            send(tx, Chunk::Rows { table: index, rows: std::mem::replace(&mut chunk, Vec::with_capacity(SEND_ROWS)), held }).await?;
             bytes = 0;
         }
     }
