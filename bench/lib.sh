@@ -51,6 +51,14 @@ repeat() {
     rm -f "$work/runs"
 }
 
+# Rows in the Parquet files of a directory whose names match a pattern (read from their footers).
+parquet_rows() {
+    python3 -c "import glob, sys, pyarrow.parquet as pq; print(sum(pq.ParquetFile(f).metadata.num_rows for f in glob.glob(sys.argv[1])))" "$1"
+}
+
+# expect_rows WHAT GOT WANTED: a measured run must have written every row.
+expect_rows() { [ "$2" = "$3" ] || { echo "$1: $2 rows written, $3 expected" >&2; exit 1; }; }
+
 # A command whose output only matters when it fails.
 quiet() { "$@" >"$work/log" 2>&1 || { cat "$work/log" >&2; echo "failed: $*" >&2; exit 1; }; }
 

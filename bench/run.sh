@@ -75,6 +75,7 @@ if wants snapshot || wants cdc || wants latency; then
     rm -f "$work/cx.parquet"
     # Last, so that its state is where CDC starts.
     read -r s kb < <(repeat fresh_local "${run[@]}" --until caught-up)
+    expect_rows "binlake's full load" "$(parquet_rows "$lake/bench/wide/LOAD*.parquet")" "$rows"
     record "$group" "binlake -> Parquet, local dir" "$s" "$rows" "$kb"
 fi
 
@@ -87,7 +88,10 @@ cdc_case() {
     file=$(sql -N -e "SHOW MASTER STATUS" | awk '{print $1}')
     sql bench -e "$3"
     sql -e "FLUSH BINARY LOGS"
+    local before
+    before=$(parquet_rows "$lake/bench/wide/2*.parquet")
     read -r s kb < <(repeat saved_state "${run[@]}" --until caught-up)
+    expect_rows "binlake's CDC files" "$(($(parquet_rows "$lake/bench/wide/2*.parquet") - before))" "$n"
     record "$group" "binlake -> Parquet, local dir" "$s" "$n" "$kb"
     local tool=(mariadb-binlog --read-from-remote-server -h127.0.0.1 -P3307 -ubinlake -pbinlake)
     read -r s kb < <(repeat : sh -c "$(printf '%q ' "${tool[@]}") -v --base64-output=decode-rows $file > /dev/null")
@@ -132,17 +136,22 @@ fi
 if wants memory; then
     group="memory: 3 rows of 50 MB LONGBLOB"
     echo "$group ..." >&2
-    # REPEAT returns NULL beyond max_allowed_packet; new sessions get the new value.
+    # REPEAT returns NULL beyond max_allowed_packet; new sessions get the new value, and the
+    # server gets its own back at the end.
+    packet=$(sql -N -e "SELECT @@GLOBAL.max_allowed_packet")
     sql -e "SET GLOBAL max_allowed_packet = 256 * 1024 * 1024"
     blob_rows="SELECT seq, REPEAT(MD5(seq), 50 * 1024 * 1024 / 32) FROM seq_"
     sql bench -e "DROP TABLE IF EXISTS bench.blobs; CREATE TABLE bench.blobs (id INT PRIMARY KEY, b LONGBLOB NOT NULL);
         INSERT INTO bench.blobs $blob_rows""1_to_3;"
     blobs=("$bin" run --source "$url" --target "$work/blobs" --state "$work/blobs.db" --tables bench.blobs --until caught-up)
     read -r s kb < <(measure "${blobs[@]}")
+    expect_rows "binlake's full load of the blobs" "$(parquet_rows "$work/blobs/bench/blobs/LOAD*.parquet")" 3
     record "$group" "binlake snapshot -> Parquet, local dir" "$s" 3 "$kb"
     sql bench -e "INSERT INTO bench.blobs $blob_rows""4_to_6; UPDATE bench.blobs SET b = REVERSE(b) WHERE id = 1;"
     read -r s kb < <(measure "${blobs[@]}")
+    expect_rows "binlake's CDC files of the blobs" "$(parquet_rows "$work/blobs/bench/blobs/2*.parquet")" 4
     record "$group" "binlake CDC (3 inserts, 1 update) -> Parquet" "$s" 4 "$kb"
+    sql -e "SET GLOBAL max_allowed_packet = $packet; DROP TABLE bench.blobs"
 fi
 
 if wants merge; then
