@@ -111,8 +111,12 @@ impl Source {
         let (tx, rx) = mpsc::channel(READ_AHEAD_BATCHES);
         let budget = ReadAhead::new();
         let reader = tokio::spawn(async move {
-            // Events already received go over together: one hand-over for many events.
-            while let Some(first) = stream.next().await {
+            // Events already received go over together: one hand-over for many events. The
+            // share is reserved before reading, so that a large event is not read while the
+            // decoder still holds another.
+            loop {
+                let mut held = budget.reserve(BATCH_BYTES).await;
+                let Some(first) = stream.next().await else { return };
                 let mut failed = first.is_err();
                 let mut bytes = event_size(&first);
                 let mut batch = vec![first];
@@ -126,7 +130,7 @@ impl Source {
                         _ => break,
                     }
                 }
-                let held = budget.reserve(bytes).await;
+                budget.fit(&mut held, bytes).await;
                 if tx.send((batch, held)).await.is_err() || failed {
                     return;
                 }
@@ -144,9 +148,10 @@ const BATCH_BYTES: usize = 1 << 20;
 const READ_AHEAD_BATCHES: usize = 4;
 
 /// What a reader task (the replication stream's, the snapshot's) may hold ahead of its
-/// consumer, in bytes: it reserves a share for each hand-over, at most the whole budget (so a
-/// value larger than the budget still passes, alone), and the consumer gives it back by
-/// dropping the [`Held`] share once done with what came with it.
+/// consumer, in bytes: it reserves a share before reading what it hands over, fits the share
+/// to what it read (at most the whole budget, so a value larger than the budget still
+/// passes, alone), and the consumer gives it back by dropping the [`Held`] share once done
+/// with what came with it.
 #[derive(Clone)]
 pub struct ReadAhead(Arc<Semaphore>);
 
@@ -163,6 +168,17 @@ impl ReadAhead {
         let share = bytes.clamp(1, Self::BYTES) as u32;
         self.0.clone().acquire_many_owned(share).await.expect("the read-ahead budget is never closed")
     }
+
+    /// Grows or shrinks a share to `bytes` (within the budget).
+    pub async fn fit(&self, share: &mut Held, bytes: usize) {
+        let want = bytes.clamp(1, Self::BYTES);
+        let have = share.num_permits();
+        if want > have {
+            share.merge(self.reserve(want - have).await);
+        } else if want < have {
+            drop(share.split(have - want));
+        }
+    }
 }
 
 type StreamItem = std::result::Result<Event, mysql_async::Error>;
@@ -176,7 +192,8 @@ fn event_size(event: &StreamItem) -> usize {
 pub struct Events {
     rx: mpsc::Receiver<(Vec<StreamItem>, Held)>,
     ready: VecDeque<StreamItem>,
-    /// The share of the batch in `ready`.
+    /// The share of the batch in `ready`, given back when the decoder comes for more after
+    /// its last event (done with it, so the reader may read on).
     held: Option<Held>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -185,31 +202,23 @@ impl Events {
     /// The next event if one has arrived already.
     pub fn ready(&mut self) -> Option<StreamItem> {
         if self.ready.is_empty() {
+            self.held = None;
             let (batch, held) = self.rx.try_recv().ok()?;
             self.ready.extend(batch);
             self.held = Some(held);
         }
-        self.pop()
+        self.ready.pop_front()
     }
 
     /// The next event; `None` once the server closed the stream.
     pub async fn next(&mut self) -> Option<StreamItem> {
         if self.ready.is_empty() {
+            self.held = None;
             let (batch, held) = self.rx.recv().await?;
             self.ready.extend(batch);
             self.held = Some(held);
         }
-        self.pop()
-    }
-
-    /// Gives the batch's share back with its last event: the reader may then read one more
-    /// batch while that event is decoded.
-    fn pop(&mut self) -> Option<StreamItem> {
-        let event = self.ready.pop_front();
-        if self.ready.is_empty() {
-            self.held = None;
-        }
-        event
+        self.ready.pop_front()
     }
 }
 

@@ -158,22 +158,30 @@ async fn stream_rows(
     let key_of = |row: &Row| -> Vec<Value> { table.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect() };
     let (mut n, mut last_key) = (0u64, None);
     let (mut chunk, mut bytes) = (Vec::with_capacity(SEND_ROWS), 0);
-    while let Some(row) = stream.next().await {
+    // A chunk's share is reserved before its rows are read: a large row is not read while
+    // the consumer still holds another.
+    let mut held = None;
+    loop {
+        if held.is_none() {
+            held = Some(budget.reserve(SEND_BYTES).await);
+        }
+        let Some(row) = stream.next().await else { break };
         let row = row.map_err(read_err)?;
         n += 1;
         bytes += (0..row.len()).map(|i| if let Some(Value::Bytes(b)) = row.as_ref(i) { b.len() } else { 8 }).sum::<usize>();
         chunk.push(row);
         if chunk.len() >= SEND_ROWS || bytes >= SEND_BYTES {
             last_key = chunk.last().map(key_of);
-            let held = budget.reserve(bytes).await;
-            send(tx, Chunk::Rows { table: index, rows: std::mem::replace(&mut chunk, Vec::with_capacity(SEND_ROWS)), held }).await?;
+            let mut share = held.take().expect("reserved above");
+            budget.fit(&mut share, bytes).await;
+            send(tx, Chunk::Rows { table: index, rows: std::mem::replace(&mut chunk, Vec::with_capacity(SEND_ROWS)), held: share }).await?;
             bytes = 0;
         }
     }
-    if !chunk.is_empty() {
+    if let (false, Some(mut share)) = (chunk.is_empty(), held) {
         last_key = chunk.last().map(key_of);
-        let held = budget.reserve(bytes).await;
-        send(tx, Chunk::Rows { table: index, rows: chunk, held }).await?;
+        budget.fit(&mut share, bytes).await;
+        send(tx, Chunk::Rows { table: index, rows: chunk, held: share }).await?;
     }
     Ok((n, last_key))
 }
