@@ -99,6 +99,7 @@ def chart(groups, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
 
     names = list(groups)
     fig, axes = plt.subplots(len(names), 2, figsize=(13, 2.2 * len(names) + 0.6), squeeze=False)
@@ -108,20 +109,25 @@ def chart(groups, path):
         colors = ["tab:blue" if is_binlake(r) else "tab:gray" for r in runs]
         left, right = axes[row]
         if all("p99_s" in r for r in runs):
-            left.barh(tools, [r["p99_s"] for r in runs], color=colors)
-            left.set_xlabel("p99 latency, s (lower is better)")
+            labels = [f"{t}, {p}" for t in tools for p in ("p50", "p99")]
+            left.barh(labels, [r[k] for r in runs for k in ("p50_s", "p99_s")], color="tab:blue")
+            left.set_xlabel("latency, s (lower is better)")
+        elif group.startswith("memory"):
+            left.barh(tools, [r["seconds"] for r in runs], color=colors)
+            left.set_xlabel("seconds")
         else:
             left.barh(tools, [r["rows_per_s"] for r in runs], color=colors)
             left.set_xlabel("rows/s (higher is better)")
+            left.xaxis.set_major_formatter(EngFormatter())
         right.barh(tools, [r["peak_mb"] for r in runs], color=colors)
         right.set_xlabel("peak RSS, MB (lower is better)")
         left.set_title(group, loc="left", fontsize=10)
         for ax in (left, right):
             ax.invert_yaxis()
             ax.tick_params(axis="y", labelsize=8)
-        right.set_yticklabels([])
+        right.set_yticks([])
     fig.suptitle("binlake (blue) and its peers (gray), measured in the same run", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(path, dpi=110)
 
 
