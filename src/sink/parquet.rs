@@ -165,9 +165,8 @@ impl ParquetEncoder {
     /// size.
     pub async fn finish(mut self) -> Result<u64> {
         self.write_batch().await?;
-        let writer = self.writer_back().await?;
+        let mut writer = self.writer_back().await?;
         let (mut writer, done) = tokio::task::spawn_blocking(move || {
-            let mut writer = writer;
             let done = writer.finish().map(|_| ());
             (writer, done)
         })

@@ -312,11 +312,11 @@ impl Assembler {
                 (Some(before), Some(after))
             } else if let (Op::Update, Some(present_before), Some(present_after)) = (op, &before, &after) {
                 // The before image is decoded whole only when the key changed.
-                let image = reader.clone();
+                let mut image = reader.clone();
                 let old_key = reader.read_key(schema, wire, present_before).map_err(fail)?;
                 let after = reader.read_row(schema, wire, present_after).map_err(fail)?;
                 let moved = schema.primary_key.iter().zip(&old_key).any(|(&k, old)| &after[k] != old);
-                let before = if moved { Some(image.clone().read_row(schema, wire, present_before).map_err(fail)?) } else { None };
+                let before = if moved { Some(image.read_row(schema, wire, present_before).map_err(fail)?) } else { None };
                 (before, Some(after))
             } else {
                 let before = before.as_ref().map(|p| reader.read_row(schema, wire, p)).transpose().map_err(fail)?;

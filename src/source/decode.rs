@@ -241,8 +241,7 @@ impl<'a> RowReader<'a> {
             let cell = if null {
                 Cell::Null
             } else if w.ty == Wire::MYSQL_TYPE_JSON {
-                let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
-                let raw = self.take(n)?;
+                let raw = self.prefixed(w)?;
                 let json = if partial {
                     let Image::PartialAfter(before) = image else { unreachable!("partial bits only in partial after images") };
                     let mut json = before
@@ -296,22 +295,27 @@ impl<'a> RowReader<'a> {
             Wire::MYSQL_TYPE_TIME2 => 3 + fraction(w.meta[0]),
             Wire::MYSQL_TYPE_BIT => (w.meta[1] as usize * 8 + w.meta[0] as usize).div_ceil(8),
             Wire::MYSQL_TYPE_ENUM | Wire::MYSQL_TYPE_SET => w.meta[1].max(1) as usize,
-            Wire::MYSQL_TYPE_STRING => {
-                let length = ((((w.meta[0] as u32) & 0x30) ^ 0x30) << 4) | w.meta[1] as u32;
-                (if length > 255 { self.uint_le(2)? } else { self.uint_le(1)? }) as usize
-            }
-            Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
-                (if u16::from_le_bytes(w.meta) > 255 { self.uint_le(2)? } else { self.uint_le(1)? }) as usize
-            }
+            _ => return self.prefixed(w).map(|_| ()),
+        };
+        self.take(n).map(|_| ())
+    }
+
+    /// The bytes of a length-prefixed value: strings, BLOBs, GEOMETRY and JSON.
+    fn prefixed(&mut self, w: &WireColumn) -> Result<&'a [u8], String> {
+        let prefix = match w.ty {
+            Wire::MYSQL_TYPE_STRING if string_length(w.meta) > 255 => 2,
+            Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING if u16::from_le_bytes(w.meta) > 255 => 2,
+            Wire::MYSQL_TYPE_STRING | Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => 1,
             Wire::MYSQL_TYPE_BLOB
             | Wire::MYSQL_TYPE_TINY_BLOB
             | Wire::MYSQL_TYPE_MEDIUM_BLOB
             | Wire::MYSQL_TYPE_LONG_BLOB
             | Wire::MYSQL_TYPE_GEOMETRY
-            | Wire::MYSQL_TYPE_JSON => self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize,
+            | Wire::MYSQL_TYPE_JSON => w.meta[0].clamp(1, 4) as usize,
             other => return Err(format!("unsupported binlog column type {other:?}")),
         };
-        self.take(n).map(|_| ())
+        let n = self.uint_le(prefix)? as usize;
+        self.take(n)
     }
 
     fn read_value(&mut self, column: &Column, w: &WireColumn) -> Result<Cell, String> {
@@ -409,37 +413,25 @@ impl<'a> RowReader<'a> {
                 Cell::Text(chosen.join(","))
             }
             Wire::MYSQL_TYPE_STRING => {
-                // meta = [real type | length high bits, length low byte]
-                let length = ((((w.meta[0] as u32) & 0x30) ^ 0x30) << 4) | w.meta[1] as u32;
-                let n = if length > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
-                let bytes = self.take(n)?;
+                let length = string_length(w.meta);
+                let bytes = self.prefixed(w)?;
                 match column.ty {
                     // The binlog strips trailing zero bytes of fixed-size binary values.
-                    ColumnType::Binary | ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6 if bytes.len() < length as usize => {
+                    ColumnType::Binary | ColumnType::Uuid | ColumnType::Inet4 | ColumnType::Inet6 if bytes.len() < length => {
                         let mut padded = bytes.to_vec();
-                        padded.resize(length as usize, 0);
+                        padded.resize(length, 0);
                         bytes_cell(column, &padded)?
                     }
                     _ => bytes_cell(column, bytes)?,
                 }
             }
-            Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => {
-                let max = u16::from_le_bytes(w.meta) as usize;
-                let n = if max > 255 { self.uint_le(2)? } else { self.uint_le(1)? } as usize;
-                bytes_cell(column, self.take(n)?)?
-            }
+            Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => bytes_cell(column, self.prefixed(w)?)?,
             Wire::MYSQL_TYPE_BLOB
             | Wire::MYSQL_TYPE_TINY_BLOB
             | Wire::MYSQL_TYPE_MEDIUM_BLOB
             | Wire::MYSQL_TYPE_LONG_BLOB
-            | Wire::MYSQL_TYPE_GEOMETRY => {
-                let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
-                bytes_cell(column, self.take(n)?)?
-            }
-            Wire::MYSQL_TYPE_JSON => {
-                let n = self.uint_le(w.meta[0].clamp(1, 4) as usize)? as usize;
-                Cell::Text(Json::parse(self.take(n)?)?.to_mysql_text())
-            }
+            | Wire::MYSQL_TYPE_GEOMETRY => bytes_cell(column, self.prefixed(w)?)?,
+            Wire::MYSQL_TYPE_JSON => Cell::Text(Json::parse(self.prefixed(w)?)?.to_mysql_text()),
             other => return Err(format!("unsupported binlog column type {other:?}")),
         })
     }
@@ -494,6 +486,12 @@ impl<'a> RowReader<'a> {
             fsp_out,
         ))
     }
+}
+
+/// The declared length of a CHAR/BINARY column; its metadata is [real type | length's high
+/// bits, length's low byte].
+fn string_length(meta: [u8; 2]) -> usize {
+    (((((meta[0] as u32) & 0x30) ^ 0x30) << 4) | meta[1] as u32) as usize
 }
 
 fn require_full_image(schema: &TableSchema, present: &[bool]) -> Result<(), String> {

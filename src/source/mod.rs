@@ -203,9 +203,8 @@ impl Events {
     pub fn ready(&mut self) -> Option<StreamItem> {
         if self.ready.is_empty() {
             self.held = None;
-            let (batch, held) = self.rx.try_recv().ok()?;
-            self.ready.extend(batch);
-            self.held = Some(held);
+            let batch = self.rx.try_recv().ok()?;
+            self.take_batch(batch);
         }
         self.ready.pop_front()
     }
@@ -214,11 +213,15 @@ impl Events {
     pub async fn next(&mut self) -> Option<StreamItem> {
         if self.ready.is_empty() {
             self.held = None;
-            let (batch, held) = self.rx.recv().await?;
-            self.ready.extend(batch);
-            self.held = Some(held);
+            let batch = self.rx.recv().await?;
+            self.take_batch(batch);
         }
         self.ready.pop_front()
+    }
+
+    fn take_batch(&mut self, (batch, held): (Vec<StreamItem>, Held)) {
+        self.ready.extend(batch);
+        self.held = Some(held);
     }
 }
 

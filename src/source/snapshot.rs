@@ -165,25 +165,24 @@ async fn stream_rows(
         if held.is_none() {
             held = Some(budget.reserve(SEND_BYTES).await);
         }
-        let Some(row) = stream.next().await else { break };
-        let row = row.map_err(read_err)?;
-        n += 1;
-        bytes += (0..row.len()).map(|i| if let Some(Value::Bytes(b)) = row.as_ref(i) { b.len() } else { 8 }).sum::<usize>();
-        chunk.push(row);
-        if chunk.len() >= SEND_ROWS || bytes >= SEND_BYTES {
+        let row = stream.next().await.transpose().map_err(read_err)?;
+        let done = row.is_none();
+        if let Some(row) = row {
+            n += 1;
+            bytes += (0..row.len()).map(|i| if let Some(Value::Bytes(b)) = row.as_ref(i) { b.len() } else { 8 }).sum::<usize>();
+            chunk.push(row);
+        }
+        if !chunk.is_empty() && (done || chunk.len() >= SEND_ROWS || bytes >= SEND_BYTES) {
             last_key = chunk.last().map(key_of);
             let mut share = held.take().expect("reserved above");
             budget.fit(&mut share, bytes).await;
             send(tx, Chunk::Rows { table: index, rows: std::mem::replace(&mut chunk, Vec::with_capacity(SEND_ROWS)), held: share }).await?;
             bytes = 0;
         }
+        if done {
+            return Ok((n, last_key));
+        }
     }
-    if let (false, Some(mut share)) = (chunk.is_empty(), held) {
-        last_key = chunk.last().map(key_of);
-        budget.fit(&mut share, bytes).await;
-        send(tx, Chunk::Rows { table: index, rows: chunk, held: share }).await?;
-    }
-    Ok((n, last_key))
 }
 
 async fn send(tx: &mpsc::Sender<Result<Chunk>>, chunk: Chunk) -> Result<()> {
