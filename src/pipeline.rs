@@ -356,7 +356,7 @@ impl Pipeline {
                         } else {
                             String::new()
                         };
-                        writer.append(&RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence }, &row).await?;
+                        writer.append(&RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence }, row).await?;
                     }
                     let loaded = load.rows + load.writer.as_ref().map_or(0, |w| w.rows());
                     if loaded >= load.next_progress {
@@ -451,6 +451,8 @@ impl Pipeline {
             };
             batch.last_event = Instant::now();
             assembler.push(&event, &*catalog, &mut events)?;
+            // The rows own their values: a large event is not held while they are written.
+            drop(event);
             for item in events.drain(..) {
                 match item {
                     SourceEvent::Row { mut change, at } => {
@@ -596,7 +598,7 @@ impl Pipeline {
             let json = serde_json::to_string(&key).expect("cells serialize");
             batch.key_moves.entry(id.clone()).or_default().push((writer.rows(), json));
         }
-        writer.append(&RowMeta { op: change.op, timestamp: &batch.timestamp.1, sequence: &sequence }, &change.row).await
+        writer.append(&RowMeta { op: change.op, timestamp: &batch.timestamp.1, sequence: &sequence }, change.row).await
     }
 
     /// The commit point: close every open file (durable on the target), then record them and

@@ -112,6 +112,11 @@ pub struct Column {
     /// The column's constant default as text (`US`, `0.00`), `None` for NULL or an
     /// expression (`current_timestamp()`): the value rows had when the column was added.
     pub default: Option<String>,
+    /// MEDIUM/LONG TEXT and BLOB and JSON: a value may run to megabytes, so the Parquet
+    /// writer keeps no dictionary or min/max statistics of the column, which would copy it
+    /// whole.
+    #[serde(default)]
+    pub large: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -169,6 +174,7 @@ impl Column {
             default,
         } = c;
         let column_type = column_type.as_str();
+        let large = matches!(data_type.to_ascii_lowercase().as_str(), "mediumtext" | "longtext" | "mediumblob" | "longblob" | "json");
         let column_type_lc = column_type.to_ascii_lowercase();
         let unsigned = column_type_lc.contains("unsigned");
         let ty = match data_type.to_ascii_lowercase().as_str() {
@@ -218,7 +224,7 @@ impl Column {
                 "column {name}: character set {cs} is not supported yet (utf8mb4, utf8mb3, ascii and latin1 are); exclude the table or convert the column"
             ));
         }
-        Ok(Self { name, ty, unsigned, nullable, charset, default: default.as_deref().and_then(literal_default) })
+        Ok(Self { name, ty, unsigned, nullable, charset, default: default.as_deref().and_then(literal_default), large })
     }
 }
 
@@ -475,6 +481,25 @@ mod tests {
             .contains("filters")
         );
         assert!(Pattern::dms("[a-c]x").unwrap().matches("bx"));
+    }
+
+    #[test]
+    fn large_columns_are_the_ones_of_megabytes() {
+        let large = |data_type: &str| {
+            let c = InformationSchemaColumn {
+                name: "c".into(),
+                data_type: data_type.into(),
+                column_type: data_type.into(),
+                ..Default::default()
+            };
+            Column::from_information_schema(c, SchemaOptions::default()).unwrap().large
+        };
+        for ty in ["mediumtext", "longtext", "MEDIUMBLOB", "longblob", "json"] {
+            assert!(large(ty), "{ty}");
+        }
+        for ty in ["varchar", "text", "blob", "varbinary", "int"] {
+            assert!(!large(ty), "{ty}");
+        }
     }
 
     #[test]

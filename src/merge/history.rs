@@ -25,6 +25,7 @@ pub fn schema(source: &TableSchema) -> Arc<TableSchema> {
         nullable: true,
         charset: None,
         default: None,
+        large: false,
     };
     let mut columns = source.columns.clone();
     columns.extend([time(START), time(END)]);

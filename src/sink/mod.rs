@@ -104,7 +104,8 @@ impl FileWriter {
         let encoder = match settings.data_format {
             DataFormat::Parquet => {
                 let schema = prefix.arrow_schema(table, settings.parquet.timestamp_millis);
-                Encoder::Parquet(ParquetEncoder::new(object, schema, prefix, settings)?)
+                let large = table.columns.iter().filter(|c| c.large).map(|c| c.name.as_str());
+                Encoder::Parquet(ParquetEncoder::new(object, schema, prefix, large, settings)?)
             }
             DataFormat::Csv => {
                 Encoder::Csv(CsvEncoder::new(object, &table.columns, prefix, &settings.csv, settings.compression == Codec::Gzip))
@@ -113,10 +114,10 @@ impl FileWriter {
         Ok(Self { key: key.to_string(), rows: 0, encoder })
     }
 
-    pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell]) -> Result<()> {
+    pub async fn append(&mut self, meta: &RowMeta<'_>, row: Vec<Cell>) -> Result<()> {
         match &mut self.encoder {
             Encoder::Parquet(p) => p.append(meta, row, &self.key).await?,
-            Encoder::Csv(c) => c.append(meta, row).await?,
+            Encoder::Csv(c) => c.append(meta, &row).await?,
         }
         self.rows += 1;
         Ok(())

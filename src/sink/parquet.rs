@@ -2,7 +2,8 @@
 //! handed to the Parquet encoder in small batches and uploaded in parts, so a file of any
 //! size needs memory for one row group only. The encoder works on a blocking thread while
 //! the next batch's rows arrive (decoding and encoding overlap, one batch in flight per
-//! file). The DMS Parquet settings (version, encoding, page sizes, statistics, millisecond
+//! file), except for a batch of large values, which is encoded before more rows are taken.
+//! The DMS Parquet settings (version, encoding, page sizes, statistics, millisecond
 //! timestamps, compression) apply as DMS documents them.
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, DecimalType, GzipLevel, LogicalType, Type as PhysicalType, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
-use parquet::schema::types::{SchemaDescriptor, Type};
+use parquet::schema::types::{ColumnPath, SchemaDescriptor, Type};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
@@ -36,7 +37,12 @@ const BATCH_ROWS: usize = 4096;
 const BATCH_BYTES: usize = 8 << 20;
 /// A row group is closed at `RowGroupLength` rows or at this size, whichever comes first: the
 /// open row group is held in memory, and rows of large values must not make it unbounded.
+/// It is closed before a batch would take it past this size, not after.
 const ROW_GROUP_BYTES: usize = 64 << 20;
+/// A batch this large (a few large values) is encoded before `append` returns: the encoder
+/// holds a few copies of a value while it works, and the next large values must not be read
+/// and buffered meanwhile.
+const OVERLAP_BYTES: usize = 2 * BATCH_BYTES;
 
 type Encoding = JoinHandle<(ArrowWriter<Vec<u8>>, parquet::errors::Result<()>)>;
 
@@ -59,8 +65,15 @@ pub struct ParquetEncoder {
 }
 
 impl ParquetEncoder {
-    /// `schema` starts with the columns of `prefix`, then the source columns.
-    pub fn new(object: BufWriter, schema: Arc<Schema>, prefix: &Prefix, settings: &S3Settings) -> Result<Self> {
+    /// `schema` starts with the columns of `prefix`, then the source columns; the `large`
+    /// ones get neither a dictionary nor statistics.
+    pub fn new<'a>(
+        object: BufWriter,
+        schema: Arc<Schema>,
+        prefix: &Prefix,
+        large: impl Iterator<Item = &'a str>,
+        settings: &S3Settings,
+    ) -> Result<Self> {
         let p = &settings.parquet;
         let compression = match settings.compression {
             Codec::None => Compression::UNCOMPRESSED,
@@ -68,7 +81,7 @@ impl ParquetEncoder {
             Codec::Snappy => Compression::SNAPPY,
             Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
         };
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_writer_version(if p.version_2 { WriterVersion::PARQUET_2_0 } else { WriterVersion::PARQUET_1_0 })
             .set_compression(compression)
             .set_dictionary_enabled(p.dictionary)
@@ -77,8 +90,13 @@ impl ParquetEncoder {
             .set_max_row_group_row_count(Some(p.row_group_length))
             .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_statistics_enabled(if p.statistics { EnabledStatistics::Page } else { EnabledStatistics::None })
-            .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")));
+        for name in large {
+            let column = ColumnPath::from(name);
+            props =
+                props.set_column_dictionary_enabled(column.clone(), false).set_column_statistics_enabled(column, EnabledStatistics::None);
+        }
+        let props = props.build();
         let options = ArrowWriterOptions::new().with_properties(props).with_parquet_schema(dms_parquet_schema(&schema)?);
         let writer = ArrowWriter::try_new_with_options(Vec::new(), schema.clone(), options)?;
         let prefix_len = prefix.names().count();
@@ -98,14 +116,16 @@ impl ParquetEncoder {
         })
     }
 
-    /// Appends one row; `key` names the file in errors.
-    pub async fn append(&mut self, meta: &RowMeta<'_>, row: &[Cell], key: &str) -> Result<()> {
+    /// Appends one row (dropped once copied, before a large batch is encoded); `key` names
+    /// the file in errors.
+    pub async fn append(&mut self, meta: &RowMeta<'_>, row: Vec<Cell>, key: &str) -> Result<()> {
         for (builder, value) in self.prefix_columns.iter_mut().zip(self.prefix.values(meta)) {
             builder.append_value(value);
         }
-        for (builder, cell) in self.columns.iter_mut().zip(row) {
+        for (builder, cell) in self.columns.iter_mut().zip(&row) {
             self.batch_bytes += builder.append(cell).map_err(|detail| Error::Encode { key: key.to_string(), detail })?;
         }
+        drop(row);
         self.batch_rows += 1;
         if self.batch_rows >= BATCH_ROWS || self.batch_bytes >= BATCH_BYTES {
             self.write_batch().await?;
@@ -127,14 +147,30 @@ impl ParquetEncoder {
         arrays.extend(self.prefix_columns.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        let bytes = std::mem::take(&mut self.batch_bytes);
         self.batch_rows = 0;
-        self.batch_bytes = 0;
         let mut writer = self.writer_back().await?;
+        if self.in_progress > 0 && self.in_progress + bytes > ROW_GROUP_BYTES {
+            self.start(writer, ArrowWriter::flush);
+            writer = self.writer_back().await?;
+        }
+        self.start(writer, move |w| w.write(&batch));
+        if bytes >= OVERLAP_BYTES {
+            self.writer = Some(self.writer_back().await?);
+        }
+        Ok(())
+    }
+
+    /// Has the writer do `job` on a blocking thread.
+    fn start(
+        &mut self,
+        mut writer: ArrowWriter<Vec<u8>>,
+        job: impl FnOnce(&mut ArrowWriter<Vec<u8>>) -> parquet::errors::Result<()> + Send + 'static,
+    ) {
         self.encoding = Some(tokio::task::spawn_blocking(move || {
-            let done = writer.write(&batch);
+            let done = job(&mut writer);
             (writer, done)
         }));
-        Ok(())
     }
 
     /// The writer, once it has encoded the batch it was given, with what it encoded uploaded.
@@ -165,15 +201,9 @@ impl ParquetEncoder {
     /// size.
     pub async fn finish(mut self) -> Result<u64> {
         self.write_batch().await?;
-        let mut writer = self.writer_back().await?;
-        let (mut writer, done) = tokio::task::spawn_blocking(move || {
-            let done = writer.finish().map(|_| ());
-            (writer, done)
-        })
-        .await
-        .map_err(encoder_failed)?;
-        done?;
-        self.upload(&mut writer).await?;
+        let writer = self.writer_back().await?;
+        self.start(writer, |w| w.finish().map(|_| ()));
+        let writer = self.writer_back().await?;
         self.object.shutdown().await.map_err(|e| upload_error("completing a Parquet upload", e))?;
         Ok(writer.bytes_written() as u64)
     }

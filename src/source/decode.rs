@@ -540,7 +540,7 @@ mod tests {
     use super::*;
 
     fn col(ty: ColumnType) -> Column {
-        Column { name: "t".into(), ty, unsigned: false, nullable: true, charset: None, default: None }
+        Column { name: "t".into(), ty, unsigned: false, nullable: true, charset: None, default: None, large: false }
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Catalog for TableMapCatalog {
                 _ => ColumnType::Text,
             };
             let name = names.get(i).cloned().unwrap_or_else(|| format!("c{}", i + 1));
-            columns.push(Column { name, ty, unsigned, nullable: true, charset: None, default: None });
+            columns.push(Column { name, ty, unsigned, nullable: true, charset: None, default: None, large: false });
         }
         Some(Arc::new(TableSchema { id: id.clone(), columns, primary_key: vec![], charset: None }))
     }

@@ -157,6 +157,7 @@ async fn every_type_agrees_across_load_cdc_and_select() {
     let load_files = lake.files(&db.name, "types").await;
     assert_eq!(load_files.len(), 1, "{load_files:?}");
     assert_rows_equal("LOAD", &read_canonical(&lake, &load_files[0]).await, &loaded);
+    large_columns_keep_no_copies(&lake, &load_files[0]).await;
 
     // Every row through the binlog: an update (after images), then a delete (before image).
     db.exec("UPDATE types SET rev = rev + 1").await;
@@ -179,6 +180,23 @@ async fn every_type_agrees_across_load_cdc_and_select() {
     assert_rows_equal("CDC D", &[deletes[0][1..].to_vec()], &[deleted_row]);
 
     consumer_check(&lake, &db.name, &loaded, &expected_after);
+}
+
+/// MEDIUM/LONG TEXT and BLOB and JSON columns have neither a dictionary nor statistics (each
+/// would copy a value of megabytes whole); smaller text and binary columns keep both, as DMS
+/// writes them.
+async fn large_columns_keep_no_copies(lake: &Lake, key: &str) {
+    let bytes: Bytes = lake.store.get(&key.into()).await.unwrap().bytes().await.unwrap();
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&reader);
+    let chunks = meta.row_group(0).columns().iter().map(|c| (c.column_path().string(), c));
+    let checked: Vec<_> = chunks.filter(|(name, _)| ["vc", "tx", "bl", "vb", "lt", "lb", "j"].contains(&name.as_str())).collect();
+    assert_eq!(checked.len(), 7);
+    for (name, chunk) in checked {
+        let large = ["lt", "lb", "j"].contains(&name.as_str());
+        let dictionary = chunk.dictionary_page_offset().is_some();
+        assert_eq!((dictionary, chunk.statistics().is_some()), (!large, !large), "column {name}: dictionary, statistics");
+    }
 }
 
 /// MySQL's values of every row, ordered by id, each column as its canonical text.
