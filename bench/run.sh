@@ -40,7 +40,7 @@ echo "building binlake (release) ..." >&2
 cargo build --release --quiet
 eval "$(scripts/services.sh env)"
 work=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$work"' EXIT
 source bench/lib.sh
 mkdir -p "$out"
 export BENCH_RESULTS=$out/results.jsonl

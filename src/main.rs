@@ -73,6 +73,12 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     // object_store and mysql_async bring different rustls providers; pick one for all.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // mysql_async keeps up to 128 spare packet buffers of up to this size (4 MiB by default):
+    // after rows of many megabytes, that is memory held for nothing.
+    if std::env::var_os("MYSQL_ASYNC_BUFFER_SIZE_CAP").is_none() {
+        // SAFETY: no other thread exists yet; mysql_async reads it when first used.
+        unsafe { std::env::set_var("MYSQL_ASYNC_BUFFER_SIZE_CAP", "65536") };
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,

@@ -39,10 +39,10 @@ const BATCH_BYTES: usize = 8 << 20;
 /// open row group is held in memory, and rows of large values must not make it unbounded.
 /// It is closed before a batch would take it past this size, not after.
 const ROW_GROUP_BYTES: usize = 64 << 20;
-/// A batch this large (a few large values) is encoded before `append` returns: the encoder
-/// holds a few copies of a value while it works, and the next large values must not be read
-/// and buffered meanwhile.
-const OVERLAP_BYTES: usize = 2 * BATCH_BYTES;
+/// A batch this large (a few large values) is encoded, and its row group closed and uploaded,
+/// before `append` returns: the encoder holds a few copies of a value while it works, and
+/// the next large values must not be read meanwhile, nor wait in an open row group.
+const LARGE_BATCH_BYTES: usize = 2 * BATCH_BYTES;
 
 type Encoding = JoinHandle<(ArrowWriter<Vec<u8>>, parquet::errors::Result<()>)>;
 
@@ -154,9 +154,11 @@ impl ParquetEncoder {
             self.start(writer, ArrowWriter::flush);
             writer = self.writer_back().await?;
         }
-        self.start(writer, move |w| w.write(&batch));
-        if bytes >= OVERLAP_BYTES {
+        if bytes >= LARGE_BATCH_BYTES {
+            self.start(writer, move |w| w.write(&batch).and_then(|()| w.flush()));
             self.writer = Some(self.writer_back().await?);
+        } else {
+            self.start(writer, move |w| w.write(&batch));
         }
         Ok(())
     }
