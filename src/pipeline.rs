@@ -407,7 +407,7 @@ impl Pipeline {
                 let at = assembler.position();
                 let caught_up = self.target_pos.as_ref().is_some_and(|t| &at >= t);
                 let interval = self.s.output.cdc_max_batch_interval;
-                let due = batch.opened.is_some_and(|t| t.elapsed() >= interval)
+                let due = batch.deadline(interval).is_some_and(|d| Instant::now() >= d)
                     || batch.largest() >= self.s.output.cdc_min_file_size
                     || batch.idle_since.elapsed() >= interval;
                 if stopping || caught_up || due {
@@ -428,7 +428,9 @@ impl Pipeline {
             let next = match stream.ready() {
                 Some(event) => Ok(Some(event)),
                 None => {
-                    let tick = self.s.output.cdc_max_batch_interval.min(Duration::from_secs(1));
+                    let interval = self.s.output.cdc_max_batch_interval;
+                    let deadline = if assembler.in_transaction() { None } else { batch.deadline(interval) };
+                    let tick = deadline.map_or(interval, |d| d.saturating_duration_since(Instant::now())).min(Duration::from_secs(1));
                     tokio::select! {
                         n = tokio::time::timeout(tick, stream.next()) => n,
                         _ = stop.changed(), if !stopping => { stopping = true; continue; }
@@ -604,6 +606,7 @@ impl Pipeline {
     /// The commit point: close every open file (durable on the target), then record them and
     /// the checkpoint `at` in one state transaction.
     async fn flush(&self, batch: &mut Batch, at: &BinlogPos) -> Result<()> {
+        let started = Instant::now();
         let mut closed = Vec::with_capacity(batch.files.len());
         for (id, (writer, first)) in batch.files.drain() {
             let key = writer.key.clone();
@@ -628,6 +631,7 @@ impl Pipeline {
         if !closed.is_empty() {
             let rows: u64 = closed.iter().map(|f| f.rows).sum();
             info!(files = closed.len(), rows, position = %at, "committed CDC files.");
+            batch.flush_took = started.elapsed();
         }
         batch.opened = None;
         batch.idle_since = Instant::now();
@@ -666,6 +670,8 @@ struct Batch {
     /// Source commit time of the newest transaction with rows in the open files.
     newest_commit_ts: Option<u32>,
     opened: Option<Instant>,
+    /// How long closing and committing the last files took.
+    flush_took: Duration,
     idle_since: Instant,
     last_event: Instant,
 }
@@ -681,6 +687,7 @@ impl Default for Batch {
             timestamp: (i64::MIN, String::new()),
             newest_commit_ts: None,
             opened: None,
+            flush_took: Duration::ZERO,
             idle_since: Instant::now(),
             last_event: Instant::now(),
         }
@@ -688,6 +695,12 @@ impl Default for Batch {
 }
 
 impl Batch {
+    /// When the open files start closing: as long before the end of `interval` as the last
+    /// commit took (at most half of it), so that their rows are in the lake within it.
+    fn deadline(&self, interval: Duration) -> Option<Instant> {
+        self.opened.map(|t| t + interval - self.flush_took.min(interval / 2))
+    }
+
     fn largest(&self) -> u64 {
         self.files.values().map(|(w, _)| w.size()).max().unwrap_or(0)
     }
@@ -716,5 +729,25 @@ impl LoadState {
             self.files.push(ClosedFile { key, table, rows: stats.rows, bytes: stats.bytes, first_position: None, key_moves: Vec::new() });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_start_closing_as_early_as_the_last_commit_took() {
+        let interval = Duration::from_secs(1);
+        let mut batch = Batch::default();
+        assert_eq!(batch.deadline(interval), None, "nothing open");
+        let opened = Instant::now();
+        batch.opened = Some(opened);
+        assert_eq!(batch.deadline(interval), Some(opened + interval));
+        batch.flush_took = Duration::from_millis(200);
+        assert_eq!(batch.deadline(interval), Some(opened + Duration::from_millis(800)));
+        // A slow target does not turn every event into a file of its own.
+        batch.flush_took = Duration::from_secs(5);
+        assert_eq!(batch.deadline(interval), Some(opened + Duration::from_millis(500)));
     }
 }
