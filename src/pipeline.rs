@@ -402,11 +402,11 @@ impl Pipeline {
         let mut events = Vec::new();
         let mut stopping = false;
         let silence = self.s.heartbeat * 3;
+        let interval = self.s.output.cdc_max_batch_interval;
         loop {
             if !assembler.in_transaction() {
                 let at = assembler.position();
                 let caught_up = self.target_pos.as_ref().is_some_and(|t| &at >= t);
-                let interval = self.s.output.cdc_max_batch_interval;
                 let due = batch.deadline(interval).is_some_and(|d| Instant::now() >= d)
                     || batch.largest() >= self.s.output.cdc_min_file_size
                     || batch.idle_since.elapsed() >= interval;
@@ -428,7 +428,6 @@ impl Pipeline {
             let next = match stream.ready() {
                 Some(event) => Ok(Some(event)),
                 None => {
-                    let interval = self.s.output.cdc_max_batch_interval;
                     let deadline = if assembler.in_transaction() { None } else { batch.deadline(interval) };
                     let tick = deadline.map_or(interval, |d| d.saturating_duration_since(Instant::now())).min(Duration::from_secs(1));
                     tokio::select! {

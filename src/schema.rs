@@ -174,10 +174,11 @@ impl Column {
             default,
         } = c;
         let column_type = column_type.as_str();
-        let large = matches!(data_type.to_ascii_lowercase().as_str(), "mediumtext" | "longtext" | "mediumblob" | "longblob" | "json");
+        let data_type = data_type.to_ascii_lowercase();
+        let large = matches!(data_type.as_str(), "mediumtext" | "longtext" | "mediumblob" | "longblob" | "json");
         let column_type_lc = column_type.to_ascii_lowercase();
         let unsigned = column_type_lc.contains("unsigned");
-        let ty = match data_type.to_ascii_lowercase().as_str() {
+        let ty = match data_type.as_str() {
             // BOOLEAN is TINYINT(1) in MySQL: an integer unless asked otherwise.
             "tinyint" if options.tinyint1_as_boolean && column_type_lc == "tinyint(1)" => ColumnType::Boolean,
             "tinyint" | "bool" | "boolean" => ColumnType::TinyInt,
