@@ -100,6 +100,42 @@ async fn a_large_transaction_is_never_split_across_files() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn rows_of_many_megabytes_arrive_whole_each_in_a_row_group_of_its_own() {
+    let mut db = TestDb::new("hugerows").await;
+    db.exec("CREATE TABLE huge (id INT PRIMARY KEY, b LONGBLOB NOT NULL)").await;
+    // 20 MB values: more than one 16 MB protocol packet, and a Parquet batch of their own.
+    let value = |id: u32| format!("REPEAT(MD5({id}), 20 * 1024 * 1024 / 32)");
+    db.exec(&format!("INSERT INTO huge VALUES (1, {}), (2, {})", value(1), value(2))).await;
+    let lake = Lake::s3("hugerows", "");
+    let state = state_dir();
+    run_until_caught_up(state.path(), &lake, &db.name, &[]);
+    db.exec(&format!("INSERT INTO huge VALUES (3, {})", value(3))).await;
+    db.exec("UPDATE huge SET b = REVERSE(b) WHERE id = 1").await;
+    run_until_caught_up(state.path(), &lake, &db.name, &[]);
+
+    let files = lake.files(&db.name, "huge").await;
+    assert_eq!(files.len(), 2, "{files:?}");
+    for key in &files {
+        let bytes: bytes::Bytes = lake.store.get(&key.as_str().into()).await.unwrap().bytes().await.unwrap();
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(bytes).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        // Each large value is encoded and its row group closed before the next is read.
+        assert_eq!(meta.num_row_groups() as i64, meta.file_metadata().num_rows(), "{key}");
+    }
+    let expected: Vec<(u32, String)> =
+        mysql_async::prelude::Queryable::query(&mut db.conn, "SELECT id, HEX(b) FROM huge ORDER BY id").await.unwrap();
+    let changes = lake.changes(&db.name, "huge").await;
+    let ops: Vec<(&str, &str)> = changes.iter().map(|c| (c[0].as_str(), c[1].as_str())).collect();
+    assert_eq!(ops, [("I", "1"), ("I", "2"), ("I", "3"), ("U", "1")]);
+    let current = replay(&changes, &[0]);
+    assert_eq!(current.len(), 3);
+    for ((id, hex), row) in expected.iter().zip(current.values()) {
+        assert_eq!(row[0], id.to_string());
+        assert!(row[1].len() == 40 << 20 && row[1].eq_ignore_ascii_case(hex), "row {id}: value differs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn large_files_reach_s3_whole() {
     let mut db = TestDb::new("multipart").await;
     db.exec("CREATE TABLE blobs (id INT PRIMARY KEY, data VARBINARY(2048) NOT NULL)").await;
