@@ -9,13 +9,23 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::merge::delta::Lake;
-use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_RETENTION_HOURS, DEFAULT_TARGET_FILE_MB, MergeSettings};
+use crate::merge::supervisor::MergeCommand;
+use crate::merge::verify::VerifyCommand;
+use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_INTERVAL_SECONDS, DEFAULT_RETENTION_HOURS, DEFAULT_TARGET_FILE_MB, MergeSettings};
 use crate::pipeline::Settings;
 use crate::schema::{SchemaOptions, TableFilter};
 use crate::sink::settings::{self, Raw, S3Settings};
-use crate::sink::target::Target;
 use crate::source::Source;
+
+/// Rows per snapshot query (keyset chunk).
+pub const DEFAULT_SNAPSHOT_CHUNK_ROWS: usize = 10_000;
+/// Heartbeat period asked of the source, in seconds.
+pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 10;
+
+/// A flag's help with its default, so the default shown is the one the code uses.
+fn defaulted(help: &str, default: impl std::fmt::Display) -> String {
+    format!("{help} [default: {default}].")
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -57,37 +67,25 @@ pub struct RunArgs {
     #[command(flatten)]
     pub state: StateArgs,
 
-    /// Tables to replicate, as db.table patterns (`shop.*`, `crm.orders`, `*.audit_*`);
-    /// repeat or separate with commas [default: every table of every non-system database].
-    #[arg(long = "tables", env = "BINLAKE_TABLES", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
-    pub tables: Vec<String>,
-
-    /// Tables to leave out, as db.table patterns (`*.tmp_*`).
-    #[arg(long = "exclude", env = "BINLAKE_EXCLUDE", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelectionArgs,
 
     /// Stop condition; without it binlake runs until stopped (SIGTERM or Ctrl-C flush and exit 0).
     #[arg(long, env = "BINLAKE_UNTIL", value_enum)]
     pub until: Option<Until>,
 
-    /// Rows per snapshot query (keyset chunk); bounds memory during the full load [default: 10000].
-    #[arg(long, env = "BINLAKE_SNAPSHOT_CHUNK_ROWS", value_name = "ROWS")]
+    #[arg(long, env = "BINLAKE_SNAPSHOT_CHUNK_ROWS", value_name = "ROWS",
+        help = defaulted("Rows per snapshot query (keyset chunk); bounds memory during the full load", DEFAULT_SNAPSHOT_CHUNK_ROWS))]
     pub snapshot_chunk_rows: Option<usize>,
 
-    /// Heartbeat period asked of the source, in seconds; a stream silent for three periods is
-    /// reconnected [default: 10].
-    #[arg(long, env = "BINLAKE_HEARTBEAT", value_name = "SECONDS")]
+    #[arg(long, env = "BINLAKE_HEARTBEAT", value_name = "SECONDS",
+        help = defaulted("Heartbeat period asked of the source, in seconds; a stream silent for three periods is reconnected", DEFAULT_HEARTBEAT_SECONDS))]
     pub heartbeat: Option<u64>,
 
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9187, GET /metrics)
     /// [default: off].
     #[arg(long, env = "BINLAKE_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
-
-    /// A DMS table-mapping JSON file: its selection rules (include/exclude, `%` wildcards)
-    /// choose the tables, as in the DMS task; combined with --tables/--exclude.
-    #[arg(long, env = "BINLAKE_TABLE_MAPPINGS", value_name = "FILE")]
-    pub table_mappings: Option<PathBuf>,
 
     /// Adds a column of this name after the DMS columns holding a sequence that strictly
     /// increases with binlog order (text, fixed width), for DLT APPLY CHANGES `SEQUENCE BY`
@@ -101,17 +99,49 @@ pub struct RunArgs {
     #[arg(long, env = "BINLAKE_SPLIT_KEY_UPDATES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub split_key_updates: Option<bool>,
 
-    /// Writes TINYINT(1) columns (MySQL's BOOLEAN) as Parquet booleans (`true`/`false` in
-    /// CSV) instead of 8-bit integers as DMS does; a value other than 0 or 1 stops binlake
-    /// [default: false].
-    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub tinyint1_as_boolean: Option<bool>,
-
     #[command(flatten)]
     pub merge: MergeArgs,
 
     #[command(flatten)]
     pub dms: DmsArgs,
+}
+
+/// Which tables, and how their types were written: the same for `run`, `merge` and `verify`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TableSelectionArgs {
+    /// Tables to replicate (or merge, or compare), as db.table patterns (`shop.*`,
+    /// `crm.orders`, `*.audit_*`); repeat or separate with commas [default: every table of
+    /// every non-system database].
+    #[arg(long = "tables", env = "BINLAKE_TABLES", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
+    pub tables: Vec<String>,
+
+    /// Tables to leave out, as db.table patterns (`*.tmp_*`).
+    #[arg(long = "exclude", env = "BINLAKE_EXCLUDE", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
+    pub exclude: Vec<String>,
+
+    /// A DMS table-mapping JSON file: its selection rules (include/exclude, `%` wildcards)
+    /// choose the tables, as in the DMS task; combined with --tables/--exclude.
+    #[arg(long, env = "BINLAKE_TABLE_MAPPINGS", value_name = "FILE")]
+    pub table_mappings: Option<PathBuf>,
+
+    /// Writes TINYINT(1) columns (MySQL's BOOLEAN) as Parquet booleans (`true`/`false` in
+    /// CSV) instead of 8-bit integers as DMS does; a value other than 0 or 1 stops binlake.
+    /// `merge` and `verify` must be given what `run` was [default: false].
+    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tinyint1_as_boolean: Option<bool>,
+}
+
+impl TableSelectionArgs {
+    fn resolve(&self, file: &FileConfig) -> Result<(TableFilter, SchemaOptions)> {
+        let pick = |cli: &Vec<String>, f: &Option<Vec<String>>| if cli.is_empty() { f.clone().unwrap_or_default() } else { cli.clone() };
+        let mut filter = TableFilter::new(&pick(&self.tables, &file.tables), &pick(&self.exclude, &file.exclude)).map_err(Error::Config)?;
+        if let Some(path) = self.table_mappings.clone().or(file.table_mappings.clone()) {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::Config(format!("table mappings {}: {e}", path.display())))?;
+            filter = filter.with_dms_mappings(&text).map_err(|e| Error::Config(format!("table mappings {}: {e}", path.display())))?;
+        }
+        let options = SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) };
+        Ok((filter, options))
+    }
 }
 
 /// The merged tables: `binlake run --lake` and `binlake merge`.
@@ -124,23 +154,20 @@ pub struct MergeArgs {
     #[arg(long, env = "BINLAKE_LAKE", value_name = "URL")]
     pub lake: Option<String>,
 
-    /// Seconds between merges; each merge is one Delta commit per changed table [default: 60].
-    #[arg(long, env = "BINLAKE_MERGE_INTERVAL", value_name = "SECONDS")]
+    #[arg(long, env = "BINLAKE_MERGE_INTERVAL", value_name = "SECONDS",
+        help = defaulted("Seconds between merges; each merge is one Delta commit per changed table", DEFAULT_INTERVAL_SECONDS))]
     pub merge_interval: Option<u64>,
 
-    /// Size of the merged tables' data files, in MB; a merge rewrites only the files holding
-    /// changed keys [default: 128].
-    #[arg(long, env = "BINLAKE_MERGE_FILE_SIZE", value_name = "MB")]
+    #[arg(long, env = "BINLAKE_MERGE_FILE_SIZE", value_name = "MB",
+        help = defaulted("Size of the merged tables' data files, in MB; a merge rewrites only the files holding changed keys", DEFAULT_TARGET_FILE_MB))]
     pub merge_file_size: Option<u64>,
 
-    /// Memory for the changes of one merge, in MB; more changes are merged in several commits
-    /// [default: 256].
-    #[arg(long, env = "BINLAKE_MERGE_BUFFER", value_name = "MB")]
+    #[arg(long, env = "BINLAKE_MERGE_BUFFER", value_name = "MB",
+        help = defaulted("Memory for the changes of one merge, in MB; more changes are merged in several commits", DEFAULT_BUFFER_MB))]
     pub merge_buffer: Option<usize>,
 
-    /// Hours a data file stays in storage after a merge replaced it, so that readers of older
-    /// table versions keep working; then it is vacuumed [default: 168, Delta's default].
-    #[arg(long, env = "BINLAKE_MERGE_RETENTION", value_name = "HOURS")]
+    #[arg(long, env = "BINLAKE_MERGE_RETENTION", value_name = "HOURS",
+        help = defaulted("Hours a data file stays in storage after a merge replaced it, so that readers of older table versions keep working; then it is vacuumed (Delta's default)", DEFAULT_RETENTION_HOURS))]
     pub merge_retention: Option<u64>,
 
     /// Also keep every version of every row in `<table>__history` beside each merged table,
@@ -165,8 +192,11 @@ impl MergeArgs {
         let Some(lake) = self.lake.clone().or(file.lake.clone()) else { return Ok(None) };
         let at_least_one = |v: u64, name: &str| if v == 0 { Err(Error::Config(format!("--{name} must be at least 1"))) } else { Ok(v) };
         Ok(Some(MergeSettings {
-            lake: Lake::open(&lake)?,
-            interval: Duration::from_secs(at_least_one(self.merge_interval.or(file.merge_interval).unwrap_or(60), "merge-interval")?),
+            lake,
+            interval: Duration::from_secs(at_least_one(
+                self.merge_interval.or(file.merge_interval).unwrap_or(DEFAULT_INTERVAL_SECONDS),
+                "merge-interval",
+            )?),
             target_file_bytes: at_least_one(
                 self.merge_file_size.or(file.merge_file_size).unwrap_or(DEFAULT_TARGET_FILE_MB),
                 "merge-file-size",
@@ -194,21 +224,12 @@ pub struct MergeCommandArgs {
     #[command(flatten)]
     pub state: StateArgs,
 
-    /// Tables to merge, as db.table patterns [default: every table of the source].
-    #[arg(long = "tables", env = "BINLAKE_TABLES", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
-    pub tables: Vec<String>,
-
-    /// Tables to leave out, as db.table patterns.
-    #[arg(long = "exclude", env = "BINLAKE_EXCLUDE", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelectionArgs,
 
     /// Merge what is there, then exit; without it the merger runs every --merge-interval until stopped.
     #[arg(long, env = "BINLAKE_UNTIL", value_enum)]
     pub until: Option<Until>,
-
-    /// As for `run`: TINYINT(1) columns were written as booleans.
-    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub tinyint1_as_boolean: Option<bool>,
 
     #[command(flatten)]
     pub merge: MergeArgs,
@@ -217,37 +238,22 @@ pub struct MergeCommandArgs {
     pub dms: DmsArgs,
 }
 
-/// What `binlake merge` runs with.
-pub struct MergeCommand {
-    pub source: Source,
-    pub target: Target,
-    pub filter: TableFilter,
-    pub until_caught_up: bool,
-    pub schema_options: SchemaOptions,
-    pub merge: MergeSettings,
-    /// How the folder's files are written (its DMS settings).
-    pub output: S3Settings,
-}
-
 impl MergeCommandArgs {
     pub fn resolve(&self) -> Result<(MergeCommand, String)> {
         let config = self.source.config.as_deref();
         let file = read_file(config)?;
-        let state = self.state.resolve(config)?;
-        let (source, _) = self.source.resolve(&state)?;
-        let target_url = required(self.target.clone().or(file.target.clone()), "target", "BINLAKE_TARGET")?;
-        let pick = |cli: &Vec<String>, f: Option<Vec<String>>| if cli.is_empty() { f.unwrap_or_default() } else { cli.clone() };
-        let filter = TableFilter::new(&pick(&self.tables, file.tables.clone()), &pick(&self.exclude, file.exclude.clone()))
-            .map_err(Error::Config)?;
+        let state = self.state.resolve(&file, config);
+        let (source, _) = self.source.resolve(&file, &state)?;
+        let (filter, schema_options) = self.selection.resolve(&file)?;
         let merge = self.merge.resolve(&file)?.ok_or_else(|| Error::Config("--lake is required (or set BINLAKE_LAKE)".into()))?;
         let (output, _) = self.dms.resolve(file.dms_settings.clone(), file.dms.clone())?;
         check_scd2(Some(&merge), &output)?;
         let command = MergeCommand {
             source,
-            target: Target::open(&target_url, &output)?,
+            target: required(self.target.clone().or(file.target.clone()), "target", "BINLAKE_TARGET")?,
             filter,
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
-            schema_options: SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) },
+            schema_options,
             merge,
             output,
         };
@@ -265,13 +271,8 @@ pub struct VerifyArgs {
     #[arg(long, env = "BINLAKE_LAKE", value_name = "URL")]
     pub lake: Option<String>,
 
-    /// Tables to compare, as db.table patterns [default: every table of the source].
-    #[arg(long = "tables", env = "BINLAKE_TABLES", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
-    pub tables: Vec<String>,
-
-    /// Tables to leave out, as db.table patterns.
-    #[arg(long = "exclude", env = "BINLAKE_EXCLUDE", value_name = "PATTERN", value_delimiter = ',', num_args = 1..)]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub selection: TableSelectionArgs,
 
     /// Differing keys to print per table.
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -281,22 +282,21 @@ pub struct VerifyArgs {
     /// catching up (a running binlake merges every --merge-interval).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub wait: u64,
-
-    /// As for `run`: TINYINT(1) columns were written as booleans.
-    #[arg(long, env = "BINLAKE_TINYINT1_AS_BOOLEAN", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub tinyint1_as_boolean: Option<bool>,
 }
 
 impl VerifyArgs {
-    pub fn resolve(&self) -> Result<(Source, Lake, TableFilter, SchemaOptions)> {
+    pub fn resolve(&self) -> Result<VerifyCommand> {
         let file = read_file(self.source.config.as_deref())?;
-        let (source, _) = self.source.resolve("")?;
-        let lake = Lake::open(&required(self.lake.clone().or(file.lake.clone()), "lake", "BINLAKE_LAKE")?)?;
-        let pick = |cli: &Vec<String>, f: Option<Vec<String>>| if cli.is_empty() { f.unwrap_or_default() } else { cli.clone() };
-        let filter = TableFilter::new(&pick(&self.tables, file.tables.clone()), &pick(&self.exclude, file.exclude.clone()))
-            .map_err(Error::Config)?;
-        let options = SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) };
-        Ok((source, lake, filter, options))
+        let (source, _) = self.source.resolve(&file, "")?;
+        let (filter, options) = self.selection.resolve(&file)?;
+        Ok(VerifyCommand {
+            source,
+            lake: required(self.lake.clone().or(file.lake.clone()), "lake", "BINLAKE_LAKE")?,
+            filter,
+            options,
+            max_keys: self.max_keys,
+            wait: Duration::from_secs(self.wait),
+        })
     }
 }
 
@@ -428,22 +428,33 @@ fn required<T>(value: Option<T>, flag: &str, env: &str) -> Result<T> {
 impl StateArgs {
     /// The state URL: flag/env, then config file, then `binlake.db` beside the config file or
     /// in the working directory.
-    pub fn resolve(&self, config: Option<&Path>) -> Result<String> {
-        let file = read_file(config)?;
-        Ok(self.state.clone().or(file.state).unwrap_or_else(|| {
+    fn resolve(&self, file: &FileConfig, config: Option<&Path>) -> String {
+        self.state.clone().or(file.state.clone()).unwrap_or_else(|| {
             let dir = config.and_then(Path::parent).filter(|d| !d.as_os_str().is_empty());
             let path = dir.map(|d| d.join("binlake.db")).unwrap_or_else(|| PathBuf::from("binlake.db"));
             format!("sqlite://{}", path.display())
-        }))
+        })
+    }
+
+    /// The state URL, for commands that read nothing else from the config file.
+    pub fn resolve_alone(&self, config: Option<&Path>) -> Result<String> {
+        Ok(self.resolve(&read_file(config)?, config))
     }
 }
 
 impl SourceArgs {
-    pub fn resolve(&self, state_url: &str) -> Result<(Source, u32)> {
-        let file = read_file(self.config.as_deref())?;
-        let url = required(self.source.clone().or(file.source), "source", "BINLAKE_SOURCE")?;
+    fn resolve(&self, file: &FileConfig, state_url: &str) -> Result<(Source, u32)> {
+        let url = required(self.source.clone().or(file.source.clone()), "source", "BINLAKE_SOURCE")?;
         let server_id = self.server_id.or(file.server_id).unwrap_or_else(|| default_server_id(state_url));
         Ok((Source::new(&url)?, server_id))
+    }
+
+    /// `binlake check`: the source and the server id it registers with, which is derived
+    /// from the state URL.
+    pub fn resolve_for_check(&self, state: &StateArgs) -> Result<(Source, u32)> {
+        let config = self.config.as_deref();
+        let file = read_file(config)?;
+        self.resolve(&file, &state.resolve(&file, config))
     }
 }
 
@@ -460,35 +471,31 @@ impl RunArgs {
         let config = self.source.config.as_deref();
         let file = read_file(config)?;
         let merge = self.merge.resolve(&file)?;
-        let state = self.state.resolve(config)?;
-        let (source, server_id) = self.source.resolve(&state)?;
-        let target_url = required(self.target.clone().or(file.target), "target", "BINLAKE_TARGET")?;
-        let pick = |cli: &Vec<String>, f: Option<Vec<String>>| if cli.is_empty() { f.unwrap_or_default() } else { cli.clone() };
-        let mut filter = TableFilter::new(&pick(&self.tables, file.tables), &pick(&self.exclude, file.exclude)).map_err(Error::Config)?;
-        if let Some(path) = self.table_mappings.clone().or(file.table_mappings) {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::Config(format!("table mappings {}: {e}", path.display())))?;
-            filter = filter.with_dms_mappings(&text).map_err(|e| Error::Config(format!("table mappings {}: {e}", path.display())))?;
-        }
+        let state = self.state.resolve(&file, config);
+        let (source, server_id) = self.source.resolve(&file, &state)?;
+        let target = required(self.target.clone().or(file.target.clone()), "target", "BINLAKE_TARGET")?;
+        let (filter, schema_options) = self.selection.resolve(&file)?;
         let positive = |v: usize, name: &str| if v == 0 { Err(Error::Config(format!("{name} must be positive"))) } else { Ok(v) };
         let (output, notes) = self.dms.resolve(file.dms_settings, file.dms)?;
         for note in notes {
             tracing::warn!("{note}.");
         }
         check_scd2(merge.as_ref(), &output)?;
-        let target = Target::open(&target_url, &output)?;
-        let sequence_column = self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty());
         let settings = Settings {
             source,
             target,
             filter,
             server_id,
-            snapshot_chunk_rows: positive(self.snapshot_chunk_rows.or(file.snapshot_chunk_rows).unwrap_or(10_000), "snapshot-chunk-rows")?,
-            heartbeat: Duration::from_secs(self.heartbeat.or(file.heartbeat).unwrap_or(10).max(1)),
+            snapshot_chunk_rows: positive(
+                self.snapshot_chunk_rows.or(file.snapshot_chunk_rows).unwrap_or(DEFAULT_SNAPSHOT_CHUNK_ROWS),
+                "snapshot-chunk-rows",
+            )?,
+            heartbeat: Duration::from_secs(self.heartbeat.or(file.heartbeat).unwrap_or(DEFAULT_HEARTBEAT_SECONDS).max(1)),
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
             output,
-            sequence_column,
+            sequence_column: self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty()),
             split_key_updates: self.split_key_updates.or(file.split_key_updates).unwrap_or(false),
-            schema_options: SchemaOptions { tinyint1_as_boolean: self.tinyint1_as_boolean.or(file.tinyint1_as_boolean).unwrap_or(false) },
+            schema_options,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             merge,
         };
@@ -546,11 +553,11 @@ mod tests {
     #[test]
     fn state_defaults_beside_config() {
         let s = StateArgs::default();
-        assert_eq!(s.resolve(None).unwrap(), "sqlite://binlake.db");
+        assert_eq!(s.resolve_alone(None).unwrap(), "sqlite://binlake.db");
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("binlake.toml");
         std::fs::write(&cfg, "").unwrap();
-        assert_eq!(s.resolve(Some(&cfg)).unwrap(), format!("sqlite://{}", dir.path().join("binlake.db").display()));
+        assert_eq!(s.resolve_alone(Some(&cfg)).unwrap(), format!("sqlite://{}", dir.path().join("binlake.db").display()));
     }
 
     #[test]

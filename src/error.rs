@@ -53,6 +53,10 @@ pub enum Error {
 
     #[error("source connection lost: {0}")]
     Disconnected(String),
+
+    /// A bug of binlake's: a task that panicked, a state it should never reach.
+    #[error("internal error (a bug of binlake's; please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {

@@ -103,8 +103,7 @@ fn init_logging(format: LogFormat) {
 async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { source, state } => {
-            let state_url = state.resolve(source.config.as_deref())?;
-            let (source, server_id) = source.resolve(&state_url)?;
+            let (source, server_id) = source.resolve_for_check(&state)?;
             let checks = preflight::run(&source, server_id).await?;
             for check in &checks {
                 println!("{check}");
@@ -145,18 +144,15 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 let _ = stop_tx.send(true);
                 std::future::pending::<()>().await;
             });
-            binlake::merge::run_standalone(command, store, stop_rx).await?;
+            binlake::merge::supervisor::run_standalone(command, store, stop_rx).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify(args) => {
-            let (source, lake, filter, options) = args.resolve()?;
-            let equal =
-                binlake::merge::verify::run(&source, &lake, &filter, options, args.max_keys, std::time::Duration::from_secs(args.wait))
-                    .await?;
+            let equal = binlake::merge::verify::run(&args.resolve()?).await?;
             Ok(if equal { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Reload { tables, config, state } => {
-            let state_url = state.resolve(config.as_deref())?;
+            let state_url = state.resolve_alone(config.as_deref())?;
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
             // Not while a binlake runs on this state: it would not notice until it restarts.
             store.acquire_lease().await?;
@@ -170,14 +166,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     store.release_lease().await?;
                     anyhow::bail!("{id} is not a table of this state store (see `binlake status`)");
                 }
-                store.set_phase(&id, "loading").await?;
+                store.set_phase(&id, binlake::state::Phase::Loading).await?;
                 println!("{id} will be loaded anew when binlake runs next");
             }
             store.release_lease().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { config, state } => {
-            let state_url = state.resolve(config.as_deref())?;
+            let state_url = state.resolve_alone(config.as_deref())?;
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
             match store.checkpoint().await? {
                 Some(c) => println!("checkpoint: {} gtid={} committed_at={}", c.position, c.gtid.as_deref().unwrap_or("-"), c.committed_at),

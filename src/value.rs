@@ -78,7 +78,7 @@ pub fn from_snapshot(column: &Column, value: Value) -> Result<Cell, String> {
             parse_datetime(&text(b)?).map_or(Cell::Null, Cell::Micros)
         }
         (ColumnType::Time { fsp }, Value::Time(neg, days, h, m, s, us)) => {
-            Cell::Text(crate::source::decode::format_time(neg, days as u64 * 24 + h as u64, m as u64, s as u64, us as u64, *fsp))
+            Cell::Text(format_time(neg, days as u64 * 24 + h as u64, m as u64, s as u64, us as u64, *fsp))
         }
         (ColumnType::Time { .. }, Value::Bytes(b)) => Cell::Text(text(b)?),
         (ColumnType::Text | ColumnType::Enum(_) | ColumnType::Set(_) | ColumnType::Json, Value::Bytes(b)) => Cell::Text(text(b)?),
@@ -218,6 +218,17 @@ pub fn parse_datetime(text: &str) -> Option<i64> {
     let s: i64 = it.next()?.parse().ok()?;
     let us: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<6}")[..6].parse().ok()? };
     Some(micros(days, h, mi, s, us))
+}
+
+/// `[-]HH:MM:SS[.f]` as MySQL prints TIME, with exactly `fsp` fractional digits.
+pub fn format_time(neg: bool, h: u64, m: u64, s: u64, us: u64, fsp: u8) -> String {
+    let mut t = format!("{}{h:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
+    if fsp > 0 {
+        let frac = format!("{us:06}");
+        t.push('.');
+        t.push_str(&frac[..fsp.min(6) as usize]);
+    }
+    t
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::sink::Prefix;
 use crate::sink::layout;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
-use crate::state::Store;
+use crate::state::{FileKind, KeyMove, Store};
 use crate::value::{Cell, parse_datetime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,10 @@ impl Inputs {
                 .await?
                 .into_iter()
                 .map(|f| {
-                    let kind = if f.kind == "LOAD" { Kind::Load } else { Kind::Cdc };
+                    let kind = match f.kind {
+                        FileKind::Load => Kind::Load,
+                        FileKind::Cdc => Kind::Cdc,
+                    };
                     let position = f.last_position.as_deref();
                     let at = position.and_then(|p| p.rsplit_once(':')).and_then(|(f, o)| Some(BinlogPos::new(f, o.parse().ok()?)));
                     // Two full loads may share a snapshot position (nothing written between
@@ -96,7 +99,7 @@ impl Inputs {
     pub async fn key_moves(&self, file: &InputFile) -> Result<std::collections::HashMap<u64, Key>> {
         let Listing::Manifest(store) = &self.listing else { return Ok(Default::default()) };
         let mut moves = std::collections::HashMap::new();
-        for (row, json) in store.key_moves(&file.key).await? {
+        for KeyMove { row, old_key: json } in store.key_moves(&file.key).await? {
             let cells: Vec<Cell> = serde_json::from_str(&json)
                 .map_err(|e| Error::Encode { key: file.key.clone(), detail: format!("the state store's old key of row {row}: {e}") })?;
             moves.insert(row, Key(cells));

@@ -16,16 +16,15 @@ pub mod delta;
 pub mod history;
 pub mod input;
 pub mod reader;
+pub mod supervisor;
 pub mod verify;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::MergeCommand;
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
@@ -34,10 +33,11 @@ use crate::state::{MergeProgress, SchemaAt, Store};
 use self::apply::ChangeSet;
 use self::delta::{Lake, MergedTable, SchemaStep};
 use self::history::HistoryChanges;
-use self::input::{InputFile, Inputs, Kind, Listing};
+use self::input::{InputFile, Inputs, Kind};
 
 pub struct MergeSettings {
-    pub lake: Lake,
+    /// Where the merged tables are: s3://bucket/prefix, file:///path or a directory.
+    pub lake: String,
     /// Data files of the merged tables are about this size.
     pub target_file_bytes: u64,
     /// A merge commits once its changes hold about this much memory (at a file boundary).
@@ -51,6 +51,8 @@ pub struct MergeSettings {
     pub retention: Duration,
 }
 
+/// Seconds between merges beside the pipeline.
+pub const DEFAULT_INTERVAL_SECONDS: u64 = 60;
 pub const DEFAULT_TARGET_FILE_MB: u64 = 128;
 pub const DEFAULT_BUFFER_MB: usize = 256;
 /// Delta's own default for `delta.deletedFileRetentionDuration`.
@@ -68,6 +70,7 @@ pub struct Summary {
 
 pub struct Merger {
     settings: MergeSettings,
+    lake: Lake,
     inputs: Inputs,
     store: Store,
     tables: HashMap<TableId, MergedTable>,
@@ -78,8 +81,9 @@ pub struct Merger {
 }
 
 impl Merger {
-    pub fn new(settings: MergeSettings, inputs: Inputs, store: Store) -> Self {
-        Self { settings, inputs, store, tables: HashMap::new(), vacuumed: HashMap::new(), warned_keyless: Default::default() }
+    pub fn new(settings: MergeSettings, inputs: Inputs, store: Store) -> Result<Self> {
+        let lake = Lake::open(&settings.lake)?;
+        Ok(Self { settings, lake, inputs, store, tables: HashMap::new(), vacuumed: HashMap::new(), warned_keyless: Default::default() })
     }
 
     pub fn interval(&self) -> Duration {
@@ -131,7 +135,7 @@ impl Merger {
     /// (files merged, commits).
     async fn merge_table(&mut self, schema: &Arc<TableSchema>, epochs: &Epochs) -> Result<(usize, usize)> {
         let id = schema.id.clone();
-        let url = self.settings.lake.table_url(&id).to_string();
+        let url = self.lake.table_url(&id).to_string();
         let all = self.inputs.files(&id, None).await?;
         // The merged table opens in the schema of the first file left to merge, or else the
         // newest (schemas only go forward: the table may be there already).
@@ -149,7 +153,7 @@ impl Merger {
                 return Ok((0, 0));
             }
             let path = epochs.path_until(start.as_ref());
-            let table = self.settings.lake.table(start_schema, self.settings.target_file_bytes, &path).await?;
+            let table = self.lake.table(start_schema, self.settings.target_file_bytes, &path).await?;
             self.tables.insert(id.clone(), table);
         }
         let table = self.tables.get_mut(&id).expect("opened above");
@@ -161,7 +165,7 @@ impl Merger {
         if files.is_empty() {
             if let Some(latest) = latest.filter(|s| table.schema != *s) {
                 for (schema, path) in epochs.walk(&table.schema, &latest, None) {
-                    *table = self.settings.lake.table(schema, self.settings.target_file_bytes, &path).await?;
+                    *table = self.lake.table(schema, self.settings.target_file_bytes, &path).await?;
                 }
             }
             return Ok((0, 0));
@@ -189,7 +193,7 @@ impl Merger {
             let renames = epochs.renames_until(files[i].position.as_ref());
             if table.schema != schema {
                 for (schema, path) in epochs.walk(&table.schema, &schema, files[i].position.as_ref()) {
-                    *table = self.settings.lake.table(schema, self.settings.target_file_bytes, &path).await?;
+                    *table = self.lake.table(schema, self.settings.target_file_bytes, &path).await?;
                 }
             }
             let files = &files[..i + epoch];
@@ -266,7 +270,7 @@ impl Merger {
         }
         if let Some(latest) = latest.filter(|s| table.schema != *s) {
             for (schema, path) in epochs.walk(&table.schema, &latest, None) {
-                *table = self.settings.lake.table(schema, self.settings.target_file_bytes, &path).await?;
+                *table = self.lake.table(schema, self.settings.target_file_bytes, &path).await?;
             }
         }
         Ok((files.len(), commits))
@@ -376,14 +380,14 @@ impl Merger {
     async fn merge_history_table(&mut self, source: &Arc<TableSchema>, schema: &Arc<TableSchema>, epochs: &Epochs) -> Result<()> {
         let renames = epochs.renames_until(None);
         let id = schema.id.clone();
-        let url = self.settings.lake.table_url(&id).to_string();
+        let url = self.lake.table_url(&id).to_string();
         let progress = self.store.merge_progress(&url).await?;
         let stale = self.tables.get(&id).is_some_and(|t| t.schema != *schema);
         if stale || !self.tables.contains_key(&id) {
             if progress.number == 0 && progress.pending.is_none() && self.inputs.files(&source.id, None).await?.is_empty() {
                 return Ok(());
             }
-            let table = self.settings.lake.table(schema.clone(), self.settings.target_file_bytes, &epochs.path_until(None)).await?;
+            let table = self.lake.table(schema.clone(), self.settings.target_file_bytes, &epochs.path_until(None)).await?;
             self.tables.insert(id.clone(), table);
         }
         let table = self.tables.get_mut(&id).expect("opened above");
@@ -434,34 +438,6 @@ impl Merger {
         }
         Ok(())
     }
-}
-
-/// `binlake merge`: merges a folder's files every interval until stopped, or once with
-/// `--until caught-up`.
-pub async fn run_standalone(command: MergeCommand, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
-    store.acquire_lease().await?;
-    let interval = command.merge.interval;
-    let inputs = Inputs { target: command.target, settings: command.output, sequence_column: None, listing: Listing::Folder };
-    let mut merger = Merger::new(command.merge, inputs, store.clone());
-    let result = async {
-        loop {
-            let mut conn = command.source.connect().await?;
-            let catalog = crate::source::load_catalog(&mut conn, &command.filter, command.schema_options).await?;
-            drop(conn);
-            let summary = merger.merge_all(&catalog).await?;
-            info!(tables = summary.tables, files = summary.input_files, commits = summary.commits, "merged.");
-            if command.until_caught_up {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.changed() => return Ok(()),
-            }
-        }
-    }
-    .await;
-    store.release_lease().await?;
-    result
 }
 
 /// Settles a merge left pending by a crash, using the merged table's own record of the last

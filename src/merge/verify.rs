@@ -19,6 +19,19 @@ use crate::schema::{SchemaOptions, TableFilter, TableSchema, quote_ident};
 use crate::source::Source;
 use crate::value::Cell;
 
+/// What `binlake verify` compares.
+pub struct VerifyCommand {
+    pub source: Source,
+    /// Where the merged tables are, as for `run --lake`.
+    pub lake: String,
+    pub filter: TableFilter,
+    pub options: SchemaOptions,
+    /// Differing keys to print per table.
+    pub max_keys: usize,
+    /// How long to keep comparing while tables differ.
+    pub wait: Duration,
+}
+
 /// A table's rows summed up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Digest {
@@ -72,16 +85,11 @@ pub fn row_hash(row: &[Cell]) -> u64 {
 
 /// Compares every selected table and prints one line per table (and its differing keys);
 /// true when all are equal. While some differ, compares again for up to `wait`.
-pub async fn run(
-    source: &Source,
-    lake: &Lake,
-    filter: &TableFilter,
-    options: SchemaOptions,
-    max_keys: usize,
-    wait: Duration,
-) -> Result<bool> {
+pub async fn run(command: &VerifyCommand) -> Result<bool> {
+    let VerifyCommand { source, lake, filter, options, max_keys, wait } = command;
+    let (lake, max_keys, wait) = (&Lake::open(lake)?, *max_keys, *wait);
     let mut conn = source.connect().await?;
-    let catalog = crate::source::load_catalog(&mut conn, filter, options).await?;
+    let catalog = crate::source::load_catalog(&mut conn, filter, *options).await?;
     drop(conn);
     let mut ids: Vec<_> = catalog.keys().cloned().collect();
     ids.sort();

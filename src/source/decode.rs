@@ -385,7 +385,7 @@ impl<'a> RowReader<'a> {
                 let v = self.uint_le(3)? as i64;
                 let v = (v << 40) >> 40;
                 let (neg, v) = (v < 0, v.abs());
-                Cell::Text(format_time(neg, (v / 10_000) as u64, ((v / 100) % 100) as u64, (v % 100) as u64, 0, 0))
+                Cell::Text(value::format_time(neg, (v / 10_000) as u64, ((v / 100) % 100) as u64, (v % 100) as u64, 0, 0))
             }
             Wire::MYSQL_TYPE_BIT => {
                 let bits = w.meta[1] as usize * 8 + w.meta[0] as usize;
@@ -477,7 +477,7 @@ impl<'a> RowReader<'a> {
             ColumnType::Time { fsp } => fsp,
             _ => fsp,
         };
-        Ok(format_time(
+        Ok(value::format_time(
             neg,
             ((hms >> 12) & 0x3FF) as u64,
             ((hms >> 6) & 63) as u64,
@@ -513,17 +513,6 @@ fn decimal_size(precision: usize, scale: usize) -> usize {
 
 fn date_cell(days: Option<i32>) -> Cell {
     days.map_or(Cell::Null, Cell::Date)
-}
-
-/// `[-]HH:MM:SS[.f]` as MySQL prints TIME, with exactly `fsp` fractional digits.
-pub fn format_time(neg: bool, h: u64, m: u64, s: u64, us: u64, fsp: u8) -> String {
-    let mut t = format!("{}{h:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
-    if fsp > 0 {
-        let frac = format!("{us:06}");
-        t.push('.');
-        t.push_str(&frac[..fsp.min(6) as usize]);
-    }
-    t
 }
 
 fn bytes_cell(column: &Column, bytes: &[u8]) -> Result<Cell, String> {

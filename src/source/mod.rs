@@ -109,7 +109,7 @@ impl Source {
         };
         let mut stream = conn.get_binlog_stream(request).await.map_err(|e| stream_error(e, from))?;
         let (tx, rx) = mpsc::channel(READ_AHEAD_BATCHES);
-        let budget = ReadAhead::new();
+        let budget = ReadAhead::default();
         let reader = tokio::spawn(async move {
             // Events already received go over together: one hand-over for many events. The
             // share is reserved before reading, so that a large event is not read while the
@@ -157,12 +157,14 @@ pub struct ReadAhead(Arc<Semaphore>);
 
 pub type Held = OwnedSemaphorePermit;
 
-impl ReadAhead {
-    const BYTES: usize = 16 << 20;
-
-    pub fn new() -> Self {
+impl Default for ReadAhead {
+    fn default() -> Self {
         Self(Arc::new(Semaphore::new(Self::BYTES)))
     }
+}
+
+impl ReadAhead {
+    const BYTES: usize = 16 << 20;
 
     pub async fn reserve(&self, bytes: usize) -> Held {
         let share = bytes.clamp(1, Self::BYTES) as u32;

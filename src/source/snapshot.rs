@@ -79,7 +79,7 @@ pub async fn start(
     };
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        let budget = ReadAhead::new();
+        let budget = ReadAhead::default();
         for (i, table) in tables.iter().enumerate() {
             if let Err(e) = read_table(&mut conn, i, table, chunk_rows, &budget, &tx).await {
                 let _ = tx.send(Err(e)).await;

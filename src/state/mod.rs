@@ -28,10 +28,38 @@ pub struct Checkpoint {
     pub committed_at: String,
 }
 
+/// Where a table is in its life: being loaded (the next run loads it from a new snapshot),
+/// streaming, or gone from the source (its files stop at the statement that dropped it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum Phase {
+    Loading,
+    Streaming,
+    Dropped,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Phase::Loading => "loading",
+            Phase::Streaming => "streaming",
+            Phase::Dropped => "dropped",
+        })
+    }
+}
+
+/// A full-load file or a change file, as DMS names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "UPPERCASE")]
+pub enum FileKind {
+    Load,
+    Cdc,
+}
+
 #[derive(Debug, Clone)]
 pub struct TableState {
     pub id: TableId,
-    pub phase: String,
+    pub phase: Phase,
     pub snapshot: Option<BinlogPos>,
     pub rows_loaded: i64,
     pub load_files: i64,
@@ -50,8 +78,17 @@ pub struct ClosedFile {
     pub rows: u64,
     pub bytes: u64,
     pub first_position: Option<BinlogPos>,
-    /// Rows that changed their primary key: (row of the file, old key as JSON).
-    pub key_moves: Vec<(u64, String)>,
+    /// Rows that changed their primary key.
+    pub key_moves: Vec<KeyMove>,
+}
+
+/// A row of a CDC file that changed its primary key: the file carries the new row only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMove {
+    /// The row's number in the file, from 0.
+    pub row: u64,
+    /// The old key's cells, as JSON.
+    pub old_key: String,
 }
 
 impl Store {
@@ -176,7 +213,7 @@ impl Store {
     }
 
     /// Records a file before its upload starts, so a crash can never leave an unknown object.
-    pub async fn add_pending(&self, key: &str, table: &TableId, kind: &str) -> Result<()> {
+    pub async fn add_pending(&self, key: &str, table: &TableId, kind: FileKind) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO files (key, database_name, table_name, kind, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)")
             .bind(key)
@@ -186,7 +223,7 @@ impl Store {
             .bind(Utc::now().to_rfc3339())
             .execute(&mut *tx)
             .await?;
-        if kind == "CDC" {
+        if kind == FileKind::Cdc {
             sqlx::query("UPDATE tables SET last_cdc_key = ? WHERE database_name = ? AND table_name = ?")
                 .bind(key)
                 .bind(&table.database)
@@ -226,11 +263,12 @@ impl Store {
     /// Starts (or restarts) the full load of a table.
     pub async fn begin_load(&self, table: &TableId) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, 'loading') \
-             ON CONFLICT (database_name, table_name) DO UPDATE SET phase = 'loading', rows_loaded = 0, load_files = 0",
+            "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, ?) \
+             ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase, rows_loaded = 0, load_files = 0",
         )
         .bind(&table.database)
         .bind(&table.table)
+        .bind(Phase::Loading)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -248,9 +286,10 @@ impl Store {
         }
         record_schema(&mut tx, table, snapshot, Some(schema), "full load").await?;
         sqlx::query(
-            "UPDATE tables SET phase = 'streaming', snapshot_file = ?, snapshot_offset = ?, rows_loaded = ?, load_files = ?, last_commit_at = ? \
+            "UPDATE tables SET phase = ?, snapshot_file = ?, snapshot_offset = ?, rows_loaded = ?, load_files = ?, last_commit_at = ? \
              WHERE database_name = ? AND table_name = ?",
         )
+        .bind(Phase::Streaming)
         .bind(&snapshot.file)
         .bind(snapshot.offset as i64)
         .bind(rows as i64)
@@ -271,11 +310,11 @@ impl Store {
         let now = Utc::now().to_rfc3339();
         for f in files {
             mark_committed(&mut tx, f, Some(checkpoint), &now).await?;
-            for (row, old_key) in &f.key_moves {
+            for m in &f.key_moves {
                 sqlx::query("INSERT INTO key_moves (file_key, row_number, old_key) VALUES (?, ?, ?)")
                     .bind(&f.key)
-                    .bind(*row as i64)
-                    .bind(old_key)
+                    .bind(m.row as i64)
+                    .bind(&m.old_key)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -310,8 +349,7 @@ pub struct CommittedFile {
     /// Orders the files as they were created.
     pub sequence: i64,
     pub key: String,
-    /// LOAD or CDC.
-    pub kind: String,
+    pub kind: FileKind,
     /// The position the file is complete up to: a LOAD file's snapshot.
     pub last_position: Option<String>,
     /// When it was committed: all LOAD files of one full load share it.
@@ -382,7 +420,7 @@ impl Store {
 
     /// Sets a table's phase: `loading` makes the next run load it anew, `dropped` records that
     /// it is gone.
-    pub async fn set_phase(&self, table: &TableId, phase: &str) -> Result<()> {
+    pub async fn set_phase(&self, table: &TableId, phase: Phase) -> Result<()> {
         sqlx::query(
             "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, ?) \
              ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase",
@@ -449,12 +487,12 @@ pub struct MergeProgress {
 
 impl Store {
     /// The old keys of a committed CDC file's rows that changed their primary key.
-    pub async fn key_moves(&self, file_key: &str) -> Result<Vec<(u64, String)>> {
+    pub async fn key_moves(&self, file_key: &str) -> Result<Vec<KeyMove>> {
         let rows = sqlx::query("SELECT row_number, old_key FROM key_moves WHERE file_key = ? ORDER BY row_number")
             .bind(file_key)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(|r| (r.get::<i64, _>(0) as u64, r.get(1))).collect())
+        Ok(rows.into_iter().map(|r| KeyMove { row: r.get::<i64, _>(0) as u64, old_key: r.get(1) }).collect())
     }
 
     /// binlake's committed files of a table, in the order they were created.
@@ -599,8 +637,8 @@ mod tests {
         // DDMMYYYY folders: the later file's key sorts first as text.
         let october = "shop/orders/31102026/20261031-235900000.parquet".to_string();
         let november = "shop/orders/01112026/20261101-015900000.parquet".to_string();
-        store.add_pending(&october, &table, "CDC").await.unwrap();
-        store.add_pending(&november, &table, "CDC").await.unwrap();
+        store.add_pending(&october, &table, FileKind::Cdc).await.unwrap();
+        store.add_pending(&november, &table, FileKind::Cdc).await.unwrap();
         assert_eq!(store.last_cdc_key(&table).await.unwrap(), Some(november.clone()));
         // A pending file deleted at recovery keeps its name from being issued again.
         store.forget_pending(std::slice::from_ref(&november)).await.unwrap();

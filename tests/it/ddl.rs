@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use binlake::schema::TableId;
-use binlake::state::Store;
+use binlake::state::{FileKind, Store};
 
 use crate::common::*;
 
@@ -49,10 +49,10 @@ async fn replay_by_name(
     let mut load = None;
     let mut schemas = Vec::new();
     for file in store.committed_files(id).await.unwrap() {
-        if file.kind == "LOAD" && load != Some(file.committed_at.clone()) {
+        if file.kind == FileKind::Load && load != Some(file.committed_at.clone()) {
             rows.clear();
             load = Some(file.committed_at.clone());
-        } else if file.kind != "LOAD" {
+        } else if file.kind != FileKind::Load {
             load = None;
         }
         let (columns, data) = lake.read(&file.key).await;

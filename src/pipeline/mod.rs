@@ -1,0 +1,276 @@
+//! The pipeline: preflight -> recover -> full load -> stream, retried from the last
+//! checkpoint on any transient error. Each job has its module: the full load (`load`), the
+//! event loop (`stream`), following schema changes (`schema_changes`), and the commit point
+//! both write through (`batch`): files are made durable on the target first, then one state
+//! transaction records them and advances the checkpoint. A retry drops everything
+//! uncommitted, so a file never holds a row twice nor misses one.
+
+mod batch;
+mod load;
+mod schema_changes;
+mod stream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::merge::input::{Inputs, Listing};
+use crate::merge::supervisor::{self, CatalogSource};
+use crate::merge::{MergeSettings, Merger};
+use crate::metrics;
+use crate::position::{BinlogPos, MariadbGtidPos};
+use crate::schema::{SchemaOptions, TableFilter, TableId, TableSchema};
+use crate::sink::Prefix;
+use crate::sink::settings::S3Settings;
+use crate::sink::target::Target;
+use crate::source::tracker::{Tracker, shadow_base};
+use crate::source::{self, Source, StreamFrom, preflight};
+use crate::state::{FileKind, Phase, Store};
+
+use self::batch::Batch;
+
+pub struct Settings {
+    pub source: Source,
+    /// Where the files go: s3://bucket/prefix, file:///path or a directory.
+    pub target: String,
+    pub filter: TableFilter,
+    pub server_id: u32,
+    pub snapshot_chunk_rows: usize,
+    pub heartbeat: Duration,
+    pub until_caught_up: bool,
+    /// What the files look like and when they close (DMS's S3 settings).
+    pub output: S3Settings,
+    /// binlake's optional sequence column.
+    pub sequence_column: Option<String>,
+    /// Primary-key updates as `D` of the old row and `I` of the new one.
+    pub split_key_updates: bool,
+    /// How source types are written.
+    pub schema_options: SchemaOptions,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The merged tables, if asked for.
+    pub merge: Option<MergeSettings>,
+}
+
+/// Runs until `stop` turns true (then flushes and commits) or, with `until_caught_up`, until
+/// everything committed on the server before the call is in committed files.
+pub async fn run(mut settings: Settings, store: Store, mut stop: watch::Receiver<bool>) -> Result<()> {
+    let target = Target::open(&settings.target, &settings.output)?;
+    let merger = match settings.merge.take() {
+        None => None,
+        Some(merge) => {
+            let inputs = Inputs {
+                target: target.clone(),
+                settings: settings.output.clone(),
+                sequence_column: settings.sequence_column.clone(),
+                listing: Listing::Manifest(store.clone()),
+            };
+            Some(Merger::new(merge, inputs, store.clone())?)
+        }
+    };
+    store.acquire_lease().await?;
+    // Commits renew the lease too, but a long full load or a quiet source may go longer
+    // than the lease without committing.
+    let renewer = store.clone();
+    let renewal = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::state::LEASE_TTL / 3).await;
+            if let Err(e) = renewer.renew_lease().await {
+                warn!(error = %e, "could not renew the state lease.");
+            }
+        }
+    });
+    let (finish, finishing) = watch::channel(false);
+    let merging = merger.map(|merger| {
+        let catalog = CatalogSource { source: settings.source.clone(), filter: settings.filter.clone(), options: settings.schema_options };
+        tokio::spawn(supervisor::merge_loop(merger, catalog, finishing))
+    });
+    let pipeline = Pipeline { s: settings, target, store, target_pos: None, gtid: None, sequence_epoch: 0 }.run(&mut stop);
+    let result = match merging {
+        None => pipeline.await,
+        Some(mut merging) => tokio::select! {
+            r = pipeline => {
+                let _ = finish.send(true);
+                r.and(supervisor::joined(merging.await))
+            }
+            // The merger returns early only when it cannot go on; the lake was asked for, so
+            // binlake stops.
+            m = &mut merging => Err(supervisor::joined(m).err().unwrap_or_else(|| Error::Config("the merger stopped early".into()))),
+        },
+    };
+    renewal.abort();
+    result
+}
+
+struct Pipeline {
+    s: Settings,
+    target: Target,
+    store: Store,
+    /// With `--until caught-up`: the server position to reach.
+    target_pos: Option<BinlogPos>,
+    gtid: Option<MariadbGtidPos>,
+    /// The sequence column's epoch (see `Store::raise_sequence_epoch`).
+    sequence_epoch: u32,
+}
+
+enum Ended {
+    Stopped,
+    CaughtUp,
+    /// Tables must be loaded anew (created, truncated, renamed in): the session starts over
+    /// from the checkpoint, after their full load.
+    Reload,
+}
+
+impl Pipeline {
+    async fn run(mut self, stop: &mut watch::Receiver<bool>) -> Result<()> {
+        let checks = preflight::run(&self.s.source, self.s.server_id).await?;
+        let failed: Vec<String> = checks.iter().filter(|c| c.status == preflight::Status::Fail).map(|c| c.to_string()).collect();
+        if !failed.is_empty() {
+            return Err(Error::Preflight(format!("run `binlake check` for details\n{}", failed.join("\n"))));
+        }
+        self.target.probe().await?;
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let started = Instant::now();
+            match self.attempt(stop).await {
+                Ok(Ended::Reload) => continue,
+                Ok(Ended::Stopped) => info!("stopped after committing all complete transactions"),
+                Ok(Ended::CaughtUp) => {
+                    info!(position = %self.target_pos.as_ref().map(|p| p.to_string()).unwrap_or_default(), "caught up with the source")
+                }
+                Err(e) if e.is_transient() => {
+                    if started.elapsed() > Duration::from_secs(60) {
+                        backoff = Duration::from_secs(1);
+                    }
+                    warn!(error = %e, retry_in = ?backoff, "transient error; resuming from the last checkpoint.");
+                    metrics::reconnect();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        self.recover().await?;
+                        break;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e);
+                }
+            }
+            break;
+        }
+        self.store.release_lease().await?;
+        Ok(())
+    }
+
+    /// One attempt from the last checkpoint: clean up what was never committed, then load and
+    /// stream until stopped, caught up or failed.
+    async fn attempt(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
+        self.recover().await?;
+        self.sequence_epoch = self.store.sequence_epoch().await?;
+        self.session(stop).await
+    }
+
+    /// Removes every object that was uploaded (or started) but never committed.
+    async fn recover(&self) -> Result<()> {
+        let pending = self.store.pending_files().await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for key in &pending {
+            self.target.delete_if_exists(key).await?;
+        }
+        self.store.forget_pending(&pending).await?;
+        info!(files = pending.len(), "removed files of an interrupted run that were never committed.");
+        Ok(())
+    }
+
+    async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<Ended> {
+        let mut conn = self.s.source.connect().await?;
+        let mut live = source::load_catalog(&mut conn, &self.s.filter, self.s.schema_options).await?;
+        // An online schema change in progress: its helper tables are followed, not loaded.
+        let helpers: Vec<TableId> = live.keys().filter(|t| shadow_base(t).is_some_and(|base| live.contains_key(&base))).cloned().collect();
+        for helper in helpers {
+            live.remove(&helper);
+        }
+        if live.is_empty() {
+            warn!("no table matches the table selection; only the binlog position is tracked.");
+        }
+        let states: HashMap<TableId, _> = self.store.tables().await?.into_iter().map(|t| (t.id.clone(), t)).collect();
+        let mut to_load: Vec<Arc<TableSchema>> =
+            live.values().filter(|t| states.get(&t.id).is_none_or(|s| s.phase != Phase::Streaming)).cloned().collect();
+        to_load.sort_by(|a, b| a.id.cmp(&b.id));
+        if !to_load.is_empty() && self.load(to_load, stop).await? {
+            return Ok(Ended::Stopped);
+        }
+        let snapshots: HashMap<TableId, BinlogPos> =
+            self.store.tables().await?.into_iter().filter_map(|t| Some((t.id, t.snapshot?))).collect();
+        let checkpoint = self.store.checkpoint().await?;
+        let start = match &checkpoint {
+            Some(c) => c.position.clone(),
+            None => match snapshots.values().min() {
+                Some(p) => p.clone(),
+                None => source::current_position(&mut conn).await?,
+            },
+        };
+        // The GTID state always restarts from what is committed, never from memory.
+        let committed_gtid = checkpoint.as_ref().and_then(|c| c.gtid.as_deref()).and_then(MariadbGtidPos::parse);
+        self.gtid = match source::mariadb_gtid_at(&mut conn, &start).await? {
+            Some(g) => Some(g),
+            None => committed_gtid.clone(),
+        };
+        if self.s.until_caught_up && self.target_pos.is_none() {
+            self.target_pos = Some(source::current_position(&mut conn).await?);
+        }
+        let mariadb = source::flavor(&mut conn).await? == source::Flavor::MariaDb;
+        let mut tracker = Tracker::new(self.s.filter.clone(), self.s.schema_options, mariadb, source::database_charsets(&mut conn).await?);
+        drop(conn);
+        self.track_from(&mut tracker, &start, &live).await?;
+        // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
+        // is gone (failover to another server, or purged) can still be found by GTID.
+        let by_gtid = committed_gtid.filter(|g| !g.is_empty() && snapshots.values().all(|s| s <= &start));
+        match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &snapshots, stop).await {
+            Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
+                let gtid = by_gtid.expect("checked");
+                warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
+                self.gtid = Some(gtid.clone());
+                self.sequence_epoch = self.store.raise_sequence_epoch().await?;
+                // Every snapshot is before the checkpoint, and this server's positions do not
+                // compare with the other's.
+                tracker.forget_snapshots();
+                self.stream(StreamFrom::MariadbGtid(gtid), &mut tracker, &HashMap::new(), stop).await
+            }
+            other => other,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A batch of LOAD or CDC files with the columns the settings ask for.
+    fn batch(&self, kind: FileKind) -> Batch {
+        let s = &self.s;
+        let prefix = Prefix {
+            op: s.output.has_op(kind == FileKind::Cdc),
+            timestamp: s.output.timestamp_column.clone(),
+            sequence: s.sequence_column.clone(),
+        };
+        Batch::new(self.store.clone(), self.target.clone(), s.output.clone(), kind, prefix)
+    }
+}
+
+/// `domain-server-seq`; `None` for MySQL's `uuid:number`.
+fn parse_mariadb_gtid(gtid: &str) -> Option<(u32, u32, u64)> {
+    let mut it = gtid.splitn(3, '-');
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// DMS's timestamp column text for a wall-clock time (UTC).
+fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    crate::value::datetime_text(at.timestamp_micros(), 6)
+}
