@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --check || { echo "test.sh: run cargo fmt" >&2; exit 1; }
+cargo clippy --locked --all-targets --features test-hooks -- -D warnings
 scripts/services.sh start
 # The independent readers: Parquet for the consumer check (tests/consumer_check.py), Delta for
 # the merged tables (tests/delta_check.py).
@@ -19,4 +20,4 @@ if [ -z "${BINLAKE_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ]; then
     fi
 fi
 # Two test threads: the machine has two cores and each test also runs binlake processes.
-cargo test --locked --all-targets -- --test-threads 2
+cargo test --locked --all-targets --features test-hooks -- --test-threads 2

@@ -27,8 +27,14 @@ pub enum Error {
     #[error("cannot decode {table} at {position}: {detail}")]
     Decode { table: String, position: BinlogPos, detail: String },
 
+    #[error("cannot decode the row of {table} with key {key} in the full load: {detail}")]
+    SnapshotDecode { table: String, key: String, detail: String },
+
     #[error("cannot write {key}: {detail}")]
     Encode { key: String, detail: String },
+
+    #[error("cannot read {key}: {detail}")]
+    Read { key: String, detail: String },
 
     #[error("target {context}: {cause}")]
     Target { context: String, cause: object_store::Error },
@@ -51,6 +57,11 @@ pub enum Error {
     #[error("{0}")]
     Lease(String),
 
+    /// Something else owns what binlake was asked to write (a merged table of another state
+    /// store); the message says how to resolve it.
+    #[error("conflict: {0}")]
+    Conflict(String),
+
     #[error("source connection lost: {0}")]
     Disconnected(String),
 
@@ -68,50 +79,62 @@ impl Error {
         Error::Target { context: context.into(), cause: source }
     }
 
-    /// Transient errors are retried from the last checkpoint; all others stop binlake.
+    /// Transient errors are retried from the last checkpoint; all others stop binlake. Every
+    /// variant is named, so a new one is classified where it is added.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Disconnected(_) => true,
             Error::Source { cause, .. } => match cause {
-                mysql_async::Error::Io(_) => true,
-                mysql_async::Error::Driver(_) => true,
+                mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
                 // 1053 server shutdown, 1152/1159/1160/1161 aborted connection or network
                 // timeouts, 2013 lost connection, 1040 too many connections.
                 mysql_async::Error::Server(e) => {
                     matches!(e.code, 1040 | 1053 | 1152 | 1159 | 1160 | 1161 | 2006 | 2013)
                 }
-                _ => false,
+                mysql_async::Error::Other(_) | mysql_async::Error::Url(_) => false,
             },
-            Error::Target { cause, .. } => !matches!(
-                cause,
-                object_store::Error::NotFound { .. }
-                    | object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-                    | object_store::Error::NotSupported { .. }
-            ),
-            Error::Lake { cause, .. } => lake_error_is_transient(cause),
-            _ => false,
+            Error::Target { cause, .. } => object_store_error_is_transient(cause),
+            Error::Lake { cause, .. } => crate::merge::delta::error_is_transient(cause),
+            // A networked state store comes back; SQLite reports its own I/O errors the same way.
+            Error::State(cause) => matches!(cause, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut),
+            Error::Config(_)
+            | Error::Preflight(_)
+            | Error::BinlogPurged { .. }
+            | Error::Decode { .. }
+            | Error::SnapshotDecode { .. }
+            | Error::Encode { .. }
+            | Error::Read { .. }
+            | Error::Parquet(_)
+            | Error::Arrow(_)
+            | Error::Migrate(_)
+            | Error::Lease(_)
+            | Error::Conflict(_)
+            | Error::Internal(_) => false,
         }
     }
 }
 
-/// Object-store failures of a merged table are retried like the target's; so is a commit that
-/// lost a race (the next attempt starts from the new table version).
-fn lake_error_is_transient(cause: &deltalake_core::DeltaTableError) -> bool {
-    use deltalake_core::DeltaTableError as E;
-    match cause {
-        E::ObjectStore { source } => !matches!(
-            source,
-            object_store::Error::NotFound { .. }
-                | object_store::Error::PermissionDenied { .. }
-                | object_store::Error::Unauthenticated { .. }
-        ),
-        E::VersionAlreadyExists(_) => true,
-        E::Transaction { source } => matches!(
-            source,
-            deltalake_core::kernel::transaction::TransactionError::VersionAlreadyExists(_)
-                | deltalake_core::kernel::transaction::TransactionError::ObjectStore { .. }
-        ),
-        _ => false,
+/// Object-store failures are worth retrying except those that never heal by themselves.
+pub(crate) fn object_store_error_is_transient(cause: &object_store::Error) -> bool {
+    !matches!(
+        cause,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::NotSupported { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_store_that_is_unreachable_for_a_while_is_retried() {
+        assert!(Error::State(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(Error::State(sqlx::Error::Io(std::io::Error::other("connection reset"))).is_transient());
+        assert!(!Error::State(sqlx::Error::RowNotFound).is_transient());
+        assert!(!Error::Internal("a task panicked".into()).is_transient());
+        assert!(!Error::Conflict("another state store merges into it".into()).is_transient());
     }
 }

@@ -6,13 +6,15 @@
 //!                                                       v
 //!                    change::SourceEvent (rows, commits, in binlog order)
 //!                                                       v
-//!    pipeline: per-table open files, closed only at transaction boundaries
+//!    pipeline::load (full load) and pipeline::stream (event loop, schema_changes)
 //!                                                       v
+//!    pipeline::batch: per-table open files, closed only at transaction boundaries
 //!    sink::parquet encode -> sink::layout (DMS keys) -> sink::target (object store)
 //!                                                       v
-//!    state: file manifest + checkpoint in one transaction   <-- COMMIT POINT
+//!    state: file manifest + checkpoint in one transaction   <-- COMMIT POINT (batch::flush)
 //!                                                       v
-//!    merge: committed files -> current-state Delta tables -> one Delta commit per merge
+//!    merge (merge::supervisor runs it): committed files -> current-state Delta tables
+//!                                                       -> one Delta commit per merge
 //! ```
 
 pub mod change;

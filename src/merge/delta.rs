@@ -363,7 +363,7 @@ impl MergedTable {
                 let mut columns = Vec::with_capacity(self.schema.columns.len());
                 for ((column, default), source) in self.schema.columns.iter().zip(&defaults).zip(sources) {
                     columns.push(match source.as_deref().and_then(|s| batch.column_by_name(s)) {
-                        Some(array) => from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?,
+                        Some(array) => from_arrow(column, array).map_err(|detail| Error::Read { key: self.url.to_string(), detail })?,
                         None => vec![default.clone(); n],
                     });
                 }
@@ -402,7 +402,7 @@ impl MergedTable {
                 let batch = batch.map_err(|e| self.read_err(&file.path, e))?;
                 let mut columns = Vec::with_capacity(self.schema.columns.len());
                 for (column, array) in self.schema.columns.iter().zip(batch.columns()) {
-                    columns.push(from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?);
+                    columns.push(from_arrow(column, array).map_err(|detail| Error::Read { key: self.url.to_string(), detail })?);
                 }
                 let mut row = Vec::with_capacity(columns.len());
                 for r in 0..batch.num_rows() {
@@ -444,7 +444,7 @@ impl MergedTable {
     }
 
     fn read_err(&self, path: &str, e: parquet::errors::ParquetError) -> Error {
-        Error::Encode { key: format!("{}{path}", self.url), detail: format!("reading: {e}") }
+        Error::Read { key: format!("{}{path}", self.url), detail: e.to_string() }
     }
 
     /// Streams a data file; with `keys_only`, just its key columns.
@@ -467,7 +467,7 @@ impl MergedTable {
         for (n, &i) in self.schema.primary_key.iter().enumerate() {
             let array = batch.column(if keys_only { n } else { i });
             let column = &self.schema.columns[i];
-            columns.push(from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?);
+            columns.push(from_arrow(column, array).map_err(|detail| Error::Read { key: self.url.to_string(), detail })?);
         }
         Ok((0..batch.num_rows()).map(|r| Key(columns.iter().map(|c| c[r].clone()).collect())).collect())
     }
@@ -611,7 +611,7 @@ impl MergedTable {
     fn rows_of(&self, batch: &RecordBatch) -> Result<Vec<Vec<Cell>>> {
         let mut columns = Vec::with_capacity(self.schema.columns.len());
         for (column, array) in self.schema.columns.iter().zip(batch.columns()) {
-            columns.push(from_arrow(column, array).map_err(|detail| Error::Encode { key: self.url.to_string(), detail })?);
+            columns.push(from_arrow(column, array).map_err(|detail| Error::Read { key: self.url.to_string(), detail })?);
         }
         Ok((0..batch.num_rows()).map(|r| columns.iter_mut().map(|c| std::mem::replace(&mut c[r], Cell::Null)).collect()).collect())
     }
@@ -839,4 +839,23 @@ impl FileSink {
 struct Written {
     files: Vec<(Add, FileRange)>,
     rows: u64,
+}
+
+/// Object-store failures of a merged table are retried like the target's; so is a commit that
+/// lost a race (the next attempt starts from the new table version).
+pub(crate) fn error_is_transient(cause: &DeltaTableError) -> bool {
+    use deltalake_core::kernel::transaction::TransactionError;
+    match cause {
+        DeltaTableError::ObjectStore { source } => !matches!(
+            source,
+            object_store::Error::NotFound { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ),
+        DeltaTableError::VersionAlreadyExists(_) => true,
+        DeltaTableError::Transaction { source } => {
+            matches!(source, TransactionError::VersionAlreadyExists(_) | TransactionError::ObjectStore { .. })
+        }
+        _ => false,
+    }
 }

@@ -101,7 +101,7 @@ impl Inputs {
         let mut moves = std::collections::HashMap::new();
         for KeyMove { row, old_key: json } in store.key_moves(&file.key).await? {
             let cells: Vec<Cell> = serde_json::from_str(&json)
-                .map_err(|e| Error::Encode { key: file.key.clone(), detail: format!("the state store's old key of row {row}: {e}") })?;
+                .map_err(|e| Error::Read { key: file.key.clone(), detail: format!("the state store's old key of row {row}: {e}") })?;
             moves.insert(row, Key(cells));
         }
         Ok(moves)
@@ -113,7 +113,7 @@ impl Inputs {
     pub async fn read(&self, file: &InputFile, schema: &Arc<TableSchema>, renames: &[(String, String)]) -> Result<FileRows> {
         let location = Path::from(file.key.as_str());
         let load = file.kind == Kind::Load;
-        let bad = |detail: String| Error::Encode { key: file.key.clone(), detail };
+        let bad = |detail: String| Error::Read { key: file.key.clone(), detail };
         let format = if file.key.ends_with(".parquet") {
             let stream = reader::open(self.target.store.clone(), location, CHUNK_ROWS)
                 .await
@@ -219,7 +219,7 @@ impl FileRows {
     /// column missing from the file (written before the column was added) takes the column's
     /// default; columns the table no longer has are ignored.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<RowChange>>> {
-        let bad = |detail: String| Error::Encode { key: self.key.clone(), detail };
+        let bad = |detail: String| Error::Read { key: self.key.clone(), detail };
         let op_of = |text: &str, i: usize| match text {
             "I" => Ok(Op::Insert),
             "U" => Ok(Op::Update),

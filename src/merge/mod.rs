@@ -9,13 +9,13 @@
 //!     -> delta::MergedTable::merge (rewrite the files holding those keys) -> Delta commit
 //! ```
 
-pub mod apply;
-pub mod cells;
-pub mod csv;
-pub mod delta;
-pub mod history;
-pub mod input;
-pub mod reader;
+pub(crate) mod apply;
+pub(crate) mod cells;
+pub(crate) mod csv;
+pub(crate) mod delta;
+pub(crate) mod history;
+pub(crate) mod input;
+pub(crate) mod reader;
 pub mod supervisor;
 pub mod verify;
 
@@ -68,7 +68,7 @@ pub struct Summary {
     pub commits: usize,
 }
 
-pub struct Merger {
+pub(crate) struct Merger {
     settings: MergeSettings,
     lake: Lake,
     inputs: Inputs,
@@ -171,7 +171,7 @@ impl Merger {
             return Ok((0, 0));
         }
         if progress.foreign && files[0].kind != Kind::Load {
-            return Err(Error::Config(format!(
+            return Err(Error::Conflict(format!(
                 "the merged table {url} was merged by another state store and this one has no full load of {id} to start it over from; use the state store that merged it, another --lake, or delete the merged table to rebuild it"
             )));
         }
@@ -393,7 +393,7 @@ impl Merger {
         let table = self.tables.get_mut(&id).expect("opened above");
         let progress = reconcile(&self.store, table, &url).await?;
         if progress.foreign {
-            return Err(Error::Config(format!(
+            return Err(Error::Conflict(format!(
                 "the history table {url} was merged by another state store; use the state store that merged it, or another --lake"
             )));
         }
@@ -411,7 +411,7 @@ impl Merger {
                 let mut row_number = 0u64;
                 while let Some(chunk) = reader.next_chunk().await? {
                     for c in chunk {
-                        let at = c.at.ok_or_else(|| Error::Encode {
+                        let at = c.at.ok_or_else(|| Error::Read {
                             key: file.key.clone(),
                             detail: "a row without a time in the timestamp column (TimestampColumnName), which --scd2 needs".into(),
                         })?;
@@ -468,7 +468,7 @@ async fn reconcile(store: &Store, table: &MergedTable, url: &str) -> Result<Merg
         // This state store never merged into the table: it may start it over from a full load.
         return Ok(MergeProgress { number: committed, foreign: true, ..Default::default() });
     }
-    Err(Error::Config(format!(
+    Err(Error::Conflict(format!(
         "the merged table {url} holds merge {committed} but this state store has merge {} for it: another state store merges into it. Use the state store that merged it, or another --lake",
         progress.number
     )))

@@ -43,7 +43,7 @@ async fn merge_round(merger: &mut Merger, catalog: &CatalogSource) -> Result<sup
 
 /// The merger task's outcome.
 pub(crate) fn joined(r: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
-    r.unwrap_or_else(|e| Err(Error::Config(format!("the merger failed: {e}"))))
+    r.unwrap_or_else(|e| Err(Error::Internal(format!("the merger task failed: {e}"))))
 }
 
 /// Merges committed files every interval, and once more when told to finish (the pipeline

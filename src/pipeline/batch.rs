@@ -209,8 +209,169 @@ impl Batch {
     }
 }
 
+/// The other half of the commit point, run before anything else: deletes the objects of
+/// every file still pending (uploaded or started, never committed) and forgets them. Returns
+/// how many there were.
+pub(crate) async fn remove_uncommitted(store: &Store, target: &Target) -> Result<usize> {
+    let pending = store.pending_files().await?;
+    for key in &pending {
+        target.delete_if_exists(key).await?;
+    }
+    if !pending.is_empty() {
+        store.forget_pending(&pending).await?;
+    }
+    Ok(pending.len())
+}
+
 async fn close(table: TableId, file: OpenFile) -> Result<ClosedFile> {
     let key = file.writer.key.clone();
     let stats = file.writer.finish().await?;
     Ok(ClosedFile { key, table, rows: stats.rows, bytes: stats.bytes, first_position: file.first, key_moves: file.key_moves })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The commit point without any service: an in-memory object store and a temporary
+    //! SQLite state.
+
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    use super::*;
+    use crate::change::Op;
+    use crate::schema::{Column, ColumnType};
+    use crate::sink::settings::Raw;
+    use crate::state::Phase;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        objects: Arc<InMemory>,
+        target: Target,
+        table: TableSchema,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
+        store.acquire_lease().await.unwrap();
+        let objects = Arc::new(InMemory::new());
+        let target = Target { store: objects.clone(), prefix: String::new(), display: "memory".into() };
+        let column =
+            |name: &str, ty| Column { name: name.into(), ty, unsigned: false, nullable: true, charset: None, default: None, large: false };
+        let table = TableSchema {
+            id: TableId::new("shop", "orders"),
+            columns: vec![column("id", ColumnType::Int), column("note", ColumnType::Text)],
+            primary_key: vec![0],
+            charset: None,
+        };
+        Fixture { _dir: dir, store, objects, target, table }
+    }
+
+    fn batch(f: &Fixture, kind: FileKind) -> Batch {
+        let (output, _) = S3Settings::resolve(&Raw::new()).unwrap();
+        let prefix = Prefix { op: kind == FileKind::Cdc, timestamp: None, sequence: None };
+        Batch::new(f.store.clone(), f.target.clone(), output, kind, prefix)
+    }
+
+    fn row(id: i64) -> Vec<Cell> {
+        vec![Cell::Int(id), Cell::Text(format!("note {id}"))]
+    }
+
+    const META: RowMeta<'static> = RowMeta { op: Op::Insert, timestamp: "", sequence: "" };
+
+    async fn object_count(objects: &InMemory) -> usize {
+        use futures::TryStreamExt;
+        objects.list(None).try_collect::<Vec<_>>().await.unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn a_flush_commits_the_files_and_the_checkpoint_together() {
+        let f = fixture().await;
+        let mut batch = batch(&f, FileKind::Cdc);
+        let first = BinlogPos::new("mysql-bin.000001", 400);
+        batch.open(&f.table, Some(&first)).await.unwrap();
+        batch.append(&f.table.id, &META, row(1), None).await.unwrap();
+        batch.append(&f.table.id, &META, row(2), Some("[1]".into())).await.unwrap();
+        assert_eq!(f.store.pending_files().await.unwrap().len(), 1, "recorded before the upload");
+        let at = BinlogPos::new("mysql-bin.000001", 900);
+        let completes = Completes::Stream { source: "src", checkpoint: &at, gtid: Some("0-1-7"), newest_source_commit: None };
+        let files = batch.flush(completes).await.unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].rows, 2);
+        assert!(batch.is_empty() && batch.deadline(Duration::from_secs(1)).is_none());
+        assert!(f.store.pending_files().await.unwrap().is_empty());
+        let checkpoint = f.store.checkpoint().await.unwrap().unwrap();
+        assert_eq!((checkpoint.position, checkpoint.gtid.as_deref()), (at, Some("0-1-7")));
+        let committed = f.store.committed_files(&f.table.id).await.unwrap();
+        assert_eq!(committed.iter().map(|c| (&c.key, c.kind)).collect::<Vec<_>>(), vec![(&files[0].key, FileKind::Cdc)]);
+        assert_eq!(f.store.key_moves(&files[0].key).await.unwrap(), vec![KeyMove { row: 1, old_key: "[1]".into() }]);
+        let object = f.objects.get(&files[0].key.as_str().into()).await.unwrap().bytes().await.unwrap();
+        assert_eq!(object.len() as u64, files[0].bytes, "the object is whole on the target");
+    }
+
+    #[tokio::test]
+    async fn a_full_load_rolls_files_at_the_size_limit_and_commits_them_with_the_table() {
+        let f = fixture().await;
+        f.store.begin_load(&f.table.id).await.unwrap();
+        let mut batch = batch(&f, FileKind::Load);
+        for id in 1..=3 {
+            // Every file is full after one row: three LOAD files.
+            batch.close_if_full(&f.table.id, 1).await.unwrap();
+            if !batch.has_open(&f.table.id) {
+                batch.open(&f.table, None).await.unwrap();
+            }
+            batch.append(&f.table.id, &META, row(id), None).await.unwrap();
+        }
+        let snapshot = BinlogPos::new("mysql-bin.000002", 4);
+        let files = batch.flush(Completes::Load { schema: &f.table, snapshot: &snapshot, rows: 3 }).await.unwrap();
+        let names: Vec<&str> = files.iter().map(|f| f.key.rsplit('/').next().unwrap()).collect();
+        assert_eq!(names, ["LOAD00000001.parquet", "LOAD00000002.parquet", "LOAD00000003.parquet"]);
+        let state = f.store.tables().await.unwrap().into_iter().find(|t| t.id == f.table.id).unwrap();
+        assert_eq!((state.phase, state.snapshot, state.rows_loaded, state.load_files), (Phase::Streaming, Some(snapshot), 3, 3));
+        assert_eq!(object_count(&f.objects).await, 3);
+
+        // A second full load of the table numbers its files after the first's.
+        f.store.begin_load(&f.table.id).await.unwrap();
+        let mut batch = self::batch(&f, FileKind::Load);
+        batch.open(&f.table, None).await.unwrap();
+        let key = f.store.pending_files().await.unwrap().pop().unwrap();
+        assert!(key.ends_with("/LOAD00000004.parquet"), "{key}");
+    }
+
+    #[tokio::test]
+    async fn files_uploaded_but_never_committed_are_removed_by_recovery() {
+        let f = fixture().await;
+        let mut batch = batch(&f, FileKind::Cdc);
+        batch.open(&f.table, Some(&BinlogPos::new("mysql-bin.000001", 400))).await.unwrap();
+        batch.append(&f.table.id, &META, row(1), None).await.unwrap();
+        // The upload completes, then the process dies before the state transaction.
+        batch.close_if_full(&f.table.id, 0).await.unwrap();
+        drop(batch);
+        assert_eq!(object_count(&f.objects).await, 1);
+        assert_eq!(remove_uncommitted(&f.store, &f.target).await.unwrap(), 1);
+        assert_eq!(object_count(&f.objects).await, 0, "the object is gone");
+        assert!(f.store.pending_files().await.unwrap().is_empty());
+        assert!(f.store.committed_files(&f.table.id).await.unwrap().is_empty());
+        assert_eq!(f.store.checkpoint().await.unwrap().map(|c| c.position), None, "the checkpoint did not move");
+        assert_eq!(remove_uncommitted(&f.store, &f.target).await.unwrap(), 0, "nothing left to do");
+    }
+
+    #[tokio::test]
+    async fn files_start_closing_as_early_as_the_last_commit_took() {
+        let f = fixture().await;
+        let interval = Duration::from_secs(1);
+        let mut batch = batch(&f, FileKind::Cdc);
+        assert_eq!(batch.deadline(interval), None, "nothing open");
+        let opened = Instant::now();
+        batch.opened = Some(opened);
+        assert_eq!(batch.deadline(interval), Some(opened + interval));
+        batch.flush_took = Duration::from_millis(200);
+        assert_eq!(batch.deadline(interval), Some(opened + Duration::from_millis(800)));
+        // A slow target does not turn every event into a file of its own.
+        batch.flush_took = Duration::from_secs(5);
+        assert_eq!(batch.deadline(interval), Some(opened + Duration::from_millis(500)));
+    }
 }

@@ -99,7 +99,7 @@ pub async fn run(mut settings: Settings, store: Store, mut stop: watch::Receiver
             }
             // The merger returns early only when it cannot go on; the lake was asked for, so
             // binlake stops.
-            m = &mut merging => Err(supervisor::joined(m).err().unwrap_or_else(|| Error::Config("the merger stopped early".into()))),
+            m = &mut merging => Err(supervisor::joined(m).err().unwrap_or_else(|| Error::Internal("the merger stopped without an error".into()))),
         },
     };
     renewal.abort();
@@ -179,15 +179,10 @@ impl Pipeline {
 
     /// Removes every object that was uploaded (or started) but never committed.
     async fn recover(&self) -> Result<()> {
-        let pending = self.store.pending_files().await?;
-        if pending.is_empty() {
-            return Ok(());
+        let removed = batch::remove_uncommitted(&self.store, &self.target).await?;
+        if removed > 0 {
+            info!(files = removed, "removed files of an interrupted run that were never committed.");
         }
-        for key in &pending {
-            self.target.delete_if_exists(key).await?;
-        }
-        self.store.forget_pending(&pending).await?;
-        info!(files = pending.len(), "removed files of an interrupted run that were never committed.");
         Ok(())
     }
 

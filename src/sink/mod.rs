@@ -1,11 +1,11 @@
 //! Where rows go: the target object store, DMS key layout, and the files themselves (Parquet
 //! or CSV, shaped by the DMS S3 settings).
 
-pub mod csv;
-pub mod layout;
-pub mod parquet;
+pub(crate) mod csv;
+pub(crate) mod layout;
+pub(crate) mod parquet;
 pub mod settings;
-pub mod target;
+pub(crate) mod target;
 
 use std::sync::Arc;
 

@@ -2,12 +2,12 @@
 //! and the consistent snapshot.
 
 pub mod binlog;
-pub mod ddl;
-pub mod decode;
-pub mod json;
+pub(crate) mod ddl;
+pub(crate) mod decode;
+pub(crate) mod json;
 pub mod preflight;
-pub mod snapshot;
-pub mod tracker;
+pub(crate) mod snapshot;
+pub(crate) mod tracker;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -29,9 +29,11 @@ use crate::schema::{TableSchema, quote_ident};
 use crate::source::{Flavor, Held, ReadAhead, Source, current_position, flavor};
 use crate::value::{self, Cell};
 
-/// Tests set this to take MySQL's table-lock path on MariaDB, where no MySQL server can be
-/// installed.
-const FORCE_TABLE_LOCK: &str = "BINLAKE_TEST_FORCE_TABLE_LOCK";
+/// Whether to take MySQL's table-lock path on MariaDB, where no MySQL server can be installed:
+/// the tests ask for it with this variable, in a build with the `test-hooks` feature only.
+fn force_table_lock() -> bool {
+    cfg!(feature = "test-hooks") && std::env::var_os("BINLAKE_TEST_FORCE_TABLE_LOCK").is_some()
+}
 
 pub enum Chunk {
     /// Rows as the server sent them: [`cells`] converts them, on the consumer's side, which
@@ -60,7 +62,7 @@ pub async fn start(
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(q)?;
     // A slow target must not make the server drop a streamed keyless scan.
     conn.query_drop("SET SESSION net_write_timeout = 3600").await.map_err(q)?;
-    let position = if flavor == Flavor::MariaDb && std::env::var_os(FORCE_TABLE_LOCK).is_none() {
+    let position = if flavor == Flavor::MariaDb && !force_table_lock() {
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
         snapshot_status(&mut conn).await?.ok_or_else(|| Error::Preflight("the server reports no binlog_snapshot_position".into()))?
     } else {
@@ -75,6 +77,7 @@ pub async fn start(
         let position = current_position(&mut lock).await;
         let _ = lock.query_drop("UNLOCK TABLES").await;
         let _ = lock.disconnect().await;
+        tracing::info!(tables = tables.len(), "read the snapshot position under a brief table lock.");
         position?
     };
     let (tx, rx) = mpsc::channel(4);
@@ -190,17 +193,31 @@ async fn send(tx: &mpsc::Sender<Result<Chunk>>, chunk: Chunk) -> Result<()> {
 }
 
 pub(crate) fn cells(table: &TableSchema, row: Row) -> Result<Vec<Cell>> {
-    let values = row.unwrap();
-    table
-        .columns
-        .iter()
-        .zip(values)
-        .map(|(c, v)| {
-            value::from_snapshot(c, v).map_err(|detail| Error::Decode {
-                table: table.id.to_string(),
-                position: BinlogPos::new("snapshot", 0),
-                detail,
-            })
-        })
-        .collect()
+    let mut values = row.unwrap();
+    let mut cells = Vec::with_capacity(values.len());
+    for (i, column) in table.columns.iter().enumerate() {
+        let value = std::mem::replace(&mut values[i], Value::NULL);
+        match value::from_snapshot(column, value) {
+            Ok(cell) => cells.push(cell),
+            Err(detail) => {
+                // The key's columns before this one are cells by now, the later ones not yet.
+                let key: Vec<String> = table
+                    .primary_key
+                    .iter()
+                    .map(|&k| match k.cmp(&i) {
+                        std::cmp::Ordering::Less => format!("{:?}", cells[k]),
+                        std::cmp::Ordering::Equal => "(this value)".to_string(),
+                        std::cmp::Ordering::Greater => values[k].as_sql(false),
+                    })
+                    .collect();
+                let key = if key.is_empty() { "(none: the table has no primary key)".to_string() } else { format!("({})", key.join(", ")) };
+                return Err(Error::SnapshotDecode {
+                    table: table.id.to_string(),
+                    key,
+                    detail: format!("column {}: {detail}", column.name),
+                });
+            }
+        }
+    }
+    Ok(cells)
 }

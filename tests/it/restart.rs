@@ -437,7 +437,9 @@ async fn table_lock_snapshot_position_is_exact_under_concurrent_writes() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let run = || caught_up_run(state.path(), &lake, &format!("{}.*", db.name)).env("BINLAKE_TEST_FORCE_TABLE_LOCK", "1").output().unwrap();
     let out = run();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("under a brief table lock"), "the table-lock path was not taken (build with --features test-hooks):\n{log}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop_tx.send(true).unwrap();
     let transactions = writer.await.unwrap();
