@@ -467,3 +467,50 @@ pub async fn assert_lake_equals_source(db: &mut TestDb, lake: &Lake) {
         }
     }
 }
+
+/// How long a test waits for a running binlake to do what it waits for.
+const WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// The end of the last event in the binlog of the server at `url`.
+pub async fn server_position(url: &str) -> binlake::position::BinlogPos {
+    let mut conn = connect(url).await;
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().expect("the server has a binlog");
+    binlake::position::BinlogPos::new(row.get::<String, _>(0).unwrap(), row.get::<u64, _>(1).unwrap())
+}
+
+/// The checkpoint in the state file of `state_dir`, read-only (binlake may be running on it,
+/// or not have created it yet).
+async fn committed_position(state_dir: &std::path::Path) -> Option<binlake::position::BinlogPos> {
+    use sqlx::{ConnectOptions, Row};
+    let path = state_dir.join("state.db");
+    if !path.exists() {
+        return None;
+    }
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).read_only(true).connect().await.ok()?;
+    let row = sqlx::query("SELECT binlog_file, binlog_offset FROM checkpoint WHERE id = 1").fetch_optional(&mut conn).await.ok()??;
+    Some(binlake::position::BinlogPos::new(row.get::<String, _>(0), row.get::<i64, _>(1) as u64))
+}
+
+/// Waits until the binlake running as `child` on `state_dir` has committed everything the test
+/// MariaDB had written to its binlog when this was called: its checkpoint reaches the
+/// server's position then. Fails saying what did not happen after [`WAIT_TIMEOUT`], or at
+/// once when binlake exits. binlake must flush often (`--cdc-max-batch-interval 1`): an idle
+/// stream commits its checkpoint once per interval.
+pub async fn wait_committed(child: &mut std::process::Child, state_dir: &std::path::Path) {
+    let target = server_position(&mysql_url()).await;
+    let deadline = std::time::Instant::now() + WAIT_TIMEOUT;
+    loop {
+        let committed = committed_position(state_dir).await;
+        if committed.as_ref().is_some_and(|c| *c >= target) {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("binlake exited ({status}) before committing up to the server's position {target} (its checkpoint: {committed:?})");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "binlake did not commit up to the server's position {target} within {WAIT_TIMEOUT:?} (its checkpoint: {committed:?})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -4,7 +4,6 @@
 //! and with binlake running.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use binlake::schema::TableId;
 use binlake::state::{FileKind, Store};
@@ -146,8 +145,8 @@ async fn alter_table_is_followed_in_files_and_merged_tables() {
     assert!(log.contains("following a schema change"), "{log}");
 
     // binlake is running: changes reach it as they happen.
-    let child = spawn_merging_run(state.path(), &target, &lake, &db.name);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut child = spawn_merging_run(state.path(), &target, &lake, &db.name);
+    wait_committed(&mut child, state.path()).await;
     for sql in [
         "UPDATE stores SET name = 'nine' WHERE id = 9",
         "ALTER TABLE stores ADD COLUMN opened DATE DEFAULT '2020-01-01' AFTER id",
@@ -156,10 +155,10 @@ async fn alter_table_is_followed_in_files_and_merged_tables() {
         "ALTER TABLE stores ADD COLUMN code CHAR(3) BINARY DEFAULT 'abc'",
     ] {
         db.exec(sql).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        wait_committed(&mut child, state.path()).await;
     }
     db.exec("INSERT INTO stores (id, name, code) VALUES (28, 'store 28', 'xyz')").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_committed(&mut child, state.path()).await;
     terminate(&child);
     let out = child.wait_with_output().unwrap();
     let live_log = String::from_utf8_lossy(&out.stderr);
@@ -247,8 +246,8 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
     }
 
     // binlake is running: tables appear, change their key and go while it streams.
-    let child = spawn_merging_run(state.path(), &target, &lake, &db.name);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut child = spawn_merging_run(state.path(), &target, &lake, &db.name);
+    wait_committed(&mut child, state.path()).await;
     for sql in [
         "CREATE TABLE fresh (id INT PRIMARY KEY, note VARCHAR(10))",
         "INSERT INTO fresh VALUES (1, 'a'), (2, 'b')",
@@ -267,9 +266,8 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
         "UPDATE fresh SET more = 4 WHERE id = 1",
     ] {
         db.exec(sql).await;
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        wait_committed(&mut child, state.path()).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
     terminate(&child);
     let out = child.wait_with_output().unwrap();
     let live_log = String::from_utf8_lossy(&out.stderr);
@@ -369,8 +367,8 @@ async fn seed_000_scenario_with_a_column_added_mid_stream() {
     let target = Lake::s3("seed000", "dms");
     let lake = Lake::local();
     let state = state_dir();
-    let child = spawn_merging_run(state.path(), &target, &lake, &db.name);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut child = spawn_merging_run(state.path(), &target, &lake, &db.name);
+    wait_committed(&mut child, state.path()).await;
     db.exec(
         "UPDATE customers SET email = CONCAT('new', customer_id, '@example.com') WHERE customer_id % 10 = 0;
          DELETE FROM customers WHERE customer_id > 495;
@@ -380,7 +378,7 @@ async fn seed_000_scenario_with_a_column_added_mid_stream() {
          INSERT INTO stores VALUES (21, '1 Harbour Rd', 'Halifax', 'CA'), (22, '2 Elm St', 'Springfield', DEFAULT)",
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_committed(&mut child, state.path()).await;
     terminate(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
