@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use binlake::config::{MergeCommandArgs, RunArgs, SourceArgs, StateArgs, VerifyArgs};
 use binlake::source::preflight::{self, Status};
-use binlake::state::Store;
+use binlake::state::{Lease, Phase, StateStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// binlake replicates MySQL and MariaDB tables to S3 or a local directory in exactly the
@@ -155,21 +155,25 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let state_url = state.resolve_alone(config.as_deref())?;
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
             // Not while a binlake runs on this state: it would not notice until it restarts.
-            store.acquire_lease().await?;
-            let known: Vec<_> = store.tables().await?.into_iter().map(|t| t.id).collect();
-            for name in &tables {
-                let id = name
-                    .split_once('.')
-                    .map(|(db, t)| binlake::schema::TableId::new(db, t))
-                    .ok_or_else(|| anyhow::anyhow!("{name:?}: give tables as db.table"))?;
-                if !known.contains(&id) {
-                    store.release_lease().await?;
-                    anyhow::bail!("{id} is not a table of this state store (see `binlake status`)");
+            let lease = Lease::acquire(&store).await?;
+            let marked = async {
+                let known: Vec<_> = store.tables().await?.into_iter().map(|t| t.id).collect();
+                for name in &tables {
+                    let id = name
+                        .split_once('.')
+                        .map(|(db, t)| binlake::schema::TableId::new(db, t))
+                        .ok_or_else(|| anyhow::anyhow!("{name:?}: give tables as db.table"))?;
+                    if !known.contains(&id) {
+                        anyhow::bail!("{id} is not a table of this state store (see `binlake status`)");
+                    }
+                    store.set_phase(&id, Phase::Loading).await?;
+                    println!("{id} will be loaded anew when binlake runs next");
                 }
-                store.set_phase(&id, binlake::state::Phase::Loading).await?;
-                println!("{id} will be loaded anew when binlake runs next");
+                Ok(())
             }
-            store.release_lease().await?;
+            .await;
+            lease.release().await?;
+            marked?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { config, state } => {
@@ -192,15 +196,22 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     t.load_files,
                     t.cdc_files,
                     t.cdc_rows,
-                    t.last_position.as_deref().unwrap_or("-"),
+                    t.last_position.map_or_else(|| "-".to_string(), |p| p.to_string()),
                     t.last_commit_at.as_deref().unwrap_or("-")
                 );
             }
             let merges = store.merges().await?;
             if !merges.is_empty() {
                 println!("\n{:<40} {:>7} {:>12}  {:<28} merged table", "merged", "merges", "input_files", "last_merge");
-                for (id, url, merges, files, at) in merges {
-                    println!("{:<40} {merges:>7} {files:>12}  {:<28} {url}", id.to_string(), at.as_deref().unwrap_or("-"));
+                for m in merges {
+                    println!(
+                        "{:<40} {:>7} {:>12}  {:<28} {}",
+                        m.table.to_string(),
+                        m.merges,
+                        m.input_files,
+                        m.last_merge_at.as_deref().unwrap_or("-"),
+                        m.url
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)

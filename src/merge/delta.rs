@@ -129,7 +129,7 @@ impl Lake {
                     .map_err(lake_err("creating"))?;
                 info!(table = %schema.id, lake = %url, "created the merged table.");
             }
-            Some(Err(e)) => return Err(lake_err("loading")(e)),
+            Some(Err(e)) => return Err(lake_err("reading the log of")(e)),
         }
         let mut merged =
             MergedTable { schema, table, url, arrow: Arc::new(arrow::datatypes::Schema::empty()), files: Vec::new(), target_file_bytes };

@@ -21,7 +21,7 @@ use crate::sink::Prefix;
 use crate::sink::layout;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
-use crate::state::{FileKind, KeyMove, Store};
+use crate::state::{FileKind, KeyMove, StateStore, Store};
 use crate::value::{Cell, parse_datetime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,13 +73,13 @@ impl Inputs {
                         FileKind::Load => Kind::Load,
                         FileKind::Cdc => Kind::Cdc,
                     };
-                    let position = f.last_position.as_deref();
-                    let at = position.and_then(|p| p.rsplit_once(':')).and_then(|(f, o)| Some(BinlogPos::new(f, o.parse().ok()?)));
                     // Two full loads may share a snapshot position (nothing written between
                     // them), never a commit.
-                    let load_of =
-                        (kind == Kind::Load).then(|| format!("{}@{}", position.unwrap_or(""), f.committed_at.as_deref().unwrap_or("")));
-                    InputFile { key: f.key, kind, order: format!("{:016}", f.sequence), load_of, position: at }
+                    let load_of = (kind == Kind::Load).then(|| {
+                        let at = f.last_position.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                        format!("{at}@{}", f.committed_at.as_deref().unwrap_or(""))
+                    });
+                    InputFile { key: f.key, kind, order: format!("{:016}", f.sequence), load_of, position: f.last_position }
                 })
                 .collect(),
             Listing::Folder => {

@@ -28,7 +28,7 @@ use tracing::{info, warn};
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
-use crate::state::{MergeProgress, SchemaAt, Store};
+use crate::state::{MergeProgress, PendingMerge, SchemaAt, StateStore, Store};
 
 use self::apply::ChangeSet;
 use self::delta::{Lake, MergedTable, SchemaStep};
@@ -445,7 +445,7 @@ impl Merger {
 async fn reconcile(store: &Store, table: &MergedTable, url: &str) -> Result<MergeProgress> {
     let progress = store.merge_progress(url).await?;
     let committed = table.merge_number().await?;
-    if let Some((pending, _, _)) = &progress.pending {
+    if let Some(PendingMerge { number: pending, .. }) = &progress.pending {
         if *pending == committed {
             store.end_merge(url, 0).await?;
             info!(table = %table.schema.id, merge = committed, "a merge interrupted after its commit is recorded as done.");

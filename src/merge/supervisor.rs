@@ -12,7 +12,7 @@ use crate::schema::{SchemaOptions, TableFilter};
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::source::{self, Source};
-use crate::state::Store;
+use crate::state::{Lease, Store};
 
 /// What `binlake merge` runs with.
 pub struct MergeCommand {
@@ -73,7 +73,7 @@ pub async fn run_standalone(command: MergeCommand, store: Store, mut stop: watch
     let inputs = Inputs { target, settings: command.output, sequence_column: None, listing: Listing::Folder };
     let catalog = CatalogSource { source: command.source, filter: command.filter, options: command.schema_options };
     let mut merger = Merger::new(command.merge, inputs, store.clone())?;
-    store.acquire_lease().await?;
+    let lease = Lease::acquire(&store).await?;
     let result = async {
         loop {
             let summary = merge_round(&mut merger, &catalog).await?;
@@ -88,6 +88,6 @@ pub async fn run_standalone(command: MergeCommand, store: Store, mut stop: watch
         }
     }
     .await;
-    store.release_lease().await?;
+    lease.release().await?;
     result
 }

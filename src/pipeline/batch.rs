@@ -16,7 +16,7 @@ use crate::schema::{TableId, TableSchema};
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::sink::{FileWriter, Prefix, RowMeta, layout};
-use crate::state::{ClosedFile, FileKind, KeyMove, Store};
+use crate::state::{ClosedFile, FileKind, KeyMove, StateStore, Store};
 use crate::value::Cell;
 
 pub(crate) struct Batch {

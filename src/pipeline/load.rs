@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::schema::TableSchema;
 use crate::sink::RowMeta;
 use crate::source::snapshot::{self, Chunk};
-use crate::state::FileKind;
+use crate::state::{FileKind, StateStore};
 
 /// The full load logs its progress every so many rows of a table.
 const PROGRESS_EVERY_ROWS: u64 = 100_000;

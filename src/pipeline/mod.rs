@@ -29,7 +29,7 @@ use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::source::tracker::{Tracker, shadow_base};
 use crate::source::{self, Source, StreamFrom, preflight};
-use crate::state::{FileKind, Phase, Store};
+use crate::state::{FileKind, Lease, Phase, StateStore, Store};
 
 use self::batch::Batch;
 
@@ -72,18 +72,7 @@ pub async fn run(mut settings: Settings, store: Store, mut stop: watch::Receiver
             Some(Merger::new(merge, inputs, store.clone())?)
         }
     };
-    store.acquire_lease().await?;
-    // Commits renew the lease too, but a long full load or a quiet source may go longer
-    // than the lease without committing.
-    let renewer = store.clone();
-    let renewal = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(crate::state::LEASE_TTL / 3).await;
-            if let Err(e) = renewer.renew_lease().await {
-                warn!(error = %e, "could not renew the state lease.");
-            }
-        }
-    });
+    let lease = Lease::acquire(&store).await?;
     let (finish, finishing) = watch::channel(false);
     let merging = merger.map(|merger| {
         let catalog = CatalogSource { source: settings.source.clone(), filter: settings.filter.clone(), options: settings.schema_options };
@@ -102,8 +91,11 @@ pub async fn run(mut settings: Settings, store: Store, mut stop: watch::Receiver
             m = &mut merging => Err(supervisor::joined(m).err().unwrap_or_else(|| Error::Internal("the merger stopped without an error".into()))),
         },
     };
-    renewal.abort();
-    result
+    match result {
+        Ok(()) => lease.release().await,
+        // The lease is given back as it is dropped.
+        Err(e) => Err(e),
+    }
 }
 
 struct Pipeline {
@@ -165,7 +157,6 @@ impl Pipeline {
             }
             break;
         }
-        self.store.release_lease().await?;
         Ok(())
     }
 

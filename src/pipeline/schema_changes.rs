@@ -14,7 +14,7 @@ use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
 use crate::source;
 use crate::source::tracker::{Effect, Tracker};
-use crate::state::Phase;
+use crate::state::{Phase, StateStore};
 
 impl Pipeline {
     /// Sets up `tracker` with every streaming table's schema as of `start`, from the schema

@@ -374,9 +374,17 @@ pub async fn table_exists(conn: &mut Conn, id: &TableId) -> Result<bool> {
     Ok(names.iter().any(|(db, table)| *db == id.database && *table == id.table))
 }
 
-/// Every database's default character set, and the server's (for databases created later
-/// without one).
-pub async fn database_charsets(conn: &mut Conn) -> Result<(HashMap<String, String>, String)> {
+/// The default character sets text columns take when their DDL names none.
+#[derive(Debug, Clone, Default)]
+pub struct Charsets {
+    /// Every database's default character set.
+    pub databases: HashMap<String, String>,
+    /// The server's, for databases created later without one.
+    pub server: String,
+}
+
+/// Every database's default character set, and the server's.
+pub async fn database_charsets(conn: &mut Conn) -> Result<Charsets> {
     let rows: Vec<(String, String)> = conn
         .query("SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA")
         .await
@@ -384,5 +392,8 @@ pub async fn database_charsets(conn: &mut Conn) -> Result<(HashMap<String, Strin
     let server: Option<String> =
         conn.query_first("SELECT @@character_set_server").await.map_err(|e| Error::source("reading character_set_server", e))?;
     let normalize = crate::source::ddl::normalize_charset;
-    Ok((rows.into_iter().map(|(db, cs)| (db, normalize(&cs))).collect(), normalize(&server.unwrap_or_else(|| "utf8mb4".into()))))
+    Ok(Charsets {
+        databases: rows.into_iter().map(|(db, cs)| (db, normalize(&cs))).collect(),
+        server: normalize(&server.unwrap_or_else(|| "utf8mb4".into())),
+    })
 }

@@ -20,6 +20,7 @@ use sqlparser::ast::{ColumnDef, ColumnOption, ObjectName};
 
 use crate::position::BinlogPos;
 use crate::schema::{Column, ColumnType, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema};
+use crate::source::Charsets;
 use crate::source::binlog::Catalog;
 use crate::source::ddl::{self, AlterOp, CreateBody, Ddl, Position};
 
@@ -63,15 +64,15 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(filter: TableFilter, options: SchemaOptions, mariadb: bool, charsets: (HashMap<String, String>, String)) -> Self {
+    pub fn new(filter: TableFilter, options: SchemaOptions, mariadb: bool, charsets: Charsets) -> Self {
         Self {
             filter,
             options,
             mariadb,
             tables: HashMap::new(),
             loaded_at: HashMap::new(),
-            db_charsets: charsets.0,
-            server_charset: charsets.1,
+            db_charsets: charsets.databases,
+            server_charset: charsets.server,
             shadow_renames: HashMap::new(),
             loaded: Default::default(),
         }
@@ -510,8 +511,12 @@ mod tests {
 
     fn tracker() -> Tracker {
         let filter = TableFilter::new(&["shop.*".into()], &[]).unwrap();
-        let mut t =
-            Tracker::new(filter, SchemaOptions::default(), true, (HashMap::from([("shop".into(), "utf8mb4".into())]), "latin1".into()));
+        let mut t = Tracker::new(
+            filter,
+            SchemaOptions::default(),
+            true,
+            Charsets { databases: HashMap::from([("shop".into(), "utf8mb4".into())]), server: "latin1".into() },
+        );
         let schema = t.created(
             &TableId::new("shop", "stores"),
             match ddl::parse("CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(20))", "shop").remove(0) {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use binlake::schema::TableId;
-use binlake::state::{FileKind, Store};
+use binlake::state::{FileKind, StateStore, Store};
 
 use crate::common::*;
 
