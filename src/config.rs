@@ -14,7 +14,7 @@ use crate::merge::verify::VerifyCommand;
 use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_INTERVAL_SECONDS, DEFAULT_RETENTION_HOURS, DEFAULT_TARGET_FILE_MB, MergeSettings};
 use crate::pipeline::Settings;
 use crate::schema::{SchemaOptions, TableFilter};
-use crate::sink::settings::{self, Raw, S3Settings};
+use crate::sink::settings::{self, Raw, S3Settings, defaults as dms_defaults};
 use crate::source::Source;
 
 /// Rows per snapshot query (keyset chunk).
@@ -24,7 +24,7 @@ pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 10;
 
 /// A flag's help with its default, so the default shown is the one the code uses.
 fn defaulted(help: &str, default: impl std::fmt::Display) -> String {
-    format!("{help} [default: {default}].")
+    format!("{help} [default: {default}]")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -303,7 +303,7 @@ impl VerifyArgs {
 /// Declares the DMS S3 settings as flags: `--data-format` is DMS's `DataFormat`, settable as
 /// `BINLAKE_DATA_FORMAT` and as `data-format` in the TOML file.
 macro_rules! dms_flags {
-    ($($field:ident $env:literal $help:literal;)*) => {
+    ($($field:ident $env:literal $help:expr;)*) => {
         #[derive(Debug, Clone, Default, Args)]
         #[command(next_help_heading = "DMS S3 settings (DMS's names and defaults; also read from --dms-settings)")]
         pub struct DmsArgs {
@@ -313,8 +313,7 @@ macro_rules! dms_flags {
             #[arg(long, env = "BINLAKE_DMS_SETTINGS", value_name = "FILE")]
             pub dms_settings: Option<PathBuf>,
             $(
-                #[doc = $help]
-                #[arg(long, env = $env, value_name = "VALUE")]
+                #[arg(long, env = $env, value_name = "VALUE", help = $help)]
                 pub $field: Option<String>,
             )*
         }
@@ -331,36 +330,36 @@ macro_rules! dms_flags {
 }
 
 dms_flags! {
-    bucket_folder "BINLAKE_BUCKET_FOLDER" "BucketFolder: folder under the target for every table folder [default: none].";
-    data_format "BINLAKE_DATA_FORMAT" "DataFormat: parquet or csv [default: parquet; DMS's csv with --dms-settings].";
-    compression_type "BINLAKE_COMPRESSION_TYPE" "CompressionType: NONE or GZIP (CSV files become .csv.gz); for Parquet also SNAPPY and ZSTD [default: SNAPPY for Parquet, NONE for CSV].";
-    include_op_for_full_load "BINLAKE_INCLUDE_OP_FOR_FULL_LOAD" "IncludeOpForFullLoad: LOAD files get the Op column (I) [default: false].";
-    cdc_inserts_only "BINLAKE_CDC_INSERTS_ONLY" "CdcInsertsOnly: CDC files hold inserts only; Op only with IncludeOpForFullLoad [default: false].";
-    cdc_inserts_and_updates "BINLAKE_CDC_INSERTS_AND_UPDATES" "CdcInsertsAndUpdates: CDC files hold inserts and updates only [default: false].";
-    timestamp_column_name "BINLAKE_TIMESTAMP_COLUMN_NAME" "TimestampColumnName: adds this text column after Op, `yyyy-MM-dd HH:mm:ss.SSSSSS` UTC: the source commit time for CDC rows, the transfer time for LOAD rows [default: none].";
-    use_task_start_time_for_full_load_timestamp "BINLAKE_USE_TASK_START_TIME_FOR_FULL_LOAD_TIMESTAMP" "UseTaskStartTimeForFullLoadTimestamp: LOAD rows' timestamp column is the time the full load started [default: false].";
-    date_partition_enabled "BINLAKE_DATE_PARTITION_ENABLED" "DatePartitionEnabled: CDC files go into date folders [default: false].";
-    date_partition_sequence "BINLAKE_DATE_PARTITION_SEQUENCE" "DatePartitionSequence: YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY [default: YYYYMMDD].";
-    date_partition_delimiter "BINLAKE_DATE_PARTITION_DELIMITER" "DatePartitionDelimiter: SLASH, UNDERSCORE, DASH or NONE [default: SLASH].";
-    date_partition_timezone "BINLAKE_DATE_PARTITION_TIMEZONE" "DatePartitionTimezone: time zone of date folders and CDC file names, e.g. Asia/Seoul [default: UTC].";
-    add_column_name "BINLAKE_ADD_COLUMN_NAME" "AddColumnName: CSV files start with a header row [default: false].";
-    csv_delimiter "BINLAKE_CSV_DELIMITER" "CsvDelimiter: CSV field delimiter [default: ,].";
-    csv_row_delimiter "BINLAKE_CSV_ROW_DELIMITER" "CsvRowDelimiter: CSV row delimiter [default: \n].";
-    csv_null_value "BINLAKE_CSV_NULL_VALUE" "CsvNullValue: text written for NULL in CSV [default: empty field].";
-    rfc4180 "BINLAKE_RFC4180" "Rfc4180: quote CSV values that hold the delimiter, a quote or a line break [default: true].";
-    max_file_size "BINLAKE_MAX_FILE_SIZE" "MaxFileSize: start a new LOAD file at this size, in KB [default: 1048576].";
-    cdc_max_batch_interval "BINLAKE_CDC_MAX_BATCH_INTERVAL" "CdcMaxBatchInterval: close CDC files at least this often, in seconds; 1 works [default: 60].";
-    cdc_min_file_size "BINLAKE_CDC_MIN_FILE_SIZE" "CdcMinFileSize: close a CDC file once it reaches this size, in KB [default: 32000].";
-    parquet_version "BINLAKE_PARQUET_VERSION" "ParquetVersion: parquet-1-0 or parquet-2-0 [default: parquet-1-0].";
-    encoding_type "BINLAKE_ENCODING_TYPE" "EncodingType: rle-dictionary, plain or plain-dictionary [default: rle-dictionary].";
-    data_page_size "BINLAKE_DATA_PAGE_SIZE" "DataPageSize: Parquet data page size, in bytes [default: 1048576].";
-    dict_page_size_limit "BINLAKE_DICT_PAGE_SIZE_LIMIT" "DictPageSizeLimit: Parquet dictionary page limit, in bytes [default: 1048576].";
-    row_group_length "BINLAKE_ROW_GROUP_LENGTH" "RowGroupLength: rows per Parquet row group [default: 10000].";
-    enable_statistics "BINLAKE_ENABLE_STATISTICS" "EnableStatistics: Parquet page and column statistics [default: true].";
-    parquet_timestamp_in_millisecond "BINLAKE_PARQUET_TIMESTAMP_IN_MILLISECOND" "ParquetTimestampInMillisecond: DATETIME/TIMESTAMP in milliseconds instead of microseconds [default: false].";
-    encryption_mode "BINLAKE_ENCRYPTION_MODE" "EncryptionMode: SSE_S3 or SSE_KMS [default: SSE_S3].";
-    server_side_encryption_kms_key_id "BINLAKE_SERVER_SIDE_ENCRYPTION_KMS_KEY_ID" "ServerSideEncryptionKmsKeyId: KMS key for SSE_KMS.";
-    canned_acl_for_objects "BINLAKE_CANNED_ACL_FOR_OBJECTS" "CannedAclForObjects: only NONE or PRIVATE (binlake sets no ACLs) [default: NONE].";
+    bucket_folder "BINLAKE_BUCKET_FOLDER" "BucketFolder: folder under the target for every table folder [default: none]";
+    data_format "BINLAKE_DATA_FORMAT" format!("DataFormat: parquet or csv [default: {}; DMS's csv with --dms-settings]", dms_defaults::DATA_FORMAT);
+    compression_type "BINLAKE_COMPRESSION_TYPE" "CompressionType: NONE or GZIP (CSV files become .csv.gz); for Parquet also SNAPPY and ZSTD [default: SNAPPY for Parquet, NONE for CSV]";
+    include_op_for_full_load "BINLAKE_INCLUDE_OP_FOR_FULL_LOAD" "IncludeOpForFullLoad: LOAD files get the Op column (I) [default: false]";
+    cdc_inserts_only "BINLAKE_CDC_INSERTS_ONLY" "CdcInsertsOnly: CDC files hold inserts only; Op only with IncludeOpForFullLoad [default: false]";
+    cdc_inserts_and_updates "BINLAKE_CDC_INSERTS_AND_UPDATES" "CdcInsertsAndUpdates: CDC files hold inserts and updates only [default: false]";
+    timestamp_column_name "BINLAKE_TIMESTAMP_COLUMN_NAME" "TimestampColumnName: adds this text column after Op, `yyyy-MM-dd HH:mm:ss.SSSSSS` UTC: the source commit time for CDC rows, the transfer time for LOAD rows [default: none]";
+    use_task_start_time_for_full_load_timestamp "BINLAKE_USE_TASK_START_TIME_FOR_FULL_LOAD_TIMESTAMP" "UseTaskStartTimeForFullLoadTimestamp: LOAD rows' timestamp column is the time the full load started [default: false]";
+    date_partition_enabled "BINLAKE_DATE_PARTITION_ENABLED" "DatePartitionEnabled: CDC files go into date folders [default: false]";
+    date_partition_sequence "BINLAKE_DATE_PARTITION_SEQUENCE" defaulted("DatePartitionSequence: YYYYMMDD, YYYYMMDDHH, YYYYMM, MMYYYYDD or DDMMYYYY", dms_defaults::DATE_PARTITION_SEQUENCE);
+    date_partition_delimiter "BINLAKE_DATE_PARTITION_DELIMITER" defaulted("DatePartitionDelimiter: SLASH, UNDERSCORE, DASH or NONE", dms_defaults::DATE_PARTITION_DELIMITER);
+    date_partition_timezone "BINLAKE_DATE_PARTITION_TIMEZONE" "DatePartitionTimezone: time zone of date folders and CDC file names, e.g. Asia/Seoul [default: UTC]";
+    add_column_name "BINLAKE_ADD_COLUMN_NAME" "AddColumnName: CSV files start with a header row [default: false]";
+    csv_delimiter "BINLAKE_CSV_DELIMITER" defaulted("CsvDelimiter: CSV field delimiter", dms_defaults::CSV_DELIMITER);
+    csv_row_delimiter "BINLAKE_CSV_ROW_DELIMITER" defaulted("CsvRowDelimiter: CSV row delimiter", dms_defaults::CSV_ROW_DELIMITER);
+    csv_null_value "BINLAKE_CSV_NULL_VALUE" "CsvNullValue: text written for NULL in CSV [default: empty field]";
+    rfc4180 "BINLAKE_RFC4180" defaulted("Rfc4180: quote CSV values that hold the delimiter, a quote or a line break", dms_defaults::RFC4180);
+    max_file_size "BINLAKE_MAX_FILE_SIZE" defaulted("MaxFileSize: start a new LOAD file at this size, in KB", dms_defaults::MAX_FILE_SIZE_KB);
+    cdc_max_batch_interval "BINLAKE_CDC_MAX_BATCH_INTERVAL" defaulted("CdcMaxBatchInterval: close CDC files at least this often, in seconds; 1 works", dms_defaults::CDC_MAX_BATCH_INTERVAL_SECONDS);
+    cdc_min_file_size "BINLAKE_CDC_MIN_FILE_SIZE" defaulted("CdcMinFileSize: close a CDC file once it reaches this size, in KB", dms_defaults::CDC_MIN_FILE_SIZE_KB);
+    parquet_version "BINLAKE_PARQUET_VERSION" defaulted("ParquetVersion: parquet-1-0 or parquet-2-0", dms_defaults::PARQUET_VERSION);
+    encoding_type "BINLAKE_ENCODING_TYPE" defaulted("EncodingType: rle-dictionary, plain or plain-dictionary", dms_defaults::ENCODING_TYPE);
+    data_page_size "BINLAKE_DATA_PAGE_SIZE" defaulted("DataPageSize: Parquet data page size, in bytes", dms_defaults::DATA_PAGE_SIZE);
+    dict_page_size_limit "BINLAKE_DICT_PAGE_SIZE_LIMIT" defaulted("DictPageSizeLimit: Parquet dictionary page limit, in bytes", dms_defaults::DICT_PAGE_SIZE_LIMIT);
+    row_group_length "BINLAKE_ROW_GROUP_LENGTH" defaulted("RowGroupLength: rows per Parquet row group", dms_defaults::ROW_GROUP_LENGTH);
+    enable_statistics "BINLAKE_ENABLE_STATISTICS" defaulted("EnableStatistics: Parquet page and column statistics", dms_defaults::ENABLE_STATISTICS);
+    parquet_timestamp_in_millisecond "BINLAKE_PARQUET_TIMESTAMP_IN_MILLISECOND" "ParquetTimestampInMillisecond: DATETIME/TIMESTAMP in milliseconds instead of microseconds [default: false]";
+    encryption_mode "BINLAKE_ENCRYPTION_MODE" defaulted("EncryptionMode: SSE_S3 or SSE_KMS", dms_defaults::ENCRYPTION_MODE);
+    server_side_encryption_kms_key_id "BINLAKE_SERVER_SIDE_ENCRYPTION_KMS_KEY_ID" "ServerSideEncryptionKmsKeyId: KMS key for SSE_KMS";
+    canned_acl_for_objects "BINLAKE_CANNED_ACL_FOR_OBJECTS" "CannedAclForObjects: only NONE or PRIVATE (binlake sets no ACLs) [default: NONE]";
 }
 
 #[derive(Debug, Clone, Default, Args)]

@@ -162,6 +162,27 @@ const KNOWN: &[&str] = &[
     "ServerSideEncryptionKmsKeyId",
 ];
 
+/// DMS's defaults that are not off, as the code takes them and `binlake run --help` shows them.
+pub mod defaults {
+    pub const DATA_FORMAT: &str = "parquet";
+    pub const DATE_PARTITION_SEQUENCE: &str = "YYYYMMDD";
+    pub const DATE_PARTITION_DELIMITER: &str = "SLASH";
+    pub const CSV_DELIMITER: &str = ",";
+    /// As written in the settings: `\n` is a line feed.
+    pub const CSV_ROW_DELIMITER: &str = "\\n";
+    pub const RFC4180: bool = true;
+    pub const MAX_FILE_SIZE_KB: u64 = 1_048_576;
+    pub const CDC_MAX_BATCH_INTERVAL_SECONDS: u64 = 60;
+    pub const CDC_MIN_FILE_SIZE_KB: u64 = 32_000;
+    pub const PARQUET_VERSION: &str = "parquet-1-0";
+    pub const ENCODING_TYPE: &str = "rle-dictionary";
+    pub const DATA_PAGE_SIZE: u64 = 1_048_576;
+    pub const DICT_PAGE_SIZE_LIMIT: u64 = 1_048_576;
+    pub const ROW_GROUP_LENGTH: u64 = 10_000;
+    pub const ENABLE_STATISTICS: bool = true;
+    pub const ENCRYPTION_MODE: &str = "SSE_S3";
+}
+
 impl S3Settings {
     /// Checks and resolves `raw` (DMS names). Returns the settings and one line for every
     /// setting that was accepted but has no effect in binlake.
@@ -188,7 +209,7 @@ impl S3Settings {
             });
         }
         let r = Reader(raw);
-        let data_format = match r.choice("DataFormat", "parquet", &["csv", "parquet"])? {
+        let data_format = match r.choice("DataFormat", defaults::DATA_FORMAT, &["csv", "parquet"])? {
             "csv" => DataFormat::Csv,
             _ => DataFormat::Parquet,
         };
@@ -212,13 +233,18 @@ impl S3Settings {
         };
         let timestamp_column = r.string_opt("TimestampColumnName")?.filter(|s| !s.is_empty());
         let date_partition = if r.bool("DatePartitionEnabled", false)? {
-            let sequence = r.choice("DatePartitionSequence", "YYYYMMDD", &["YYYYMMDD", "YYYYMMDDHH", "YYYYMM", "MMYYYYDD", "DDMMYYYY"])?;
-            let delimiter = match r.choice("DatePartitionDelimiter", "SLASH", &["SLASH", "UNDERSCORE", "DASH", "NONE"])? {
-                "SLASH" => "/",
-                "UNDERSCORE" => "_",
-                "DASH" => "-",
-                _ => "",
-            };
+            let sequence = r.choice(
+                "DatePartitionSequence",
+                defaults::DATE_PARTITION_SEQUENCE,
+                &["YYYYMMDD", "YYYYMMDDHH", "YYYYMM", "MMYYYYDD", "DDMMYYYY"],
+            )?;
+            let delimiter =
+                match r.choice("DatePartitionDelimiter", defaults::DATE_PARTITION_DELIMITER, &["SLASH", "UNDERSCORE", "DASH", "NONE"])? {
+                    "SLASH" => "/",
+                    "UNDERSCORE" => "_",
+                    "DASH" => "-",
+                    _ => "",
+                };
             let parts: &[&str] = match sequence {
                 "YYYYMMDD" => &["%Y", "%m", "%d"],
                 "YYYYMMDDHH" => &["%Y", "%m", "%d", "%H"],
@@ -244,24 +270,24 @@ impl S3Settings {
         };
         let csv = CsvOptions {
             header: r.bool("AddColumnName", false)?,
-            delimiter: r.string("CsvDelimiter", ",")?,
-            row_delimiter: unescape(&r.string("CsvRowDelimiter", "\n")?),
+            delimiter: r.string("CsvDelimiter", defaults::CSV_DELIMITER)?,
+            row_delimiter: unescape(&r.string("CsvRowDelimiter", defaults::CSV_ROW_DELIMITER)?),
             null_value: r.string("CsvNullValue", "")?,
-            rfc4180: r.bool("Rfc4180", true)?,
+            rfc4180: r.bool("Rfc4180", defaults::RFC4180)?,
         };
         if csv.delimiter.is_empty() || csv.row_delimiter.is_empty() {
             return Err("CsvDelimiter and CsvRowDelimiter must not be empty".into());
         }
         let parquet = ParquetOptions {
-            version_2: r.choice("ParquetVersion", "parquet-1-0", &["parquet-1-0", "parquet-2-0"])? == "parquet-2-0",
-            dictionary: r.choice("EncodingType", "rle-dictionary", &["rle-dictionary", "plain", "plain-dictionary"])? != "plain",
-            data_page_size: r.positive("DataPageSize", 1_048_576)? as usize,
-            dict_page_size_limit: r.positive("DictPageSizeLimit", 1_048_576)? as usize,
-            row_group_length: r.positive("RowGroupLength", 10_000)? as usize,
-            statistics: r.bool("EnableStatistics", true)?,
+            version_2: r.choice("ParquetVersion", defaults::PARQUET_VERSION, &["parquet-1-0", "parquet-2-0"])? == "parquet-2-0",
+            dictionary: r.choice("EncodingType", defaults::ENCODING_TYPE, &["rle-dictionary", "plain", "plain-dictionary"])? != "plain",
+            data_page_size: r.positive("DataPageSize", defaults::DATA_PAGE_SIZE)? as usize,
+            dict_page_size_limit: r.positive("DictPageSizeLimit", defaults::DICT_PAGE_SIZE_LIMIT)? as usize,
+            row_group_length: r.positive("RowGroupLength", defaults::ROW_GROUP_LENGTH)? as usize,
+            statistics: r.bool("EnableStatistics", defaults::ENABLE_STATISTICS)?,
             timestamp_millis: r.bool("ParquetTimestampInMillisecond", false)?,
         };
-        let encryption = match r.choice("EncryptionMode", "SSE_S3", &["SSE_S3", "SSE_KMS"])? {
+        let encryption = match r.choice("EncryptionMode", defaults::ENCRYPTION_MODE, &["SSE_S3", "SSE_KMS"])? {
             "SSE_KMS" => Encryption::SseKms {
                 key_id: r
                     .string_opt("ServerSideEncryptionKmsKeyId")?
@@ -284,9 +310,9 @@ impl S3Settings {
             date_partition,
             csv,
             parquet,
-            max_file_size: r.positive("MaxFileSize", 1_048_576)? * 1024,
-            cdc_max_batch_interval: Duration::from_secs(r.positive("CdcMaxBatchInterval", 60)?),
-            cdc_min_file_size: r.positive("CdcMinFileSize", 32_000)? * 1024,
+            max_file_size: r.positive("MaxFileSize", defaults::MAX_FILE_SIZE_KB)? * 1024,
+            cdc_max_batch_interval: Duration::from_secs(r.positive("CdcMaxBatchInterval", defaults::CDC_MAX_BATCH_INTERVAL_SECONDS)?),
+            cdc_min_file_size: r.positive("CdcMinFileSize", defaults::CDC_MIN_FILE_SIZE_KB)? * 1024,
             encryption,
         };
         Ok((settings, notes))
