@@ -3,6 +3,11 @@
 # DuckDB and the deltalake package), starts the throwaway services on loopback, then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# CI builds in a clean clone: its build outputs live under ~/.cargo instead, so a later run
+# on the same machine rebuilds binlake only (a fresh machine builds everything, as before).
+if [ "${CI:-}" = true ] && [ -z "${CARGO_TARGET_DIR:-}" ]; then
+    export CARGO_TARGET_DIR="${CARGO_HOME:-$HOME/.cargo}/binlake-ci-target"
+fi
 cargo fmt --check || { echo "test.sh: run cargo fmt" >&2; exit 1; }
 cargo clippy --locked --all-targets --features test-hooks -- -D warnings
 scripts/services.sh start
