@@ -497,7 +497,12 @@ async fn committed_position(state_dir: &std::path::Path) -> Option<binlake::posi
 /// once when binlake exits. binlake must flush often (`--cdc-max-batch-interval 1`): an idle
 /// stream commits its checkpoint once per interval.
 pub async fn wait_committed(child: &mut std::process::Child, state_dir: &std::path::Path) {
-    let target = server_position(&mysql_url()).await;
+    wait_committed_on(child, state_dir, &mysql_url()).await
+}
+
+/// [`wait_committed`] for a binlake replicating the server at `url`.
+pub async fn wait_committed_on(child: &mut std::process::Child, state_dir: &std::path::Path, url: &str) {
+    let target = server_position(url).await;
     let deadline = std::time::Instant::now() + WAIT_TIMEOUT;
     loop {
         let committed = committed_position(state_dir).await;

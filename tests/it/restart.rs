@@ -161,8 +161,8 @@ async fn reconnects_after_the_replication_connection_is_killed() {
     db.exec("INSERT INTO counters VALUES (1, 0), (2, 0)").await;
     let lake = Lake::local();
     let state = state_dir();
-    let child = spawn_run(state.path(), &lake, &db.name);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut child = spawn_run(state.path(), &lake, &db.name);
+    wait_committed(&mut child, state.path()).await;
     db.exec("UPDATE counters SET version = version + 1").await;
     // Kill binlake's binlog dump connection(s) on the server.
     let user_threads: Vec<(u64, String)> =
@@ -191,7 +191,8 @@ async fn a_second_binlake_on_the_same_state_is_refused() {
     let lake = Lake::local();
     let state = state_dir();
     let mut first = spawn_run(state.path(), &lake, &db.name);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once it has committed, it holds the lease.
+    wait_committed(&mut first, state.path()).await;
     let second =
         binlake(state.path()).args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up"]).output().unwrap();
     first.kill().unwrap();
@@ -294,13 +295,13 @@ async fn reconnects_after_a_server_restart() {
     db.exec("INSERT INTO counters VALUES (1, 0)").await;
     let lake = Lake::local();
     let state = state_dir();
-    let child = binlake(state.path())
+    let mut child = binlake(state.path())
         .args(["run", "--source", &url, "--target", &lake.url, "--cdc-max-batch-interval", "1", "--heartbeat", "1", "--tables"])
         .arg(format!("{}.*", db.name))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_committed_on(&mut child, state.path(), &url).await;
     db.exec("UPDATE counters SET version = version + 1").await;
     let _ = db.conn.query_drop("SHUTDOWN").await;
     let mut down = false;
@@ -363,7 +364,7 @@ async fn metrics_report_what_was_committed() {
     let state = state_dir();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let child = binlake(state.path())
+    let mut child = binlake(state.path())
         .args([
             "run",
             "--source",
@@ -380,7 +381,7 @@ async fn metrics_report_what_was_committed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_committed(&mut child, state.path()).await;
     for _ in 0..4 {
         db.exec("INSERT INTO journal (note) VALUES ('m')").await;
     }
@@ -507,10 +508,10 @@ async fn an_s3_outage_is_retried_without_loss_or_duplicates() {
     let mut s3 = OwnS3::start(9101);
     let lake = Lake::s3_at(&s3.endpoint(), &s3.root.path().display().to_string(), "s3-outage", "raw");
     let state = state_dir();
-    let child = streaming_run(state.path(), &lake, &db.name).env("AWS_ENDPOINT_URL", s3.endpoint()).spawn().unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut child = streaming_run(state.path(), &lake, &db.name).env("AWS_ENDPOINT_URL", s3.endpoint()).spawn().unwrap();
+    wait_committed(&mut child, state.path()).await;
     db.exec("UPDATE counters SET version = version + 1").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_committed(&mut child, state.path()).await;
 
     // The bucket goes away mid-stream. Uploads fail; object_store retries them with a random
     // backoff, and when the outage outlasts that, binlake resumes from its checkpoint (the
