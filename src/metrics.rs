@@ -1,5 +1,6 @@
 //! What operators watch, exported for Prometheus with `--metrics-listen ADDR` (GET /metrics).
-//! Everything is recorded at the commit point, so the figures describe committed data only.
+//! Everything but the read position is recorded at the commit point, so those figures describe
+//! committed data only.
 
 use std::net::SocketAddr;
 
@@ -50,6 +51,27 @@ pub fn merge_committed(table: &str, input_files: usize, keys: usize, rewritten: 
     counter!("binlake_merge_files_rewritten_total", "table" => table.to_string()).increment(rewritten as u64);
     histogram!("binlake_merge_duration_seconds").record(seconds);
     gauge!("binlake_last_merge_timestamp_seconds", "table" => table.to_string()).set(chrono::Utc::now().timestamp() as f64);
+}
+
+/// How far the stream has read: the end of the last transaction read from the binlog,
+/// committed to the lake or not yet. The gauge of the current file is kept at hand, so a
+/// transaction costs one store.
+#[derive(Default)]
+pub struct ReadPosition {
+    file: String,
+    gauge: Option<metrics::Gauge>,
+}
+
+impl ReadPosition {
+    pub fn set(&mut self, at: &BinlogPos) {
+        if self.gauge.is_none() || self.file != at.file {
+            self.file = at.file.clone();
+            self.gauge = Some(gauge!("binlake_read_offset", "file" => at.file.clone()));
+        }
+        if let Some(gauge) = &self.gauge {
+            gauge.set(at.offset as f64);
+        }
+    }
 }
 
 /// A transient error: binlake resumes from its checkpoint.

@@ -13,6 +13,7 @@ use super::batch::{Batch, Completes};
 use super::{Ended, Pipeline};
 use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
+use crate::metrics;
 use crate::position::BinlogPos;
 use crate::schema::TableId;
 use crate::sink::RowMeta;
@@ -59,6 +60,7 @@ impl Pipeline {
         let mut events = Vec::new();
         let mut stopping = false;
         let mut last_event = Instant::now();
+        let mut read = metrics::ReadPosition::default();
         let silence = self.s.heartbeat * 3;
         let interval = self.s.output.cdc_max_batch_interval;
         loop {
@@ -136,7 +138,8 @@ impl Pipeline {
                             }
                         }
                     }
-                    SourceEvent::Commit { gtid, commit_ts, .. } => {
+                    SourceEvent::Commit { gtid, commit_ts, end } => {
+                        read.set(&end);
                         if let Some(gtid) = gtid.as_deref().and_then(super::parse_mariadb_gtid) {
                             self.gtid.get_or_insert_with(Default::default).advance(gtid.0, gtid.1, gtid.2);
                         }

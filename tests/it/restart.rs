@@ -134,19 +134,21 @@ async fn sigterm_flushes_commits_and_exits_zero() {
     db.exec("INSERT INTO counters VALUES (1, 0)").await;
     let lake = Lake::local();
     let state = state_dir();
-    let child = binlake(state.path())
-        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--tables"])
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &lake.url, "--metrics-listen", &addr, "--tables"])
         .arg(format!("{}.*", db.name))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
     for _ in 0..20 {
         db.exec("UPDATE counters SET version = version + 1").await;
         db.exec("INSERT INTO journal (note) VALUES ('x')").await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // the default 60 s interval has not elapsed: only the stop can flush these rows
+    // the default 60 s interval has not elapsed: only the stop can flush these rows, once
+    // binlake has read them
+    wait_read(&mut child, &addr).await;
     terminate(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "exit {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
@@ -346,6 +348,29 @@ async fn an_idle_source_is_not_mistaken_for_a_dead_one() {
 }
 
 /// GET /metrics over plain HTTP/1.0.
+/// Waits until the binlake running as `child` with `--metrics-listen addr` has read the
+/// binlog up to the server's position now (`binlake_read_offset`), whether or not it has
+/// committed it.
+async fn wait_read(child: &mut Child, addr: &str) {
+    let target = server_position(&mysql_url()).await;
+    let series = format!("binlake_read_offset{{file=\"{}\"}} ", target.file);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let read = std::net::TcpStream::connect(addr)
+            .ok()
+            .map(|_| scrape(addr))
+            .and_then(|text| text.lines().find_map(|l| l.strip_prefix(&series).and_then(|v| v.trim().parse::<f64>().ok())));
+        if read.is_some_and(|offset| offset >= target.offset as f64) {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("binlake exited ({status}) before reading up to the server's position {target}");
+        }
+        assert!(std::time::Instant::now() < deadline, "binlake did not read up to the server's position {target} (read: {read:?})");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn scrape(addr: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
