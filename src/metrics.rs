@@ -53,8 +53,9 @@ pub fn merge_committed(table: &str, input_files: usize, keys: usize, rewritten: 
     gauge!("binlake_last_merge_timestamp_seconds", "table" => table.to_string()).set(chrono::Utc::now().timestamp() as f64);
 }
 
-/// How far the stream has read: the end of the last transaction read from the binlog,
-/// committed to the lake or not yet. The gauge of the current file is kept at hand, so a
+/// How far the stream has read: where it started, then the end of the last transaction or
+/// statement read from the binlog (or the position a heartbeat reports), committed to the
+/// lake or not yet. The gauge of the current file is kept at hand, so a
 /// transaction costs one store.
 #[derive(Default)]
 pub struct ReadPosition {

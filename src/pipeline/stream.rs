@@ -61,6 +61,9 @@ impl Pipeline {
         let mut stopping = false;
         let mut last_event = Instant::now();
         let mut read = metrics::ReadPosition::default();
+        if let StreamFrom::Position(p) = &from {
+            read.set(p);
+        }
         let silence = self.s.heartbeat * 3;
         let interval = self.s.output.cdc_max_batch_interval;
         loop {
@@ -148,6 +151,7 @@ impl Pipeline {
                         }
                     }
                     SourceEvent::Statement { start, end, query, database } => {
+                        read.set(&end);
                         tracing::debug!(at = %end, query = %query, "statement.");
                         let effects = catalog.apply(ddl::parse(&query, &database), &query, &end);
                         if effects.is_empty() {
@@ -160,7 +164,11 @@ impl Pipeline {
                             return Ok(Ended::Reload);
                         }
                     }
-                    SourceEvent::Heartbeat { .. } => {}
+                    SourceEvent::Heartbeat { at } => {
+                        if let Some(at) = at {
+                            read.set(&at);
+                        }
+                    }
                 }
             }
         }
