@@ -42,17 +42,19 @@ pub enum Error {
     #[error("merged table: {context}: {cause}")]
     Lake { context: String, cause: deltalake_core::DeltaTableError },
 
+    // These causes are part of the message and not `#[source]`s, for the same reason: printed
+    // as a chain they would repeat their own causes' text.
     #[error("writing Parquet: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
+    Parquet(parquet::errors::ParquetError),
 
     #[error("building Arrow data: {0}")]
-    Arrow(#[from] arrow::error::ArrowError),
+    Arrow(arrow::error::ArrowError),
 
     #[error("state store: {0}")]
-    State(#[from] sqlx::Error),
+    State(sqlx::Error),
 
     #[error("state store migration: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
 
     #[error("{0}")]
     Lease(String),
@@ -68,6 +70,30 @@ pub enum Error {
     /// A bug of binlake's: a task that panicked, a state it should never reach.
     #[error("internal error (a bug of binlake's; please report it): {0}")]
     Internal(String),
+}
+
+impl From<parquet::errors::ParquetError> for Error {
+    fn from(e: parquet::errors::ParquetError) -> Self {
+        Error::Parquet(e)
+    }
+}
+
+impl From<arrow::error::ArrowError> for Error {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        Error::Arrow(e)
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::State(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Error::Migrate(e)
+    }
 }
 
 impl Error {

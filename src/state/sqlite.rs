@@ -19,6 +19,9 @@ pub struct SqliteStore {
     owner: String,
 }
 
+/// SQLite's result code for a file that is not a database.
+const SQLITE_NOTADB: &str = "26";
+
 impl SqliteStore {
     /// Opens (creating if needed) the store at `sqlite://path` or a bare path.
     pub async fn open(url: &str) -> Result<Self> {
@@ -33,8 +36,21 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let not_a_state = |cause: String| {
+            Error::Config(format!(
+                "not a binlake state store ({cause}); point --state at the file binlake wrote, or restore it from a backup"
+            ))
+        };
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(SQLITE_NOTADB) => not_a_state(db.message().to_string()),
+            _ => Error::State(e),
+        })?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|e| match &e {
+            sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(db)) if db.code().as_deref() == Some(SQLITE_NOTADB) => {
+                not_a_state(db.message().to_string())
+            }
+            _ => Error::Migrate(e),
+        })?;
         let owner = lease::owner_id();
         Ok(Self { pool, owner })
     }

@@ -90,6 +90,16 @@ fn missing_bucket() {
 }
 
 #[test]
+fn a_file_that_is_no_state_store_is_named_with_the_way_out() {
+    let state = state_dir();
+    std::fs::write(state.path().join("state.db"), "not a database, but a file someone put there\n").unwrap();
+    let (ok, text) = output(binlake(state.path()).arg("status"));
+    assert!(!ok);
+    assert!(text.contains("not a binlake state store") && text.contains("point --state at the file binlake wrote"), "{text}");
+    assert_eq!(text.matches("not a database").count(), 1, "the cause once:\n{text}");
+}
+
+#[test]
 fn unknown_config_key() {
     let state = state_dir();
     let config = state.path().join("binlake.toml");
