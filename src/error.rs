@@ -155,6 +155,89 @@ pub(crate) fn object_store_error_is_transient(cause: &object_store::Error) -> bo
 mod tests {
     use super::*;
 
+    /// One of every variant, with a cause that has causes of its own where the variant
+    /// carries one. The match below names every variant, so a new one must be added here.
+    fn every_variant() -> Vec<Error> {
+        let io = || std::io::Error::other("connection reset by peer");
+        let all = vec![
+            Error::Config("--target is required".into()),
+            Error::source("connecting to db:3306", mysql_async::Error::Io(mysql_async::IoError::Io(io()))),
+            Error::Preflight("binlog_format is STATEMENT".into()),
+            Error::BinlogPurged { position: "mysql-bin.000001:4".into(), detail: "Could not find first log file name".into() },
+            Error::Decode { table: "shop.orders".into(), position: BinlogPos::new("mysql-bin.000001", 4), detail: "bad length".into() },
+            Error::SnapshotDecode { table: "shop.orders".into(), key: "(Int(1))".into(), detail: "column d: bad date".into() },
+            Error::Encode { key: "shop/orders/LOAD00000001.parquet".into(), detail: "value out of range".into() },
+            Error::Read { key: "shop/orders/LOAD00000001.parquet".into(), detail: "not Parquet".into() },
+            Error::target("uploading k", object_store::Error::Generic { store: "S3", source: Box::new(io()) }),
+            Error::Lake {
+                context: "opening t".into(),
+                cause: deltalake_core::DeltaTableError::ObjectStore {
+                    source: object_store::Error::Generic { store: "S3", source: Box::new(io()) },
+                },
+            },
+            Error::Parquet(parquet::errors::ParquetError::External(Box::new(io()))),
+            Error::Arrow(arrow::error::ArrowError::ExternalError(Box::new(io()))),
+            Error::State(sqlx::Error::Io(io())),
+            Error::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Io(io()))),
+            Error::Lease("another binlake holds the lease".into()),
+            Error::Conflict("another state store merges into t".into()),
+            Error::Disconnected("no event for 30 s".into()),
+            Error::Internal("the merger task failed".into()),
+        ];
+        for e in &all {
+            match e {
+                Error::Config(_)
+                | Error::Source { .. }
+                | Error::Preflight(_)
+                | Error::BinlogPurged { .. }
+                | Error::Decode { .. }
+                | Error::SnapshotDecode { .. }
+                | Error::Encode { .. }
+                | Error::Read { .. }
+                | Error::Target { .. }
+                | Error::Lake { .. }
+                | Error::Parquet(_)
+                | Error::Arrow(_)
+                | Error::State(_)
+                | Error::Migrate(_)
+                | Error::Lease(_)
+                | Error::Conflict(_)
+                | Error::Disconnected(_)
+                | Error::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// The texts of an error and of every cause under it.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        std::iter::successors(Some(e), |e| e.source()).map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn every_message_says_its_cause_once() {
+        for e in every_variant() {
+            // As binlake prints it: the error and its sources on one line.
+            let line = chain(&e).join(": ");
+            let cause: Option<&dyn std::error::Error> = match &e {
+                Error::Source { cause, .. } => Some(cause),
+                Error::Target { cause, .. } => Some(cause),
+                Error::Lake { cause, .. } => Some(cause),
+                Error::Parquet(cause) => Some(cause),
+                Error::Arrow(cause) => Some(cause),
+                Error::State(cause) => Some(cause),
+                Error::Migrate(cause) => Some(cause),
+                _ => None,
+            };
+            let deepest = cause.map(chain).and_then(|c| c.last().cloned()).unwrap_or_default();
+            assert_eq!(line.matches("connection reset by peer").count(), usize::from(cause.is_some()), "{line}");
+            if !deepest.is_empty() {
+                assert_eq!(line.matches(deepest.as_str()).count(), 1, "the cause repeats: {line}");
+            }
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+    }
+
     #[test]
     fn a_state_store_that_is_unreachable_for_a_while_is_retried() {
         assert!(Error::State(sqlx::Error::PoolTimedOut).is_transient());
