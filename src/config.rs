@@ -99,6 +99,12 @@ pub struct RunArgs {
     #[arg(long, env = "BINLAKE_SPLIT_KEY_UPDATES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub split_key_updates: Option<bool>,
 
+    /// Before loading a table this state store has never written, delete the files its folder
+    /// on the target holds (another state store's, or DMS's); without it binlake refuses to
+    /// load beside them [default: false].
+    #[arg(long, env = "BINLAKE_CLEAR_FOREIGN_FILES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub clear_foreign_files: Option<bool>,
+
     #[command(flatten)]
     pub merge: MergeArgs,
 
@@ -387,6 +393,7 @@ struct FileConfig {
     table_mappings: Option<PathBuf>,
     sequence_column: Option<String>,
     split_key_updates: Option<bool>,
+    clear_foreign_files: Option<bool>,
     tinyint1_as_boolean: Option<bool>,
     lake: Option<String>,
     merge_interval: Option<u64>,
@@ -494,6 +501,7 @@ impl RunArgs {
             output,
             sequence_column: self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty()),
             split_key_updates: self.split_key_updates.or(file.split_key_updates).unwrap_or(false),
+            clear_foreign_files: self.clear_foreign_files.or(file.clear_foreign_files).unwrap_or(false),
             schema_options,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             merge,

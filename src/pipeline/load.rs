@@ -6,15 +6,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::TryStreamExt;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::batch::Completes;
 use super::{Pipeline, timestamp_text};
 use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
-use crate::sink::RowMeta;
+use crate::sink::{RowMeta, layout};
 use crate::source::snapshot::{self, Chunk};
 use crate::state::{FileKind, StateStore};
 
@@ -24,6 +25,7 @@ const PROGRESS_EVERY_ROWS: u64 = 100_000;
 impl Pipeline {
     /// Loads `tables` from one consistent snapshot. Returns true when stopped midway.
     pub(super) async fn load(&self, tables: Vec<Arc<TableSchema>>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+        self.refuse_foreign_files(&tables).await?;
         for t in &tables {
             self.store.begin_load(&t.id).await?;
         }
@@ -84,5 +86,40 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// A table this state store never committed a file of must have an empty folder on the
+    /// target: files there are another state store's (or DMS's), and a full load beside them
+    /// would mix two histories (its LOAD00000001 over theirs, their CDC files after it). With
+    /// --clear-foreign-files they are deleted first.
+    async fn refuse_foreign_files(&self, tables: &[Arc<TableSchema>]) -> Result<()> {
+        let mut foreign = Vec::new();
+        for t in tables {
+            if !self.store.committed_files(&t.id).await?.is_empty() {
+                continue;
+            }
+            let folder = self.target.path(&layout::table_folder(&t.id));
+            let objects: Vec<_> =
+                self.target.store.list(Some(&folder)).try_collect().await.map_err(|e| Error::target(format!("listing {folder}"), e))?;
+            if objects.is_empty() {
+                continue;
+            }
+            if self.s.clear_foreign_files {
+                for object in &objects {
+                    self.target.delete_if_exists(object.location.as_ref()).await?;
+                }
+                warn!(table = %t.id, files = objects.len(), folder = %folder, "removed files another state wrote, before loading the table.");
+            } else {
+                foreign.push(format!("{} ({} files in {folder})", t.id, objects.len()));
+            }
+        }
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Conflict(format!(
+            "the target holds files of {} that this state store did not write (another state store's, or DMS's), and a full load beside them would mix two histories. \
+             Use the state store that wrote them (--state), another target prefix, or --clear-foreign-files to delete those tables' folders and load them anew",
+            foreign.join(", ")
+        )))
     }
 }

@@ -48,6 +48,8 @@ pub struct Settings {
     pub sequence_column: Option<String>,
     /// Primary-key updates as `D` of the old row and `I` of the new one.
     pub split_key_updates: bool,
+    /// Delete the files of tables this state store never wrote before loading them.
+    pub clear_foreign_files: bool,
     /// How source types are written.
     pub schema_options: SchemaOptions,
     /// Where to serve Prometheus metrics, if anywhere.

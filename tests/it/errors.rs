@@ -223,3 +223,37 @@ fn plain_http_s3_endpoints_only_when_asked() {
     ]));
     assert!(ok, "{text}");
 }
+
+/// A new state on a target that already holds another state's files of a table would write a
+/// full load beside that state's CDC files (and over its LOAD00000001): refused, with the way
+/// out, which then leaves the lake exact.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_state_on_files_another_state_wrote_is_refused() {
+    let mut db = TestDb::new("foreign").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await;
+    db.exec("INSERT INTO t VALUES (1, 1), (2, 2)").await;
+    let lake = Lake::local();
+    let first = state_dir();
+    run_until_caught_up(first.path(), &lake, &db.name, &[]);
+    db.exec("UPDATE t SET v = 20 WHERE id = 2").await;
+    db.exec("DELETE FROM t WHERE id = 1").await;
+    run_until_caught_up(first.path(), &lake, &db.name, &[]);
+    db.exec("INSERT INTO t VALUES (1, 10), (3, 3)").await;
+    let before = lake.files(&db.name, "t").await;
+    assert!(before.len() >= 2, "{before:?}");
+
+    let second = state_dir();
+    let (ok, text) = output(&mut caught_up_run(second.path(), &lake, &format!("{}.*", db.name)));
+    assert!(!ok, "{text}");
+    assert!(text.contains(&format!("{}.t", db.name)) && text.contains("--clear-foreign-files"), "{text}");
+    assert_eq!(lake.files(&db.name, "t").await, before, "nothing was written or removed");
+
+    // The way out the message names.
+    let log = run_until_caught_up(second.path(), &lake, &db.name, &["--clear-foreign-files"]);
+    assert!(log.contains("removed files another state wrote"), "{log}");
+    let files = lake.files(&db.name, "t").await;
+    assert!(files.len() == 1 && files[0].ends_with("LOAD00000001.parquet"), "{files:?}");
+    assert_eq!(replay(&lake.changes(&db.name, "t").await, &[0]), keyed(db.rows("t").await, &[0]));
+    // Once this state has written them, they are its own.
+    run_until_caught_up(second.path(), &lake, &db.name, &[]);
+}
