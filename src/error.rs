@@ -20,7 +20,7 @@ pub enum Error {
     Preflight(String),
 
     #[error(
-        "binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: delete the state file (or use a new one) and run again, and raise binlog retention"
+        "binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: run again with a new --state and --clear-foreign-files (it deletes the selected tables' files and loads them anew), and raise binlog retention"
     )]
     BinlogPurged { position: String, detail: String },
 
