@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::position::BinlogPos;
-use crate::schema::TableSchema;
+use crate::schema::{TableId, TableSchema};
 use crate::value::Cell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,12 @@ pub enum SourceEvent {
     /// A statement outside a transaction (DDL and the like) from `start` to `end`; `database`
     /// is the default database it ran in.
     Statement { start: BinlogPos, end: BinlogPos, query: String, database: String },
+    /// A data-changing statement logged as text (a session with binlog_format=STATEMENT or
+    /// MIXED), ending at `at` inside its transaction: the rows it changed are not in the binlog.
+    StatementRows { at: BinlogPos, query: String, database: String },
+    /// The TABLE_MAP of a replicated table ending at `at` does not match binlake's schema of
+    /// the table (a schema change binlake did not see): its rows from here are not decoded.
+    SchemaDrift { table: TableId, at: BinlogPos, detail: String },
     /// The server is alive and has nothing newer than `at` (or nothing at all when `None`).
     Heartbeat { at: Option<BinlogPos> },
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::merge::supervisor::MergeCommand;
 use crate::merge::verify::VerifyCommand;
 use crate::merge::{DEFAULT_BUFFER_MB, DEFAULT_INTERVAL_SECONDS, DEFAULT_RETENTION_HOURS, DEFAULT_TARGET_FILE_MB, MergeSettings};
-use crate::pipeline::Settings;
+use crate::pipeline::{OnChange, Settings};
 use crate::schema::{SchemaOptions, TableFilter};
 use crate::sink::settings::{self, Raw, S3Settings, defaults as dms_defaults};
 use crate::source::Source;
@@ -104,6 +104,20 @@ pub struct RunArgs {
     /// load beside them [default: false].
     #[arg(long, env = "BINLAKE_CLEAR_FOREIGN_FILES", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub clear_foreign_files: Option<bool>,
+
+    /// When rows of a replicated table changed without row events binlake can read (a
+    /// session wrote it with binlog_format=STATEMENT, or its TABLE_MAP shows a schema change
+    /// binlake did not see): `reload` loads the table anew from a new snapshot and goes on;
+    /// `stop` stops at the change and names the `binlake reload` command that gets past it
+    /// [default: reload].
+    #[arg(long, env = "BINLAKE_ON_STATEMENT_CHANGE", value_enum, value_name = "ACTION")]
+    pub on_statement_change: Option<OnChange>,
+
+    /// When the binlog after the checkpoint is purged from the source: `stop` says so and
+    /// names `binlake reload --all`; `reload` does that by itself, loading every table anew
+    /// from a new snapshot beside its files [default: stop].
+    #[arg(long, env = "BINLAKE_ON_BINLOG_PURGED", value_enum, value_name = "ACTION")]
+    pub on_binlog_purged: Option<OnChange>,
 
     #[command(flatten)]
     pub merge: MergeArgs,
@@ -236,6 +250,20 @@ pub struct MergeCommandArgs {
     /// Merge what is there, then exit; without it the merger runs every --merge-interval until stopped.
     #[arg(long, env = "BINLAKE_UNTIL", value_enum)]
     pub until: Option<Until>,
+
+    /// When rows of a replicated table changed without row events binlake can read (a
+    /// session wrote it with binlog_format=STATEMENT, or its TABLE_MAP shows a schema change
+    /// binlake did not see): `reload` loads the table anew from a new snapshot and goes on;
+    /// `stop` stops at the change and names the `binlake reload` command that gets past it
+    /// [default: reload].
+    #[arg(long, env = "BINLAKE_ON_STATEMENT_CHANGE", value_enum, value_name = "ACTION")]
+    pub on_statement_change: Option<OnChange>,
+
+    /// When the binlog after the checkpoint is purged from the source: `stop` says so and
+    /// names `binlake reload --all`; `reload` does that by itself, loading every table anew
+    /// from a new snapshot beside its files [default: stop].
+    #[arg(long, env = "BINLAKE_ON_BINLOG_PURGED", value_enum, value_name = "ACTION")]
+    pub on_binlog_purged: Option<OnChange>,
 
     #[command(flatten)]
     pub merge: MergeArgs,
@@ -394,6 +422,8 @@ struct FileConfig {
     sequence_column: Option<String>,
     split_key_updates: Option<bool>,
     clear_foreign_files: Option<bool>,
+    on_statement_change: Option<OnChange>,
+    on_binlog_purged: Option<OnChange>,
     tinyint1_as_boolean: Option<bool>,
     lake: Option<String>,
     merge_interval: Option<u64>,
@@ -502,6 +532,8 @@ impl RunArgs {
             sequence_column: self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty()),
             split_key_updates: self.split_key_updates.or(file.split_key_updates).unwrap_or(false),
             clear_foreign_files: self.clear_foreign_files.or(file.clear_foreign_files).unwrap_or(false),
+            on_statement_change: self.on_statement_change.or(file.on_statement_change).unwrap_or(OnChange::Reload),
+            on_binlog_purged: self.on_binlog_purged.or(file.on_binlog_purged).unwrap_or(OnChange::Stop),
             schema_options,
             metrics_listen: self.metrics_listen.or(file.metrics_listen),
             merge,

@@ -20,7 +20,7 @@ pub enum Error {
     Preflight(String),
 
     #[error(
-        "binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Re-snapshot: run again with a new --state and --clear-foreign-files (it deletes the selected tables' files and loads them anew), and raise binlog retention"
+        "binlog position {position} is no longer on the server ({detail}); the binlog was purged before binlake read it. Run `binlake reload --all` (same --state) to load every table anew from a new snapshot beside its files, then start binlake again (--on-binlog-purged reload does this by itself); and raise binlog retention"
     )]
     BinlogPurged { position: String, detail: String },
 
@@ -29,6 +29,11 @@ pub enum Error {
 
     #[error("cannot decode the row of {table} with key {key} in the full load: {detail}")]
     SnapshotDecode { table: String, key: String, detail: String },
+
+    /// Rows of replicated tables changed in a way the binlog's rows do not show; `way_out`
+    /// names the reload that gets past it.
+    #[error("{what}, at {position}; binlake stopped before it. {way_out}")]
+    MustReload { what: String, position: BinlogPos, way_out: String },
 
     #[error("cannot write {key}: {detail}")]
     Encode { key: String, detail: String },
@@ -128,6 +133,7 @@ impl Error {
             | Error::BinlogPurged { .. }
             | Error::Decode { .. }
             | Error::SnapshotDecode { .. }
+            | Error::MustReload { .. }
             | Error::Encode { .. }
             | Error::Read { .. }
             | Error::Parquet(_)
@@ -137,6 +143,18 @@ impl Error {
             | Error::Conflict(_)
             | Error::Internal(_) => false,
         }
+    }
+}
+
+/// The object-store failure under a Parquet reader's error, when that is what it is (an S3
+/// outage while a file is read): it is classified as the store's errors are, not as a bad file.
+pub(crate) fn object_store_cause(e: parquet::errors::ParquetError) -> Result<object_store::Error, parquet::errors::ParquetError> {
+    match e {
+        parquet::errors::ParquetError::External(cause) => match cause.downcast::<object_store::Error>() {
+            Ok(cause) => Ok(*cause),
+            Err(other) => Err(parquet::errors::ParquetError::External(other)),
+        },
+        other => Err(other),
     }
 }
 
@@ -166,6 +184,11 @@ mod tests {
             Error::BinlogPurged { position: "mysql-bin.000001:4".into(), detail: "Could not find first log file name".into() },
             Error::Decode { table: "shop.orders".into(), position: BinlogPos::new("mysql-bin.000001", 4), detail: "bad length".into() },
             Error::SnapshotDecode { table: "shop.orders".into(), key: "(Int(1))".into(), detail: "column d: bad date".into() },
+            Error::MustReload {
+                what: "a statement logged in statement format (UPDATE t SET a = 1) changed shop.t".into(),
+                position: BinlogPos::new("mysql-bin.000001", 4),
+                way_out: "Run `binlake reload shop.t`".into(),
+            },
             Error::Encode { key: "shop/orders/LOAD00000001.parquet".into(), detail: "value out of range".into() },
             Error::Read { key: "shop/orders/LOAD00000001.parquet".into(), detail: "not Parquet".into() },
             Error::target("uploading k", object_store::Error::Generic { store: "S3", source: Box::new(io()) }),
@@ -192,6 +215,7 @@ mod tests {
                 | Error::BinlogPurged { .. }
                 | Error::Decode { .. }
                 | Error::SnapshotDecode { .. }
+                | Error::MustReload { .. }
                 | Error::Encode { .. }
                 | Error::Read { .. }
                 | Error::Target { .. }
@@ -236,6 +260,14 @@ mod tests {
             }
             assert!(!line.contains('\n'), "one line: {line}");
         }
+    }
+
+    #[test]
+    fn an_outage_while_a_file_is_read_is_the_store_s_error() {
+        let outage = object_store::Error::Generic { store: "S3", source: Box::new(std::io::Error::other("connection refused")) };
+        let cause = object_store_cause(parquet::errors::ParquetError::External(Box::new(outage))).unwrap();
+        assert!(Error::target("reading k", cause).is_transient());
+        assert!(object_store_cause(parquet::errors::ParquetError::General("bad magic".into())).is_err());
     }
 
     #[test]

@@ -46,12 +46,17 @@ enum Command {
     /// columns) and print the keys that differ. Exits 0 only when all are equal.
     Verify(Box<VerifyArgs>),
     /// Load tables anew on the next run: a full load from a new snapshot replaces what their
-    /// files held (the new LOAD files are numbered after the old ones), and streaming goes on
-    /// after it. The way out when a table changed in a way binlake could not follow.
+    /// files held (the new LOAD files are numbered after the old ones, and each merged table is
+    /// replaced once), and streaming goes on after it. The way out when a table changed in a
+    /// way binlake could not follow, or (with --all) when the binlog was purged.
     Reload {
         /// The tables, as db.table.
-        #[arg(required = true, value_name = "DB.TABLE")]
+        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "DB.TABLE")]
         tables: Vec<String>,
+        /// Every table of the state store; streaming resumes at the new snapshot, so a
+        /// checkpoint whose binlog was purged no longer matters.
+        #[arg(long)]
+        all: bool,
         /// Same as for `run`: the state URL is read from it when not given.
         #[arg(long, env = "BINLAKE_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
@@ -151,12 +156,17 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let equal = binlake::merge::verify::run(&args.resolve()?).await?;
             Ok(if equal { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        Command::Reload { tables, config, state } => {
+        Command::Reload { tables, all, config, state } => {
             let state_url = state.resolve_alone(config.as_deref())?;
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
             // Not while a binlake runs on this state: it would not notice until it restarts.
             let lease = Lease::acquire(&store).await?;
             let marked = async {
+                if all {
+                    let marked = binlake::pipeline::reload_all(&store).await?;
+                    println!("{} tables will be loaded anew when binlake runs next", marked.len());
+                    return Ok(());
+                }
                 let known: Vec<_> = store.tables().await?.into_iter().map(|t| t.id).collect();
                 for name in &tables {
                     let id = name

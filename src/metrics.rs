@@ -75,6 +75,12 @@ impl ReadPosition {
     }
 }
 
+/// A table is loaded anew from a new snapshot; `reason` says why (`ddl`, `statement_format`,
+/// `schema_drift`, `binlog_purged`, `command`).
+pub fn table_reloaded(table: &str, reason: &'static str) {
+    counter!("binlake_table_reloads_total", "table" => table.to_string(), "reason" => reason).increment(1);
+}
+
 /// A transient error: binlake resumes from its checkpoint.
 pub fn reconnect() {
     counter!("binlake_reconnects_total").increment(1);

@@ -89,6 +89,8 @@ pub struct InformationSchemaColumn {
     pub numeric_scale: Option<u64>,
     pub datetime_precision: Option<u64>,
     pub charset: Option<String>,
+    /// `CHARACTER_OCTET_LENGTH`: the bytes a CHAR/VARCHAR/BINARY/VARBINARY value takes at most.
+    pub octet_length: Option<u64>,
     /// `COLUMN_DEFAULT`: MariaDB quotes literals (`'US'`) and prints `NULL`; MySQL prints
     /// literals bare and NULL as SQL NULL.
     pub default: Option<String>,
@@ -117,6 +119,75 @@ pub struct Column {
     /// whole.
     #[serde(default)]
     pub large: bool,
+    /// How a CHAR/VARCHAR/TEXT/BINARY/BLOB column is stored, as the binlog's TABLE_MAP
+    /// describes it: a change of length or kind the binlog never carried shows there. `None`
+    /// for other types (and in schemas recorded before binlake kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
+}
+
+/// The physical kind and size of a string column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Storage {
+    /// CHAR/BINARY of this many bytes.
+    Fixed(u32),
+    /// VARCHAR/VARBINARY of at most this many bytes.
+    Variable(u32),
+    /// TEXT/BLOB whose length takes this many bytes: 1 TINY, 2 plain, 3 MEDIUM, 4 LONG.
+    Blob(u8),
+}
+
+impl Storage {
+    /// From `information_schema`'s DATA_TYPE and CHARACTER_OCTET_LENGTH.
+    pub fn of(data_type: &str, octet_length: Option<u64>) -> Option<Self> {
+        let bytes = || octet_length.and_then(|n| u32::try_from(n).ok());
+        Some(match data_type {
+            "char" | "binary" => Storage::Fixed(bytes()?),
+            "varchar" | "varbinary" => Storage::Variable(bytes()?),
+            "tinytext" | "tinyblob" => Storage::Blob(1),
+            "text" | "blob" => Storage::Blob(2),
+            "mediumtext" | "mediumblob" => Storage::Blob(3),
+            "longtext" | "longblob" => Storage::Blob(4),
+            _ => return None,
+        })
+    }
+}
+
+impl Storage {
+    /// The storage after `CONVERT TO CHARACTER SET`: lengths in characters stay, so bytes
+    /// scale; a TEXT too small for its characters in the new set becomes the next larger
+    /// TEXT, as the server does.
+    pub fn converted(self, from: Option<&str>, to: Option<&str>) -> Self {
+        let (from, to) = (max_bytes_per_char(from), max_bytes_per_char(to));
+        let scale = |n: u32| (n as u64 / from * to).min(u32::MAX as u64) as u32;
+        match self {
+            Storage::Fixed(n) => Storage::Fixed(scale(n)),
+            Storage::Variable(n) => Storage::Variable(scale(n)),
+            Storage::Blob(k) => {
+                let needed = ((1u64 << (8 * k as u32)) - 1) / from * to;
+                Storage::Blob((1..=4u8).find(|k| needed < 1u64 << (8 * *k as u32)).unwrap_or(4).max(k))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Fixed(n) => write!(f, "CHAR/BINARY of {n} bytes"),
+            Storage::Variable(n) => write!(f, "VARCHAR/VARBINARY of up to {n} bytes"),
+            Storage::Blob(n) => write!(f, "{}TEXT/BLOB", ["TINY", "", "MEDIUM", "LONG"][(*n as usize).clamp(1, 4) - 1]),
+        }
+    }
+}
+
+/// Bytes per character at most, for the character sets binlake decodes.
+pub fn max_bytes_per_char(charset: Option<&str>) -> u64 {
+    match charset {
+        Some("utf8mb4") => 4,
+        Some("utf8mb3" | "utf8") => 3,
+        _ => 1,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -171,6 +242,7 @@ impl Column {
             numeric_scale,
             datetime_precision,
             charset,
+            octet_length,
             default,
         } = c;
         let column_type = column_type.as_str();
@@ -225,7 +297,11 @@ impl Column {
                 "column {name}: character set {cs} is not supported yet (utf8mb4, utf8mb3, ascii and latin1 are); exclude the table or convert the column"
             ));
         }
-        Ok(Self { name, ty, unsigned, nullable, charset, default: default.as_deref().and_then(literal_default), large })
+        let storage = match ty {
+            ColumnType::Text | ColumnType::Binary => Storage::of(&data_type, octet_length),
+            _ => None,
+        };
+        Ok(Self { name, ty, unsigned, nullable, charset, default: default.as_deref().and_then(literal_default), large, storage })
     }
 }
 

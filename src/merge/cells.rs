@@ -132,7 +132,7 @@ mod tests {
     use super::*;
 
     fn column(ty: ColumnType, unsigned: bool) -> Column {
-        Column { name: "c".into(), ty, unsigned, nullable: true, charset: None, default: None, large: false }
+        Column { name: "c".into(), ty, unsigned, nullable: true, charset: None, default: None, large: false, storage: None }
     }
 
     #[test]

@@ -444,7 +444,11 @@ impl MergedTable {
     }
 
     fn read_err(&self, path: &str, e: parquet::errors::ParquetError) -> Error {
-        Error::Read { key: format!("{}{path}", self.url), detail: e.to_string() }
+        let key = format!("{}{path}", self.url);
+        match crate::error::object_store_cause(e) {
+            Ok(source) => Error::Lake { context: format!("reading {key}"), cause: DeltaTableError::ObjectStore { source } },
+            Err(e) => Error::Read { key, detail: e.to_string() },
+        }
     }
 
     /// Streams a data file; with `keys_only`, just its key columns.

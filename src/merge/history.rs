@@ -26,6 +26,7 @@ pub fn schema(source: &TableSchema) -> Arc<TableSchema> {
         charset: None,
         default: None,
         large: false,
+        storage: None,
     };
     let mut columns = source.columns.clone();
     columns.extend([time(START), time(END)]);

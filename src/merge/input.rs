@@ -118,7 +118,7 @@ impl Inputs {
             let stream = reader::open(self.target.store.clone(), location, CHUNK_ROWS)
                 .await
                 .and_then(|b| b.build())
-                .map_err(|e| bad(format!("reading it as Parquet: {e}")))?;
+                .map_err(|e| read_error(&file.key, e))?;
             Format::Parquet(stream)
         } else {
             let object = self.target.store.get(&location).await.map_err(|e| Error::target(format!("reading {}", file.key), e))?;
@@ -236,7 +236,7 @@ impl FileRows {
         match &mut self.format {
             Format::Parquet(stream) => {
                 let Some(batch) = stream.next().await else { return Ok(None) };
-                let batch = batch.map_err(|e| bad(format!("reading: {e}")))?;
+                let batch = batch.map_err(|e| read_error(&self.key, e))?;
                 let n = batch.num_rows();
                 let ops: Vec<Op> = match batch.column_by_name("Op") {
                     Some(ops) => {
@@ -299,6 +299,15 @@ impl FileRows {
                 Ok((!rows.is_empty()).then_some(rows))
             }
         }
+    }
+}
+
+/// A Parquet input that cannot be read: the target's error when the store failed (retried),
+/// else the file's.
+fn read_error(key: &str, e: parquet::errors::ParquetError) -> Error {
+    match crate::error::object_store_cause(e) {
+        Ok(cause) => Error::target(format!("reading {key}"), cause),
+        Err(e) => Error::Read { key: key.to_string(), detail: format!("reading it as Parquet: {e}") },
     }
 }
 

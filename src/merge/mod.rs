@@ -492,8 +492,16 @@ mod tests {
     use crate::value::Cell;
 
     fn schema() -> Arc<TableSchema> {
-        let column =
-            |name: &str, ty| Column { name: name.into(), ty, unsigned: false, nullable: true, charset: None, default: None, large: false };
+        let column = |name: &str, ty| Column {
+            name: name.into(),
+            ty,
+            unsigned: false,
+            nullable: true,
+            charset: None,
+            default: None,
+            large: false,
+            storage: None,
+        };
         Arc::new(TableSchema {
             id: TableId::new("shop", "items"),
             columns: vec![column("id", ColumnType::Int), column("name", ColumnType::Text), column("qty", ColumnType::BigInt)],

@@ -50,12 +50,26 @@ pub struct Settings {
     pub split_key_updates: bool,
     /// Delete the files of tables this state store never wrote before loading them.
     pub clear_foreign_files: bool,
+    /// When a table changed without row events binlake can read.
+    pub on_statement_change: OnChange,
+    /// When the binlog after the checkpoint was purged.
+    pub on_binlog_purged: OnChange,
     /// How source types are written.
     pub schema_options: SchemaOptions,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The merged tables, if asked for.
     pub merge: Option<MergeSettings>,
+}
+
+/// What binlake does when the binlog cannot show what happened to tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnChange {
+    /// Load the tables anew from a new snapshot (beside their files) and go on.
+    Reload,
+    /// Stop, naming the `binlake reload` command that gets past it.
+    Stop,
 }
 
 /// Runs until `stop` turns true (then flushes and commits) or, with `until_caught_up`, until
@@ -197,12 +211,17 @@ impl Pipeline {
         if !to_load.is_empty() && self.load(to_load, stop).await? {
             return Ok(Ended::Stopped);
         }
-        let snapshots: HashMap<TableId, BinlogPos> =
-            self.store.tables().await?.into_iter().filter_map(|t| Some((t.id, t.snapshot?))).collect();
+        let states = self.store.tables().await?;
+        let snapshots: HashMap<TableId, BinlogPos> = states.iter().filter_map(|t| Some((t.id.clone(), t.snapshot.clone()?))).collect();
         let checkpoint = self.store.checkpoint().await?;
+        // Every table loaded after the checkpoint (`binlake reload --all`): nothing before the
+        // first snapshot belongs in a file any more, and that binlog may be gone.
+        let streaming: Vec<_> = states.iter().filter(|t| t.phase == Phase::Streaming).collect();
+        let reloaded_past = |c: &BinlogPos| !streaming.is_empty() && streaming.iter().all(|t| t.snapshot.as_ref().is_some_and(|s| s > c));
+        let from_snapshots = checkpoint.as_ref().is_none_or(|c| reloaded_past(&c.position));
         let start = match &checkpoint {
-            Some(c) => c.position.clone(),
-            None => match snapshots.values().min() {
+            Some(c) if !from_snapshots => c.position.clone(),
+            _ => match snapshots.values().min() {
                 Some(p) => p.clone(),
                 None => source::current_position(&mut conn).await?,
             },
@@ -223,7 +242,7 @@ impl Pipeline {
         // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
         // is gone (failover to another server, or purged) can still be found by GTID.
         let by_gtid = committed_gtid.filter(|g| !g.is_empty() && snapshots.values().all(|s| s <= &start));
-        match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &snapshots, stop).await {
+        let streamed = match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &snapshots, stop).await {
             Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
                 let gtid = by_gtid.expect("checked");
                 warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
@@ -235,8 +254,33 @@ impl Pipeline {
                 self.stream(StreamFrom::MariadbGtid(gtid), &mut tracker, &HashMap::new(), stop).await
             }
             other => other,
+        };
+        match streamed {
+            // Loading everything again helps unless that is what this session just did.
+            Err(Error::BinlogPurged { position, detail }) if self.s.on_binlog_purged == OnChange::Reload && !from_snapshots => {
+                warn!(position = %position, server = %detail, "the binlog after the checkpoint was purged; loading every table anew from a new snapshot (--on-binlog-purged reload).");
+                for table in reload_all(&self.store).await? {
+                    metrics::table_reloaded(&table.to_string(), "binlog_purged");
+                }
+                Ok(Ended::Reload)
+            }
+            other => other,
         }
     }
+}
+
+/// Marks every table of the state store that is still replicated for a new full load from a
+/// new snapshot, beside its files (`binlake reload --all`, `--on-binlog-purged reload`);
+/// returns them. Streaming then starts at the first new snapshot.
+pub async fn reload_all(store: &Store) -> Result<Vec<TableId>> {
+    let mut marked = Vec::new();
+    for table in store.tables().await? {
+        if table.phase != Phase::Dropped {
+            store.set_phase(&table.id, Phase::Loading).await?;
+            marked.push(table.id);
+        }
+    }
+    Ok(marked)
 }
 
 impl Pipeline {

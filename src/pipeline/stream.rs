@@ -3,7 +3,7 @@
 //! up or stopping), so the checkpoint is always a position where every earlier change is in
 //! committed files and no later one is.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -58,6 +58,9 @@ impl Pipeline {
         let mut batch = self.batch(FileKind::Cdc);
         let mut rows = Rows { at: None, in_event: 0, timestamp: (i64::MIN, String::new()), newest_commit: None };
         let mut events = Vec::new();
+        // Tables changed without readable row events in the open transaction: loaded anew
+        // once it commits.
+        let mut unlogged = BTreeMap::new();
         let mut stopping = false;
         let mut last_event = Instant::now();
         let mut read = metrics::ReadPosition::default();
@@ -149,6 +152,19 @@ impl Pipeline {
                         if !batch.is_empty() {
                             rows.newest_commit = Some(commit_ts);
                         }
+                        if !unlogged.is_empty() {
+                            let reload = self.reload_unlogged(std::mem::take(&mut unlogged), &end).await?;
+                            self.commit(&mut batch, &mut rows, &end).await?;
+                            if reload {
+                                return Ok(Ended::Reload);
+                            }
+                        }
+                    }
+                    SourceEvent::StatementRows { at, query, database } => {
+                        self.statement_rows(catalog, &query, &database, &at, &mut unlogged)?;
+                    }
+                    SourceEvent::SchemaDrift { table, at, detail } => {
+                        self.schema_drift(table, &detail, &at, &mut unlogged)?;
                     }
                     SourceEvent::Statement { start, end, query, database } => {
                         read.set(&end);

@@ -205,6 +205,7 @@ mod tests {
             charset: None,
             default: None,
             large: false,
+            storage: None,
         };
         let prefix = Prefix { op: true, timestamp: None, sequence: None };
         let mut encoder =

@@ -18,7 +18,8 @@ use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
-use crate::source::decode::{RowReader, WireColumn, wire_layout};
+use crate::source::decode::{Mismatch, RowReader, WireColumn, wire_layout};
+use crate::source::statement;
 
 /// MariaDB-specific event types (mysql_common returns them undecoded).
 const MARIADB_GTID: u8 = 162;
@@ -35,18 +36,11 @@ pub trait Catalog {
     /// The schema of `id` for its TABLE_MAP ending at `at`; `None` when its rows there are
     /// not replicated.
     fn schema(&self, id: &TableId, table_map: &TableMapEvent<'_>, at: &BinlogPos) -> Option<Arc<TableSchema>>;
-
-    /// Whether some replicated table lives in `database`.
-    fn replicates_database(&self, database: &str) -> bool;
 }
 
 impl Catalog for HashMap<TableId, Arc<TableSchema>> {
     fn schema(&self, id: &TableId, _: &TableMapEvent<'_>, _: &BinlogPos) -> Option<Arc<TableSchema>> {
         self.get(id).cloned()
-    }
-
-    fn replicates_database(&self, database: &str) -> bool {
-        self.keys().any(|t| t.database == database)
     }
 }
 
@@ -202,9 +196,10 @@ impl Assembler {
             }
             Some(EventData::QueryEvent(q)) => {
                 let query = q.query().trim().to_string();
-                let upper: String = query.chars().take(24).collect::<String>().to_ascii_uppercase();
-                let verb = upper.split_whitespace().next().unwrap_or("");
-                match verb {
+                let head = statement::head(&query);
+                let upper: String = head.chars().take(24).collect::<String>().to_ascii_uppercase();
+                let verb = statement::keyword(head);
+                match verb.as_str() {
                     "BEGIN" => {
                         self.transaction_time.get_or_insert(self.event_time);
                         self.in_transaction = true;
@@ -218,17 +213,9 @@ impl Assembler {
                     "XA" if upper.starts_with("XA START") || upper.starts_with("XA BEGIN") => self.in_transaction = true,
                     "XA" if upper.starts_with("XA END") => {}
                     "COMMIT" | "ROLLBACK" => self.commit(end, header.timestamp(), out),
-                    "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "LOAD" => {
-                        // A session switched to statement format: its rows are not in the
-                        // binlog, so replicated data would silently diverge.
-                        let db = q.schema();
-                        if catalog.replicates_database(&db) {
-                            return Err(self.decode_error(
-                                &db,
-                                &at,
-                                format!("a statement-format change ({}) reached the binlog; every session writing replicated tables must use binlog_format=ROW", query.chars().take(80).collect::<String>()),
-                            ));
-                        }
+                    // A session in statement format: the rows are not in the binlog.
+                    verb if statement::changes_rows(verb) => {
+                        self.statement_rows(query, q.schema().into_owned(), &at, end, header.timestamp(), out)
                     }
                     _ => {
                         // DDL and other statements outside transactions end their group.
@@ -238,14 +225,23 @@ impl Assembler {
                     }
                 }
             }
+            // LOAD DATA in statement format: the file's rows are in the binlog, not as rows.
+            Some(EventData::ExecuteLoadQueryEvent(q)) => {
+                self.statement_rows(q.query().into_owned(), q.schema().into_owned(), &at, end, header.timestamp(), out)
+            }
             Some(EventData::XidEvent(_)) => self.commit(end, header.timestamp(), out),
             Some(EventData::TableMapEvent(tme)) => {
                 let id = TableId::new(tme.database_name(), tme.table_name());
                 let entry = match catalog.schema(&id, &tme, &at) {
-                    Some(schema) => {
-                        let wire = wire_layout(&schema, &tme).map_err(|d| self.decode_error(&id.to_string(), &at, d))?;
-                        Some((schema, wire))
-                    }
+                    Some(schema) => match wire_layout(&schema, &tme) {
+                        Ok(wire) => Some((schema, wire)),
+                        // Its rows are not decoded from here: the table must be loaded anew.
+                        Err(Mismatch::Drift(detail)) => {
+                            out.push(SourceEvent::SchemaDrift { table: id, at: at.clone(), detail });
+                            None
+                        }
+                        Err(Mismatch::Unsupported(detail)) => return Err(self.decode_error(&id.to_string(), &at, detail)),
+                    },
                     None => None,
                 };
                 self.tables.insert(tme.table_id(), entry);
@@ -262,6 +258,14 @@ impl Assembler {
             self.offset = end;
         }
         Ok(())
+    }
+
+    /// A data-changing statement logged as text; one outside a transaction is a group of its own.
+    fn statement_rows(&mut self, query: String, database: String, at: &BinlogPos, end: u64, ts: u32, out: &mut Vec<SourceEvent>) {
+        out.push(SourceEvent::StatementRows { at: at.clone(), query, database });
+        if !self.in_transaction {
+            self.commit(end, ts, out);
+        }
     }
 
     fn rotate(&mut self, rotate: &RotateEvent<'_>, fake: bool) {

@@ -741,10 +741,10 @@ pub fn information_schema_type(ty: &DataType) -> (String, String, Option<u64>, O
         "DOUBLE" | "DOUBLE PRECISION" | "REAL" | "FLOAT8" => int("double"),
         "BIT" => ("bit".into(), text.to_ascii_lowercase(), Some(arg(0).unwrap_or(1)), None, None),
         "TIME" | "DATETIME" | "TIMESTAMP" => (base.to_ascii_lowercase(), text.to_ascii_lowercase(), None, None, Some(arg(0).unwrap_or(0))),
-        "CHARACTER" | "NCHAR" | "NATIONAL CHAR" | "NATIONAL CHARACTER" => ("char".into(), text.to_ascii_lowercase(), None, None, None),
-        "CHARACTER VARYING" | "NVARCHAR" | "NATIONAL VARCHAR" | "LONG" | "LONG VARCHAR" => {
-            ("varchar".into(), text.to_ascii_lowercase(), None, None, None)
-        }
+        "CHARACTER" | "NCHAR" | "NATIONAL CHAR" | "NATIONAL CHARACTER" => ("char".into(), text.to_ascii_lowercase(), arg(0), None, None),
+        "CHARACTER VARYING" | "NVARCHAR" | "NATIONAL VARCHAR" => ("varchar".into(), text.to_ascii_lowercase(), arg(0), None, None),
+        // MySQL's LONG and LONG VARCHAR are MEDIUMTEXT.
+        "LONG" | "LONG VARCHAR" => ("mediumtext".into(), "mediumtext".into(), None, None, None),
         "ENUM" | "SET" => {
             let labels: Vec<String> = match ty {
                 DataType::Enum(members, _) => members

@@ -8,10 +8,10 @@
 //! the physical layout, and the two must agree or the row is refused.
 
 use mysql_common::binlog::decimal::Decimal;
-use mysql_common::binlog::events::{OptionalMetaExtractor, TableMapEvent};
+use mysql_common::binlog::events::{OptionalMetaExtractor, OptionalMetadataField, TableMapEvent};
 use mysql_common::constants::ColumnType as Wire;
 
-use crate::schema::{Column, ColumnType, TableSchema};
+use crate::schema::{Column, ColumnType, Storage, TableSchema};
 use crate::source::json::{self, Json};
 use crate::value::{self, Cell};
 
@@ -35,53 +35,186 @@ pub struct WireColumn {
     meta: [u8; 2],
 }
 
-/// Computes the wire layout of every column once per TABLE_MAP, and checks that it can carry
-/// the tracked schema's types.
-pub fn wire_layout(schema: &TableSchema, tme: &TableMapEvent<'_>) -> Result<Vec<WireColumn>, String> {
-    // Nothing of the event is written; loading the table anew starts it after this event.
-    let way_out = format!(
-        "a schema change binlake did not follow (or a table changed while binlake was not reading its binlog). No row of this event was written. Run `binlake reload {}` to load the table anew, then start binlake again",
-        schema.id
-    );
+/// Why a TABLE_MAP cannot be decoded with the tracked schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mismatch {
+    /// The table is not what binlake's schema says (a schema change binlake did not see):
+    /// it must be loaded anew.
+    Drift(String),
+    /// A column binlake cannot replicate at all.
+    Unsupported(String),
+}
+
+/// Computes the wire layout of every column once per TABLE_MAP, and checks that the TABLE_MAP
+/// describes the tracked schema: the column count, each column's type and what the TABLE_MAP
+/// carries of it (DECIMAL precision and scale, string kind and length, BIT width, fractional
+/// seconds, ENUM/SET sizes) and, where the server logs them (`binlog_row_metadata`), column
+/// names, signedness, character sets and ENUM/SET labels.
+pub fn wire_layout(schema: &TableSchema, tme: &TableMapEvent<'_>) -> Result<Vec<WireColumn>, Mismatch> {
     let n = tme.columns_count() as usize;
     if n != schema.columns.len() {
-        return Err(format!("the binlog row has {n} columns but binlake's schema of the table has {}: {way_out}", schema.columns.len()));
-    }
-    // binlog_row_metadata=FULL logs the column names: they must be the tracked ones.
-    if let Ok(meta) = OptionalMetaExtractor::new(tme.iter_optional_meta()) {
-        let names: Vec<String> = meta.iter_column_name().filter_map(Result::ok).map(|n| n.name().into_owned()).collect();
-        if let Some((logged, tracked)) =
-            names.iter().zip(&schema.columns).find(|(logged, tracked)| !logged.eq_ignore_ascii_case(&tracked.name))
-        {
-            return Err(format!("the binlog names a column {logged} where binlake's schema of the table has {}: {way_out}", tracked.name));
-        }
+        return Err(Mismatch::Drift(format!(
+            "the binlog row has {n} columns but binlake's schema of the table has {}",
+            schema.columns.len()
+        )));
     }
     let mut out = Vec::with_capacity(n);
     for (i, column) in schema.columns.iter().enumerate() {
         let ty = tme
             .get_column_type(i)
-            .map_err(|e| format!("column {}: {e}", column.name))?
-            .ok_or_else(|| format!("column {} missing from the TABLE_MAP", column.name))?;
+            .map_err(|e| Mismatch::Drift(format!("column {}: {e}", column.name)))?
+            .ok_or_else(|| Mismatch::Drift(format!("column {} missing from the TABLE_MAP", column.name)))?;
         let raw = tme.get_column_metadata(i).unwrap_or(&[]);
         let meta = [raw.first().copied().unwrap_or(0), raw.get(1).copied().unwrap_or(0)];
         if ty == Wire::MYSQL_TYPE_VECTOR {
             // MySQL 9 VECTOR (packed little-endian float32s) is refused, not passed on as
             // bytes: DMS has no mapping for it, the snapshot refuses the type too (so CDC and
             // LOAD files could not agree), and opaque bytes would silently look like a BLOB.
-            return Err(format!(
+            return Err(Mismatch::Unsupported(format!(
                 "column {} is a VECTOR column, which binlake does not support; exclude the table from replication",
                 column.name
-            ));
+            )));
         }
-        if !compatible(&column.ty, ty) {
-            return Err(format!(
-                "column {} is {:?} in binlake's schema of the table but {ty:?} in the binlog: {way_out}",
-                column.name, column.ty
-            ));
+        let wire = WireColumn { ty, meta };
+        if !compatible(&column.ty, ty) || !same_shape(column, &wire) {
+            return Err(Mismatch::Drift(format!(
+                "column {} is {} in binlake's schema of the table but {} in the binlog",
+                column.name,
+                describe_column(column),
+                describe_wire(&wire)
+            )));
         }
-        out.push(WireColumn { ty, meta });
+        out.push(wire);
+    }
+    if let Ok(meta) = OptionalMetaExtractor::new(tme.iter_optional_meta()) {
+        optional_metadata_matches(schema, tme, &meta).map_err(Mismatch::Drift)?;
     }
     Ok(out)
+}
+
+/// What the TABLE_MAP's metadata says of a column agrees with the tracked schema.
+fn same_shape(column: &Column, wire: &WireColumn) -> bool {
+    use ColumnType as C;
+    let m = wire.meta;
+    match &column.ty {
+        C::Decimal { precision, scale } => m == [*precision, *scale],
+        C::Bit { bits } => m[1] as u16 * 8 + m[0] as u16 == *bits,
+        C::Time { fsp } | C::DateTime { fsp } | C::Timestamp { fsp } => match wire.ty {
+            Wire::MYSQL_TYPE_TIME2 | Wire::MYSQL_TYPE_DATETIME2 | Wire::MYSQL_TYPE_TIMESTAMP2 => m[0] == *fsp,
+            _ => *fsp == 0,
+        },
+        C::Enum(labels) => m[1] as usize == if labels.len() < 256 { 1 } else { 2 },
+        C::Set(labels) => m[1] as usize == [1, 2, 3, 4, 8][labels.len().div_ceil(8).clamp(1, 5) - 1],
+        C::Text | C::Binary => match column.storage {
+            None => true,
+            Some(expected) => wire_storage(wire) == Some(expected),
+        },
+        _ => true,
+    }
+}
+
+/// The string storage a TABLE_MAP column describes.
+fn wire_storage(wire: &WireColumn) -> Option<Storage> {
+    match wire.ty {
+        Wire::MYSQL_TYPE_STRING => Some(Storage::Fixed(string_length(wire.meta) as u32)),
+        Wire::MYSQL_TYPE_VARCHAR | Wire::MYSQL_TYPE_VAR_STRING => Some(Storage::Variable(u16::from_le_bytes(wire.meta) as u32)),
+        Wire::MYSQL_TYPE_BLOB | Wire::MYSQL_TYPE_TINY_BLOB | Wire::MYSQL_TYPE_MEDIUM_BLOB | Wire::MYSQL_TYPE_LONG_BLOB => {
+            Some(Storage::Blob(wire.meta[0]))
+        }
+        _ => None,
+    }
+}
+
+fn describe_column(column: &Column) -> String {
+    use ColumnType as C;
+    let sign = if column.unsigned { " UNSIGNED" } else { "" };
+    match (&column.ty, column.storage) {
+        (C::Decimal { precision, scale }, _) => format!("DECIMAL({precision},{scale}){sign}"),
+        (C::Bit { bits }, _) => format!("BIT({bits})"),
+        (C::Time { fsp }, _) => format!("TIME({fsp})"),
+        (C::DateTime { fsp }, _) => format!("DATETIME({fsp})"),
+        (C::Timestamp { fsp }, _) => format!("TIMESTAMP({fsp})"),
+        (C::Enum(labels), _) => format!("ENUM of {} labels", labels.len()),
+        (C::Set(labels), _) => format!("SET of {} labels", labels.len()),
+        (C::Text | C::Binary, Some(storage)) => storage.to_string(),
+        (ty, _) => format!("{ty:?}{sign}"),
+    }
+}
+
+fn describe_wire(wire: &WireColumn) -> String {
+    let m = wire.meta;
+    match wire.ty {
+        Wire::MYSQL_TYPE_NEWDECIMAL => format!("DECIMAL({},{})", m[0], m[1]),
+        Wire::MYSQL_TYPE_BIT => format!("BIT({})", m[1] as u16 * 8 + m[0] as u16),
+        Wire::MYSQL_TYPE_TIME2 => format!("TIME({})", m[0]),
+        Wire::MYSQL_TYPE_DATETIME2 => format!("DATETIME({})", m[0]),
+        Wire::MYSQL_TYPE_TIMESTAMP2 => format!("TIMESTAMP({})", m[0]),
+        Wire::MYSQL_TYPE_ENUM => format!("ENUM of {}-byte values", m[1]),
+        Wire::MYSQL_TYPE_SET => format!("SET of {}-byte values", m[1]),
+        ty => match wire_storage(wire) {
+            Some(storage) => storage.to_string(),
+            None => format!("{ty:?}"),
+        },
+    }
+}
+
+/// The optional metadata of `binlog_row_metadata=MINIMAL|FULL` against the tracked schema:
+/// signedness of numeric columns, character sets of string columns, and with FULL the column
+/// names and ENUM/SET labels.
+fn optional_metadata_matches(schema: &TableSchema, tme: &TableMapEvent<'_>, meta: &OptionalMetaExtractor<'_>) -> Result<(), String> {
+    use ColumnType as C;
+    let names: Vec<String> = meta.iter_column_name().filter_map(Result::ok).map(|n| n.name().into_owned()).collect();
+    if let Some((logged, tracked)) = names.iter().zip(&schema.columns).find(|(logged, tracked)| !logged.eq_ignore_ascii_case(&tracked.name))
+    {
+        return Err(format!("the binlog names a column {logged} where binlake's schema of the table has {}", tracked.name));
+    }
+    let numeric = schema.columns.iter().filter(|c| {
+        matches!(c.ty, C::TinyInt | C::Boolean | C::SmallInt | C::MediumInt | C::Int | C::BigInt | C::Decimal { .. } | C::Float | C::Double)
+    });
+    if let Some((c, _)) = numeric.zip(meta.iter_signedness()).find(|(c, unsigned)| c.unsigned != *unsigned) {
+        let (was, is) = if c.unsigned { ("UNSIGNED", "signed") } else { ("signed", "UNSIGNED") };
+        return Err(format!("column {} is {was} in binlake's schema of the table but {is} in the binlog", c.name));
+    }
+    // Character columns in the server's sense: CHAR, VARCHAR and TEXT with a character set
+    // (binary strings included, as `binary`). MariaDB's UUID and INET types are strings on
+    // the wire too; with them the columns cannot be paired.
+    let text = schema.columns.iter().filter(|c| matches!(c.ty, C::Text | C::Binary));
+    let pairable = !schema.columns.iter().any(|c| matches!(c.ty, C::Uuid | C::Inet4 | C::Inet6));
+    for (c, id) in text.zip(meta.iter_charset()).filter(|_| pairable) {
+        let Ok(id) = id else { break };
+        let logged = mysql_common::collations::Collation::resolve(id.into()).charset().to_string();
+        let tracked = c.charset.as_deref().unwrap_or("binary");
+        let same = logged.is_empty() || crate::source::ddl::normalize_charset(&logged) == crate::source::ddl::normalize_charset(tracked);
+        if !same {
+            return Err(format!(
+                "column {} is in character set {tracked} in binlake's schema of the table but {logged} in the binlog",
+                c.name
+            ));
+        }
+    }
+    let labels = |want_enum: bool| {
+        schema.columns.iter().filter_map(move |c| match (&c.ty, want_enum) {
+            (C::Enum(l), true) | (C::Set(l), false) => Some((c, l)),
+            _ => None,
+        })
+    };
+    for field in tme.iter_optional_meta().flatten() {
+        let (is_enum, logged): (bool, Vec<Vec<String>>) = match field {
+            OptionalMetadataField::EnumStrValue(v) => (
+                true,
+                v.iter_values().filter_map(Result::ok).map(|l| l.values().iter().map(|x| x.value().into_owned()).collect()).collect(),
+            ),
+            OptionalMetadataField::SetStrValue(v) => (
+                false,
+                v.iter_values().filter_map(Result::ok).map(|l| l.values().iter().map(|x| x.value().into_owned()).collect()).collect(),
+            ),
+            _ => continue,
+        };
+        if let Some(((c, tracked), logged)) = labels(is_enum).zip(&logged).find(|((_, tracked), logged)| tracked != logged) {
+            return Err(format!("column {} has labels {tracked:?} in binlake's schema of the table but {logged:?} in the binlog", c.name));
+        }
+    }
+    Ok(())
 }
 
 fn compatible(ty: &ColumnType, wire: Wire) -> bool {
@@ -529,7 +662,7 @@ mod tests {
     use super::*;
 
     fn col(ty: ColumnType) -> Column {
-        Column { name: "t".into(), ty, unsigned: false, nullable: true, charset: None, default: None, large: false }
+        Column { name: "t".into(), ty, unsigned: false, nullable: true, charset: None, default: None, large: false, storage: None }
     }
 
     #[test]

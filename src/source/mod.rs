@@ -7,6 +7,7 @@ pub(crate) mod decode;
 pub(crate) mod json;
 pub mod preflight;
 pub(crate) mod snapshot;
+pub(crate) mod statement;
 pub(crate) mod tracker;
 
 use std::collections::{HashMap, VecDeque};
@@ -318,7 +319,7 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
     let rows: Vec<Row> = conn
         .exec(
             "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, NUMERIC_PRECISION, NUMERIC_SCALE, \
-             DATETIME_PRECISION, CHARACTER_SET_NAME, COLUMN_KEY, COLUMN_DEFAULT \
+             DATETIME_PRECISION, CHARACTER_SET_NAME, COLUMN_KEY, COLUMN_DEFAULT, CHARACTER_OCTET_LENGTH \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
             (&id.database, &id.table),
         )
@@ -336,6 +337,7 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
             datetime_precision: row.take::<Option<u64>, _>(6).flatten(),
             charset: row.take::<Option<String>, _>(7).flatten(),
             default: row.take::<Option<String>, _>(9).flatten(),
+            octet_length: row.take::<Option<u64>, _>(10).flatten(),
         };
         let column = Column::from_information_schema(fields, options).map_err(|e| Error::Preflight(format!("table {id}: {e}")))?;
         columns.push(column);

@@ -19,7 +19,7 @@ use mysql_async::binlog::events::TableMapEvent;
 use sqlparser::ast::{ColumnDef, ColumnOption, ObjectName};
 
 use crate::position::BinlogPos;
-use crate::schema::{Column, ColumnType, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema};
+use crate::schema::{Column, ColumnType, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema, max_bytes_per_char};
 use crate::source::Charsets;
 use crate::source::binlog::Catalog;
 use crate::source::ddl::{self, AlterOp, CreateBody, Ddl, Position};
@@ -106,6 +106,19 @@ impl Tracker {
     /// table binlake loaded as one of its own.
     fn is_shadow(&self, id: &TableId) -> bool {
         !self.loaded.contains(id) && shadow_base(id).is_some_and(|base| self.filter.matches(&base.database, &base.table))
+    }
+
+    /// The replicated table a statement's `id` names, when a change of it at `at` belongs in
+    /// its files (it is not already in its LOAD files there). Names match as the server may
+    /// match them (lower_case_table_names): exactly, else ignoring case.
+    pub fn followed(&self, id: &TableId, at: &BinlogPos) -> Option<TableId> {
+        let found = match self.tables.get_key_value(id) {
+            Some((found, _)) => found,
+            None => {
+                self.tables.keys().find(|t| t.database.eq_ignore_ascii_case(&id.database) && t.table.eq_ignore_ascii_case(&id.table))?
+            }
+        };
+        (self.replicated(found) && !self.loaded_after(found, at)).then(|| found.clone())
     }
 
     /// True when a DDL at `at` on `id` is already part of the table's snapshot.
@@ -388,6 +401,7 @@ impl Tracker {
                 AlterOp::DropPrimaryKey => key.clear(),
                 AlterOp::ConvertCharset(to) => {
                     for c in columns.iter_mut().filter(|c| c.charset.is_some()) {
+                        c.storage = c.storage.map(|s| s.converted(c.charset.as_deref(), Some(to)));
                         c.charset = Some(to.clone());
                     }
                     charset = Some(to.clone());
@@ -435,6 +449,23 @@ impl Tracker {
                 other => other.to_string(),
             };
         }
+        // The declared length (in characters for text, bytes for binary strings) comes as
+        // the first argument; TEXT(n) and BLOB(n) take the smallest kind that holds it.
+        let bytes = |n: u64| {
+            if data_type.ends_with("binary") || data_type.ends_with("blob") { n } else { n * max_bytes_per_char(charset.as_deref()) }
+        };
+        let octet_length = match data_type.as_str() {
+            "char" | "binary" => Some(bytes(precision.unwrap_or(1))),
+            "varchar" | "varbinary" => precision.map(bytes),
+            "text" | "blob" => {
+                if let Some(n) = precision.map(bytes) {
+                    let kind = ["tiny", "", "medium", "long"][[0xff, 0xffff, 0xff_ffff].iter().take_while(|max| n > **max).count()];
+                    data_type = format!("{kind}{data_type}");
+                }
+                None
+            }
+            _ => None,
+        };
         let not_null = def.options.iter().any(|o| matches!(o.option, ColumnOption::NotNull | ColumnOption::PrimaryKey(_)));
         let fields = InformationSchemaColumn {
             name: def.name.value.clone(),
@@ -445,6 +476,7 @@ impl Tracker {
             numeric_scale: scale,
             datetime_precision: fsp,
             charset,
+            octet_length,
             default: None,
         };
         let mut column = Column::from_information_schema(fields, self.options)?;
@@ -474,10 +506,6 @@ impl Catalog for Tracker {
         // Once per TABLE_MAP: tables not followed at all are the one lookup.
         let schema = self.tables.get(id)?;
         (self.replicated(id) && !self.loaded_after(id, at)).then(|| schema.clone())
-    }
-
-    fn replicates_database(&self, database: &str) -> bool {
-        self.tables.keys().any(|t| t.database == database && self.replicated(t))
     }
 }
 

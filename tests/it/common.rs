@@ -480,7 +480,7 @@ pub async fn server_position(url: &str) -> binlake::position::BinlogPos {
 
 /// The checkpoint in the state file of `state_dir`, read-only (binlake may be running on it,
 /// or not have created it yet).
-async fn committed_position(state_dir: &std::path::Path) -> Option<binlake::position::BinlogPos> {
+pub async fn committed_position(state_dir: &std::path::Path) -> Option<binlake::position::BinlogPos> {
     use sqlx::{ConnectOptions, Row};
     let path = state_dir.join("state.db");
     if !path.exists() {
@@ -517,5 +517,189 @@ pub async fn wait_committed_on(child: &mut std::process::Child, state_dir: &std:
             "binlake did not commit up to the server's position {target} within {WAIT_TIMEOUT:?} (its checkpoint: {committed:?})"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `binlake verify` of every table of `db` against the merged tables in `lake`.
+pub fn verify(state: &std::path::Path, db: &str, lake: &str) -> std::process::Output {
+    binlake(state).args(["verify", "--source", &mysql_url(), "--lake", lake, "--tables", &format!("{db}.*")]).output().unwrap()
+}
+
+/// Source rows by column name, keyed by `key`.
+pub async fn source_rows(db: &mut TestDb, table: &str, key: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let names: Vec<String> = mysql_async::prelude::Queryable::query(
+        &mut db.conn,
+        format!("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION", db.name),
+    )
+    .await
+    .unwrap();
+    db.rows(table).await.into_iter().map(|r| named(&names, r, key)).collect()
+}
+
+pub fn named(names: &[String], row: Vec<String>, key: &str) -> (String, BTreeMap<String, String>) {
+    let row: BTreeMap<String, String> = names.iter().cloned().zip(row).collect();
+    (row[key].clone(), row)
+}
+
+/// Replays a table's committed files in commit order by column name, as a consumer that
+/// reads columns by name does: a full load (LOAD files of another commit) starts over,
+/// `I`/`U` replace the row, `D` removes it. Returns the rows and the columns of every file.
+pub async fn replay_by_name(
+    state: &std::path::Path,
+    lake: &Lake,
+    id: &binlake::schema::TableId,
+    key: &str,
+) -> (BTreeMap<String, BTreeMap<String, String>>, Vec<Vec<String>>) {
+    use binlake::state::{FileKind, StateStore};
+    let store = binlake::state::Store::open(&state.join("state.db").display().to_string()).await.unwrap();
+    let mut rows = BTreeMap::new();
+    let mut load = None;
+    let mut schemas = Vec::new();
+    for file in store.committed_files(id).await.unwrap() {
+        if file.kind == FileKind::Load && load != Some(file.committed_at.clone()) {
+            rows.clear();
+            load = Some(file.committed_at.clone());
+        } else if file.kind != FileKind::Load {
+            load = None;
+        }
+        let (columns, data) = lake.read(&file.key).await;
+        let has_op = columns[0] == "Op";
+        let names: Vec<String> = columns[has_op as usize..].to_vec();
+        schemas.push(names.clone());
+        for mut row in data {
+            let op = if has_op { row.remove(0) } else { "I".into() };
+            let (k, row) = named(&names, row, key);
+            match op.as_str() {
+                "D" => {
+                    rows.remove(&k);
+                }
+                _ => {
+                    rows.insert(k, row);
+                }
+            }
+        }
+    }
+    (rows, schemas)
+}
+
+/// Compares replayed rows with the source: every column a replayed row has must hold the
+/// source's value under the column's current name (`renames`: old -> new); a column a row
+/// lacks was added after the row's last change and must hold the default it was added with.
+pub fn assert_rows_match(
+    table: &str,
+    replayed: &BTreeMap<String, BTreeMap<String, String>>,
+    source: &BTreeMap<String, BTreeMap<String, String>>,
+    renames: &[(&str, &str)],
+    added: &[(&str, &str)],
+) {
+    assert_eq!(replayed.keys().collect::<Vec<_>>(), source.keys().collect::<Vec<_>>(), "{table}: keys");
+    for (k, want) in source {
+        let mut got: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &replayed[k] {
+            let mut name = name.clone();
+            for (old, new) in renames {
+                if name.eq_ignore_ascii_case(old) {
+                    name = new.to_string();
+                }
+            }
+            got.insert(name, value.clone());
+        }
+        for (column, value) in want {
+            match got.get(column) {
+                Some(v) => assert_eq!(v, value, "{table}: key {k} column {column}"),
+                None => {
+                    let default = added.iter().find(|(c, _)| c == column).map(|(_, d)| *d);
+                    assert_eq!(Some(value.as_str()), default, "{table}: key {k} has no column {column} in its last file");
+                }
+            }
+        }
+    }
+}
+
+/// Tests that purge binlogs of, or restart, the server on 3309 take turns.
+pub static PURGE_SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Purges every binlog file of the server at `url` but the current one (after a rotation
+/// when `rotate`).
+pub async fn purge_all_but_newest(url: &str, rotate: bool) {
+    let mut conn = connect(url).await;
+    // The dump threads of exited binlakes linger until the server next writes to them,
+    // and MariaDB does not purge a file a dump thread still uses.
+    for _ in 0..100 {
+        let dumps: Vec<u64> = conn.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").await.unwrap();
+        if dumps.is_empty() {
+            break;
+        }
+        for id in dumps {
+            let _ = conn.query_drop(format!("KILL {id}")).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if rotate {
+        conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    }
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
+    let file: String = row.get(0).unwrap();
+    // Files still needed for InnoDB crash recovery (until the next binlog checkpoint)
+    // are kept without an error: retry until only the newest is left.
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        conn.query_drop(format!("PURGE BINARY LOGS TO '{file}'")).await.unwrap();
+        files = conn.query::<(String, u64), _>("SHOW BINARY LOGS").await.unwrap();
+        if files.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(files.len(), 1, "the purge left {files:?}");
+}
+
+/// An S3-compatible server of this test's own (the shared one serves other tests meanwhile).
+pub struct OwnS3 {
+    port: u16,
+    pub root: tempfile::TempDir,
+    process: Option<std::process::Child>,
+}
+
+impl OwnS3 {
+    pub fn start(port: u16) -> Self {
+        let mut s3 = Self { port, root: tempfile::tempdir().unwrap(), process: None };
+        s3.restart();
+        s3
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--access-key", "binlake", "--secret-key", "binlakesecret"])
+            .arg(self.root.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("s3s-fs (scripts/services.sh install)");
+        self.process = Some(child);
+        for _ in 0..40 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!("s3s-fs did not start on port {}", self.port);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for OwnS3 {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

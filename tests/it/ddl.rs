@@ -3,109 +3,12 @@
 //! tables, with binlake down during the changes (a restart from a checkpoint before them)
 //! and with binlake running.
 
-use std::collections::BTreeMap;
-
 use binlake::schema::TableId;
-use binlake::state::{FileKind, StateStore, Store};
 
 use crate::common::*;
 
-fn verify(state: &std::path::Path, db: &str, lake: &str) -> std::process::Output {
-    binlake(state).args(["verify", "--source", &mysql_url(), "--lake", lake, "--tables", &format!("{db}.*")]).output().unwrap()
-}
-
 fn run_with_lake(state: &std::path::Path, target: &Lake, lake: &Lake, db: &str) -> String {
     run_until_caught_up(state, target, db, &["--lake", &lake.url])
-}
-
-/// Source rows by column name, keyed by `key`.
-async fn source_rows(db: &mut TestDb, table: &str, key: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let names: Vec<String> = mysql_async::prelude::Queryable::query(
-        &mut db.conn,
-        format!("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION", db.name),
-    )
-    .await
-    .unwrap();
-    db.rows(table).await.into_iter().map(|r| named(&names, r, key)).collect()
-}
-
-fn named(names: &[String], row: Vec<String>, key: &str) -> (String, BTreeMap<String, String>) {
-    let row: BTreeMap<String, String> = names.iter().cloned().zip(row).collect();
-    (row[key].clone(), row)
-}
-
-/// Replays a table's committed files in commit order by column name, as a consumer that
-/// reads columns by name does: a full load (LOAD files of another commit) starts over,
-/// `I`/`U` replace the row, `D` removes it. Returns the rows and the columns of every file.
-async fn replay_by_name(
-    state: &std::path::Path,
-    lake: &Lake,
-    id: &TableId,
-    key: &str,
-) -> (BTreeMap<String, BTreeMap<String, String>>, Vec<Vec<String>>) {
-    let store = Store::open(&state.join("state.db").display().to_string()).await.unwrap();
-    let mut rows = BTreeMap::new();
-    let mut load = None;
-    let mut schemas = Vec::new();
-    for file in store.committed_files(id).await.unwrap() {
-        if file.kind == FileKind::Load && load != Some(file.committed_at.clone()) {
-            rows.clear();
-            load = Some(file.committed_at.clone());
-        } else if file.kind != FileKind::Load {
-            load = None;
-        }
-        let (columns, data) = lake.read(&file.key).await;
-        let has_op = columns[0] == "Op";
-        let names: Vec<String> = columns[has_op as usize..].to_vec();
-        schemas.push(names.clone());
-        for mut row in data {
-            let op = if has_op { row.remove(0) } else { "I".into() };
-            let (k, row) = named(&names, row, key);
-            match op.as_str() {
-                "D" => {
-                    rows.remove(&k);
-                }
-                _ => {
-                    rows.insert(k, row);
-                }
-            }
-        }
-    }
-    (rows, schemas)
-}
-
-/// Compares replayed rows with the source: every column a replayed row has must hold the
-/// source's value under the column's current name (`renames`: old -> new); a column a row
-/// lacks was added after the row's last change and must hold the default it was added with.
-fn assert_rows_match(
-    table: &str,
-    replayed: &BTreeMap<String, BTreeMap<String, String>>,
-    source: &BTreeMap<String, BTreeMap<String, String>>,
-    renames: &[(&str, &str)],
-    added: &[(&str, &str)],
-) {
-    assert_eq!(replayed.keys().collect::<Vec<_>>(), source.keys().collect::<Vec<_>>(), "{table}: keys");
-    for (k, want) in source {
-        let mut got: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in &replayed[k] {
-            let mut name = name.clone();
-            for (old, new) in renames {
-                if name.eq_ignore_ascii_case(old) {
-                    name = new.to_string();
-                }
-            }
-            got.insert(name, value.clone());
-        }
-        for (column, value) in want {
-            match got.get(column) {
-                Some(v) => assert_eq!(v, value, "{table}: key {k} column {column}"),
-                None => {
-                    let default = added.iter().find(|(c, _)| c == column).map(|(_, d)| *d);
-                    assert_eq!(Some(value.as_str()), default, "{table}: key {k} has no column {column} in its last file");
-                }
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -306,43 +209,81 @@ async fn tables_created_renamed_truncated_swapped_and_dropped() {
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
+/// Schema changes that never reach the binlog (sql_log_bin=0, a promoted replica) show in the
+/// TABLE_MAPs: the table is loaded anew, or with `--on-statement-change stop` binlake stops
+/// naming the table, the column, both types, the position and the way out.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_table_map_that_differs_from_the_schema_stops_binlake_until_reloaded() {
-    let mut db = TestDb::new("ddl_mismatch").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY, a INT)").await;
-    db.exec("INSERT INTO t VALUES (1, 1)").await;
+async fn schema_changes_binlake_did_not_see_reload_the_table_or_stop_with_the_way_out() {
+    let mut db = TestDb::new("ddl_drift").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, a INT, price DECIMAL(12,2), note VARCHAR(20))").await;
+    db.exec("INSERT INTO t VALUES (1, 1, 1.50, 'one')").await;
     let target = Lake::local();
+    let lake = Lake::local();
     let state = state_dir();
-    run_until_caught_up(state.path(), &target, &db.name, &[]);
+    let tables = format!("{}.*", db.name);
+    let run = |extra: &[&str]| caught_up_run(state.path(), &target, &tables).args(["--lake", &lake.url]).args(extra).output().unwrap();
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let id = TableId::new(&db.name, "t");
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
 
-    // A schema change that never reaches the binlog.
-    db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t ADD COLUMN b INT DEFAULT 5; SET SESSION sql_log_bin = 1").await;
-    db.exec("INSERT INTO t VALUES (2, 2, 2)").await;
-    let out = caught_up_run(state.path(), &target, &format!("{}.*", db.name)).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("{}.t", db.name)) && stderr.contains("mysql-bin.") && stderr.contains("has 3 columns"), "{stderr}");
-    assert!(stderr.contains(&format!("binlake reload {}.t", db.name)), "{stderr}");
-
-    run_ok(binlake(state.path()).args(["reload", &format!("{}.t", db.name)]));
-    run_until_caught_up(state.path(), &target, &db.name, &[]);
-    let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "t"), "id").await;
+    db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t MODIFY price DECIMAL(14,4); SET SESSION sql_log_bin = 1").await;
+    db.exec("INSERT INTO t VALUES (2, 2, 12345.6789, 'two')").await;
+    let out = run(&["--on-statement-change", "stop"]);
+    let text = stderr(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains(&format!("TABLE_MAP of {id} does not match")) && text.contains("mysql-bin."), "{text}");
+    assert!(text.contains("column price is DECIMAL(12,2) in binlake's schema of the table but DECIMAL(14,4) in the binlog"), "{text}");
+    assert!(text.contains(&format!("Run `binlake reload {id}`")), "{text}");
+    run_ok(binlake(state.path()).args(["reload", &id.to_string()]));
+    let out = run(&["--on-statement-change", "stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let name = db.name.clone();
+    let check = |what: &str| {
+        let out = verify(state.path(), &name, &lake.url);
+        assert!(out.status.success(), "{what}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    };
+    let (replayed, _) = replay_by_name(state.path(), &target, &id, "id").await;
     assert_rows_match("t", &replayed, &source_rows(&mut db, "t", "id").await, &[], &[]);
+    assert_eq!(replayed["2"]["price"], "12345.6789");
+    check("DECIMAL");
+
+    // By default the table is loaded anew: VARCHAR(20) to TEXT, then a column added.
+    db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t MODIFY note TEXT; SET SESSION sql_log_bin = 1").await;
+    db.exec(&format!("INSERT INTO t VALUES (3, 3, 3, '{}')", "long ".repeat(20))).await;
+    let out = run(&[]);
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("column note is VARCHAR/VARBINARY of up to ")
+            && log.contains("bytes in binlake's schema of the table but TEXT/BLOB in the binlog"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("loading the table anew: its TABLE_MAP showed a schema change binlake did not see. table={id}")),
+        "{log}"
+    );
+    db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t ADD COLUMN b INT DEFAULT 5; SET SESSION sql_log_bin = 1").await;
+    db.exec("INSERT INTO t VALUES (4, 4, 4, 'four', 4)").await;
+    let out = run(&[]);
+    let log = stderr(&out);
+    assert!(out.status.success() && log.contains("the binlog row has 5 columns but binlake's schema of the table has 4"), "{log}");
+    let (replayed, _) = replay_by_name(state.path(), &target, &id, "id").await;
+    assert_rows_match("t", &replayed, &source_rows(&mut db, "t", "id").await, &[], &[]);
+    check("TEXT and a column added");
 
     // With binlog_row_metadata=FULL the TABLE_MAP names the columns: a rename the binlog
     // never saw (same column count and types) is caught too.
     db.exec("SET GLOBAL binlog_row_metadata = FULL").await;
     db.exec("SET SESSION sql_log_bin = 0; ALTER TABLE t CHANGE a renamed INT; SET SESSION sql_log_bin = 1").await;
-    db.exec("INSERT INTO t VALUES (3, 3, 3)").await;
-    let out = caught_up_run(state.path(), &target, &format!("{}.*", db.name)).output().unwrap();
+    db.exec("INSERT INTO t VALUES (5, 5, 5, 'five', 5)").await;
+    let out = run(&[]);
     db.exec("SET GLOBAL binlog_row_metadata = NO_LOG").await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("the binlog names a column renamed where binlake's schema of the table has a"), "{stderr}");
-    run_ok(binlake(state.path()).args(["reload", &format!("{}.t", db.name)]));
-    run_until_caught_up(state.path(), &target, &db.name, &[]);
-    let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, "t"), "id").await;
+    let log = stderr(&out);
+    assert!(out.status.success() && log.contains("the binlog names a column renamed where binlake's schema of the table has a"), "{log}");
+    let (replayed, _) = replay_by_name(state.path(), &target, &id, "id").await;
     assert_rows_match("t", &replayed, &source_rows(&mut db, "t", "id").await, &[], &[]);
+    check("a column renamed");
 }
 
 /// Seed 000: four tables created and populated, replication started, then customers and stores

@@ -79,21 +79,23 @@ impl Catalog for TableMapCatalog {
                 Wire::MYSQL_TYPE_TIMESTAMP2 | Wire::MYSQL_TYPE_TIMESTAMP => ColumnType::Timestamp { fsp: m.first().copied().unwrap_or(0) },
                 Wire::MYSQL_TYPE_YEAR => ColumnType::Year,
                 Wire::MYSQL_TYPE_JSON => ColumnType::Json,
-                Wire::MYSQL_TYPE_ENUM => ColumnType::Enum(enums.next().unwrap_or_else(|| numbered(65_535))),
-                Wire::MYSQL_TYPE_SET => ColumnType::Set(sets.next().unwrap_or_else(|| numbered(64))),
+                Wire::MYSQL_TYPE_ENUM => ColumnType::Enum(enums.next().unwrap_or_else(|| numbered(if m[1] == 1 { 255 } else { 65_535 }))),
+                Wire::MYSQL_TYPE_SET => ColumnType::Set(sets.next().unwrap_or_else(|| numbered(m[1] as usize * 8))),
                 _ if charset == Some(63) => ColumnType::Binary,
                 Wire::MYSQL_TYPE_BLOB if charset.is_some() => ColumnType::Text,
                 Wire::MYSQL_TYPE_BLOB | Wire::MYSQL_TYPE_GEOMETRY => ColumnType::Binary,
                 _ => ColumnType::Text,
             };
             let name = names.get(i).cloned().unwrap_or_else(|| format!("c{}", i + 1));
-            columns.push(Column { name, ty, unsigned, nullable: true, charset: None, default: None, large: false });
+            // The character set as the server logged it (MINIMAL/FULL metadata), so the
+            // TABLE_MAP check finds the same.
+            let charset = match ty {
+                ColumnType::Text => charset.map(|id| mysql_common::collations::Collation::resolve(id.into()).charset().to_string()),
+                _ => None,
+            };
+            columns.push(Column { name, ty, unsigned, nullable: true, charset, default: None, large: false, storage: None });
         }
         Some(Arc::new(TableSchema { id: id.clone(), columns, primary_key: vec![], charset: None }))
-    }
-
-    fn replicates_database(&self, _: &str) -> bool {
-        true
     }
 }
 
@@ -129,6 +131,8 @@ fn decode_bytes(path: &str, bytes: &[u8]) -> Decoded {
                 transactions.push((gtid, in_tx));
                 in_tx = 0;
             }
+            // The catalog is made from each TABLE_MAP: it cannot differ from it.
+            SourceEvent::SchemaDrift { table, detail, .. } => panic!("{path}: {table}: {detail}"),
             _ => {}
         }
     }

@@ -207,8 +207,6 @@ async fn a_second_binlake_on_the_same_state_is_refused() {
 /// The checkpoint's binlog file disappears (as after a failover to a server with other file
 /// names): binlake finds its place by MariaDB GTID. When the changes after the checkpoint are
 /// gone too, it stops and says so.
-/// Tests that purge binlogs of, or restart, the server on 3309 take turns.
-static PURGE_SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread")]
 async fn resumes_by_gtid_when_the_binlog_file_is_gone_and_stops_when_changes_are_purged() {
@@ -250,64 +248,62 @@ async fn resumes_by_gtid_when_the_binlog_file_is_gone_and_stops_when_changes_are
     let out = run();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("is no longer on the server") && stderr.contains("--clear-foreign-files"), "{stderr}");
+    assert!(stderr.contains("is no longer on the server") && stderr.contains("Run `binlake reload --all` (same --state)"), "{stderr}");
 
-    // The way out the message names: a new state store, which refuses the old files until
-    // told to clear them, then loads every table anew.
-    let fresh = state_dir();
-    let resnapshot = |extra: &[&str]| {
-        binlake(fresh.path())
-            .args(["run", "--source", &url, "--target", &lake.url, "--until", "caught-up", "--tables"])
-            .arg(&tables)
-            .args(extra)
-            .output()
-            .unwrap()
-    };
-    let out = resnapshot(&[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("this state store did not write"), "{stderr}");
-    let out = resnapshot(&["--clear-foreign-files"]);
+    // The way out the message names: every table loaded anew beside its files, in place.
+    let before = file_contents(&lake, &db.name).await;
+    run_ok(binlake(state.path()).args(["reload", "--all"]));
+    let out = run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     db.exec("UPDATE counters SET version = version + 1").await;
     db.exec("INSERT INTO journal (note) VALUES ('after')").await;
-    let out = resnapshot(&[]);
+    let out = run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_versions_exactly_once(&mut db, &lake).await;
+    assert_reloaded_in_place(&before, &lake, &mut db, state.path()).await;
+
+    // --on-binlog-purged reload does the same by itself.
+    db.exec("UPDATE counters SET version = version + 1").await;
+    purge_all_but_newest(&url, true).await;
+    db.exec("INSERT INTO journal (note) VALUES ('lost to the binlog')").await;
+    let before = file_contents(&lake, &db.name).await;
+    let out = binlake(state.path())
+        .args(["run", "--source", &url, "--target", &lake.url, "--until", "caught-up", "--on-binlog-purged", "reload", "--tables"])
+        .arg(&tables)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("loading every table anew from a new snapshot (--on-binlog-purged reload)"), "{stderr}");
+    assert_reloaded_in_place(&before, &lake, &mut db, state.path()).await;
 }
 
-/// Purges every binlog file of the server at `url` but the current one (after a rotation
-/// when `rotate`).
-async fn purge_all_but_newest(url: &str, rotate: bool) {
-    let mut conn = connect(url).await;
-    // The dump threads of exited binlakes linger until the server next writes to them,
-    // and MariaDB does not purge a file a dump thread still uses.
-    for _ in 0..100 {
-        let dumps: Vec<u64> = conn.query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'").await.unwrap();
-        if dumps.is_empty() {
-            break;
+/// Every file of the tables of `db`, with its bytes.
+async fn file_contents(lake: &Lake, db: &str) -> BTreeMap<String, bytes::Bytes> {
+    use object_store::ObjectStoreExt;
+    let mut all = BTreeMap::new();
+    for table in ["counters", "journal"] {
+        for key in lake.files(db, table).await {
+            let bytes = lake.store.get(&key.as_str().into()).await.unwrap().bytes().await.unwrap();
+            all.insert(key, bytes);
         }
-        for id in dumps {
-            let _ = conn.query_drop(format!("KILL {id}")).await;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if rotate {
-        conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+    all
+}
+
+/// After a reload of every table: no file written before it changed, each table has one more
+/// full load numbered after its earlier ones, and its files replayed in commit order equal
+/// the source.
+async fn assert_reloaded_in_place(before: &BTreeMap<String, bytes::Bytes>, lake: &Lake, db: &mut TestDb, state: &std::path::Path) {
+    let after = file_contents(lake, &db.name).await;
+    for (key, bytes) in before {
+        assert_eq!(after.get(key), Some(bytes), "{key} was overwritten or removed");
     }
-    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().unwrap();
-    let file: String = row.get(0).unwrap();
-    // Files still needed for InnoDB crash recovery (until the next binlog checkpoint)
-    // are kept without an error: retry until only the newest is left.
-    let mut files = Vec::new();
-    for _ in 0..100 {
-        conn.query_drop(format!("PURGE BINARY LOGS TO '{file}'")).await.unwrap();
-        files = conn.query::<(String, u64), _>("SHOW BINARY LOGS").await.unwrap();
-        if files.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    for table in ["counters", "journal"] {
+        let loads = |files: &BTreeMap<String, bytes::Bytes>| files.keys().filter(|k| k.contains(&format!("/{table}/LOAD"))).count();
+        assert!(loads(&after) > loads(before), "{table}: no new LOAD files");
+        let (replayed, _) = replay_by_name(state, lake, &binlake::schema::TableId::new(&db.name, table), "id").await;
+        assert_rows_match(table, &replayed, &source_rows(db, table, "id").await, &[], &[]);
     }
-    assert_eq!(files.len(), 1, "the purge left {files:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -495,56 +491,6 @@ async fn table_lock_snapshot_position_is_exact_under_concurrent_writes() {
     let out = run();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_versions_exactly_once(&mut db, &lake).await;
-}
-
-/// An S3-compatible server of this test's own (the shared one serves other tests meanwhile).
-struct OwnS3 {
-    port: u16,
-    root: tempfile::TempDir,
-    process: Option<Child>,
-}
-
-impl OwnS3 {
-    fn start(port: u16) -> Self {
-        let mut s3 = Self { port, root: tempfile::tempdir().unwrap(), process: None };
-        s3.restart();
-        s3
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) {
-        let child = std::process::Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--access-key", "binlake", "--secret-key", "binlakesecret"])
-            .arg(self.root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs (scripts/services.sh install)");
-        self.process = Some(child);
-        for _ in 0..40 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        panic!("s3s-fs did not start on port {}", self.port);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.process.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for OwnS3 {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
