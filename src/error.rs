@@ -35,8 +35,12 @@ pub enum Error {
     #[error("{what}, at {position}; binlake stopped before it. {way_out}")]
     MustReload { what: String, position: BinlogPos, way_out: String },
 
-    #[error("cannot write {key}: {detail}")]
-    Encode { key: String, detail: String },
+    /// `detail` names the column.
+    #[error("cannot write the row of {table} at binlog position {position} to {file}: {detail}")]
+    Encode { table: String, position: BinlogPos, file: String, detail: String },
+
+    #[error("cannot write a row of the merged table {url}: column {column}: {detail}")]
+    MergedEncode { url: String, column: String, detail: String },
 
     #[error("cannot read {key}: {detail}")]
     Read { key: String, detail: String },
@@ -135,6 +139,7 @@ impl Error {
             | Error::SnapshotDecode { .. }
             | Error::MustReload { .. }
             | Error::Encode { .. }
+            | Error::MergedEncode { .. }
             | Error::Read { .. }
             | Error::Parquet(_)
             | Error::Arrow(_)
@@ -189,7 +194,13 @@ mod tests {
                 position: BinlogPos::new("mysql-bin.000001", 4),
                 way_out: "Run `binlake reload shop.t`".into(),
             },
-            Error::Encode { key: "shop/orders/LOAD00000001.parquet".into(), detail: "value out of range".into() },
+            Error::Encode {
+                table: "shop.orders".into(),
+                position: BinlogPos::new("mysql-bin.000001", 4),
+                file: "shop/orders/LOAD00000001.parquet".into(),
+                detail: "column price: value out of range".into(),
+            },
+            Error::MergedEncode { url: "file:///lake/shop/orders".into(), column: "price".into(), detail: "value out of range".into() },
             Error::Read { key: "shop/orders/LOAD00000001.parquet".into(), detail: "not Parquet".into() },
             Error::target("uploading k", object_store::Error::Generic { store: "S3", source: Box::new(io()) }),
             Error::Lake {
@@ -217,6 +228,7 @@ mod tests {
                 | Error::SnapshotDecode { .. }
                 | Error::MustReload { .. }
                 | Error::Encode { .. }
+                | Error::MergedEncode { .. }
                 | Error::Read { .. }
                 | Error::Target { .. }
                 | Error::Lake { .. }

@@ -718,8 +718,11 @@ impl MergedTable {
         let mut n = 0;
         for row in rows {
             for ((b, cell), column) in builders.iter_mut().zip(row).zip(&self.schema.columns) {
-                b.append(&to_lake(column, cell))
-                    .map_err(|detail| Error::Encode { key: self.url.to_string(), detail: format!("column {}: {detail}", column.name) })?;
+                b.append(&to_lake(column, cell)).map_err(|detail| Error::MergedEncode {
+                    url: self.url.to_string(),
+                    column: column.name.clone(),
+                    detail,
+                })?;
             }
             n += 1;
         }

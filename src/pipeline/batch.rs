@@ -288,11 +288,26 @@ mod tests {
         vec![Cell::Int(id), Cell::Text(format!("note {id}"))]
     }
 
-    const META: RowMeta<'static> = RowMeta { op: Op::Insert, timestamp: "", sequence: "" };
+    const AT: BinlogPos = BinlogPos { file: String::new(), offset: 4 };
+    const META: RowMeta<'static> = RowMeta { op: Op::Insert, timestamp: "", sequence: "", position: &AT };
 
     async fn object_count(objects: &InMemory) -> usize {
         use futures::TryStreamExt;
         objects.list(None).try_collect::<Vec<_>>().await.unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn a_value_that_does_not_fit_names_the_table_column_and_position() {
+        let f = fixture().await;
+        let mut batch = batch(&f, FileKind::Cdc);
+        let at = BinlogPos::new("mysql-bin.000007", 1234);
+        batch.open(&f.table, Some(&at)).await.unwrap();
+        let meta = RowMeta { position: &at, ..META };
+        let err = batch.append(&f.table.id, &meta, vec![Cell::Text("x".into()), Cell::Null], None).await.unwrap_err();
+        let text = err.to_string();
+        for part in ["shop.orders", "column id", "mysql-bin.000007:1234", "expected an integer"] {
+            assert!(text.contains(part), "{part} missing from: {text}");
+        }
     }
 
     #[tokio::test]

@@ -67,7 +67,12 @@ impl Pipeline {
                         // whose events all end after the snapshot position.
                         let sequence = if sequenced { position.sequence(self.sequence_epoch, loaded) } else { String::new() };
                         batch
-                            .append(&schema.id, &RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence }, row, None)
+                            .append(
+                                &schema.id,
+                                &RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence, position: &position },
+                                row,
+                                None,
+                            )
                             .await?;
                     }
                     if loaded >= next_progress {

@@ -211,7 +211,7 @@ impl Pipeline {
             let key: Vec<&Cell> = change.table.primary_key.iter().map(|&i| &old[i]).collect();
             serde_json::to_string(&key).expect("cells serialize")
         });
-        let meta = RowMeta { op: change.op, timestamp: &rows.timestamp.1, sequence: &sequence };
+        let meta = RowMeta { op: change.op, timestamp: &rows.timestamp.1, sequence: &sequence, position: at };
         batch.append(id, &meta, change.row, old_key).await
     }
 

@@ -191,6 +191,7 @@ fn float_text(v: f64, single: Option<f32>) -> String {
 mod tests {
     use super::*;
     use crate::change::Op;
+    use crate::position::BinlogPos;
     use crate::schema::Column;
     use object_store::{ObjectStoreExt, memory::InMemory};
     use std::sync::Arc;
@@ -211,7 +212,10 @@ mod tests {
         let mut encoder =
             CsvEncoder::new(BufWriter::new(store.clone(), "t.csv".into()), &[column("a"), column("b")], &prefix, &options, false);
         for row in rows {
-            encoder.append(&RowMeta { op: Op::Insert, timestamp: "", sequence: "" }, row).await.unwrap();
+            encoder
+                .append(&RowMeta { op: Op::Insert, timestamp: "", sequence: "", position: &BinlogPos::new("mysql-bin.000001", 4) }, row)
+                .await
+                .unwrap();
         }
         encoder.finish().await.unwrap();
         String::from_utf8(store.get(&"t.csv".into()).await.unwrap().bytes().await.unwrap().to_vec()).unwrap()

@@ -18,6 +18,7 @@ use self::settings::{Codec, DataFormat, S3Settings};
 use self::target::Target;
 use crate::change::Op;
 use crate::error::{Error, Result};
+use crate::position::BinlogPos;
 use crate::schema::TableSchema;
 use crate::value::Cell;
 
@@ -64,6 +65,8 @@ pub struct RowMeta<'a> {
     /// DMS's timestamp column text, `yyyy-MM-dd HH:mm:ss.SSSSSS`.
     pub timestamp: &'a str,
     pub sequence: &'a str,
+    /// Where the row is in the binlog (a LOAD row: the snapshot's position), for errors.
+    pub position: &'a BinlogPos,
 }
 
 /// An upload failure seen through the writers' `AsyncWrite`: a target error, so that
@@ -83,6 +86,8 @@ pub(crate) fn upload_error(context: &str, e: std::io::Error) -> Error {
 /// One file being written to the target, in the configured format.
 pub struct FileWriter {
     pub key: String,
+    /// The table's name, for errors.
+    table: String,
     rows: u64,
     encoder: Encoder,
 }
@@ -111,12 +116,20 @@ impl FileWriter {
                 Encoder::Csv(CsvEncoder::new(object, &table.columns, prefix, &settings.csv, settings.compression == Codec::Gzip))
             }
         };
-        Ok(Self { key: key.to_string(), rows: 0, encoder })
+        Ok(Self { key: key.to_string(), table: table.id.to_string(), rows: 0, encoder })
     }
 
     pub async fn append(&mut self, meta: &RowMeta<'_>, row: Vec<Cell>) -> Result<()> {
         match &mut self.encoder {
-            Encoder::Parquet(p) => p.append(meta, row, &self.key).await?,
+            Encoder::Parquet(p) => {
+                let encode_error = |column: &str, detail| Error::Encode {
+                    table: self.table.clone(),
+                    position: meta.position.clone(),
+                    file: self.key.clone(),
+                    detail: format!("column {column}: {detail}"),
+                };
+                p.append(meta, row, encode_error).await?
+            }
             Encoder::Csv(c) => c.append(meta, &row).await?,
         }
         self.rows += 1;

@@ -116,14 +116,15 @@ impl ParquetEncoder {
         })
     }
 
-    /// Appends one row (dropped once copied, before a large batch is encoded); `key` names
-    /// the file in errors.
-    pub async fn append(&mut self, meta: &RowMeta<'_>, row: Vec<Cell>, key: &str) -> Result<()> {
+    /// Appends one row (dropped once copied, before a large batch is encoded); a cell that
+    /// does not fit its column is the error `encode_error` makes of the column's name and why.
+    pub async fn append(&mut self, meta: &RowMeta<'_>, row: Vec<Cell>, encode_error: impl Fn(&str, String) -> Error) -> Result<()> {
         for (builder, value) in self.prefix_columns.iter_mut().zip(self.prefix.values(meta)) {
             builder.append_value(value);
         }
-        for (builder, cell) in self.columns.iter_mut().zip(&row) {
-            self.batch_bytes += builder.append(cell).map_err(|detail| Error::Encode { key: key.to_string(), detail })?;
+        let fields = self.schema.fields().iter().skip(self.prefix_columns.len());
+        for ((builder, cell), field) in self.columns.iter_mut().zip(&row).zip(fields) {
+            self.batch_bytes += builder.append(cell).map_err(|detail| encode_error(field.name(), detail))?;
         }
         drop(row);
         self.batch_rows += 1;
