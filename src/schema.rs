@@ -202,6 +202,12 @@ pub struct TableSchema {
 }
 
 impl Column {
+    /// A nullable, signed column with no charset, default or storage: binlake's own columns
+    /// (the history's validity times) and the tests' tables.
+    pub fn nullable(name: &str, ty: ColumnType) -> Self {
+        Column { name: name.into(), ty, unsigned: false, nullable: true, charset: None, default: None, large: false, storage: None }
+    }
+
     pub fn arrow_type(&self) -> DataType {
         use ColumnType::*;
         match (&self.ty, self.unsigned) {

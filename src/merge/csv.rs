@@ -184,16 +184,7 @@ mod tests {
 
     #[test]
     fn fields_become_typed_cells() {
-        let col = |ty, unsigned| Column {
-            name: "c".into(),
-            ty,
-            unsigned,
-            nullable: true,
-            charset: None,
-            default: None,
-            large: false,
-            storage: None,
-        };
+        let col = |ty, unsigned| Column { unsigned, ..Column::nullable("c", ty) };
         assert_eq!(cell(&col(ColumnType::BigInt, true), &Some("18446744073709551615".into())), Ok(Cell::UInt(u64::MAX)));
         assert_eq!(cell(&col(ColumnType::Binary, false), &Some("00FF".into())), Ok(Cell::Bytes(vec![0, 255])));
         assert_eq!(

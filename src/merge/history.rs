@@ -18,16 +18,7 @@ pub const END: &str = "__END_AT";
 /// The history table of `source`: its columns, then `__START_AT` and `__END_AT`; keyed by the
 /// source key and `__START_AT`.
 pub fn schema(source: &TableSchema) -> Arc<TableSchema> {
-    let time = |name: &str| Column {
-        name: name.into(),
-        ty: ColumnType::Timestamp { fsp: 6 },
-        unsigned: false,
-        nullable: true,
-        charset: None,
-        default: None,
-        large: false,
-        storage: None,
-    };
+    let time = |name: &str| Column::nullable(name, ColumnType::Timestamp { fsp: 6 });
     let mut columns = source.columns.clone();
     columns.extend([time(START), time(END)]);
     let mut primary_key = source.primary_key.clone();

@@ -492,16 +492,7 @@ mod tests {
     use crate::value::Cell;
 
     fn schema() -> Arc<TableSchema> {
-        let column = |name: &str, ty| Column {
-            name: name.into(),
-            ty,
-            unsigned: false,
-            nullable: true,
-            charset: None,
-            default: None,
-            large: false,
-            storage: None,
-        };
+        let column = |name: &str, ty| Column::nullable(name, ty);
         Arc::new(TableSchema {
             id: TableId::new("shop", "items"),
             columns: vec![column("id", ColumnType::Int), column("name", ColumnType::Text), column("qty", ColumnType::BigInt)],

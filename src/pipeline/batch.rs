@@ -259,16 +259,7 @@ mod tests {
         store.acquire_lease().await.unwrap();
         let objects = Arc::new(InMemory::new());
         let target = Target { store: objects.clone(), prefix: String::new(), display: "memory".into() };
-        let column = |name: &str, ty| Column {
-            name: name.into(),
-            ty,
-            unsigned: false,
-            nullable: true,
-            charset: None,
-            default: None,
-            large: false,
-            storage: None,
-        };
+        let column = |name: &str, ty| Column::nullable(name, ty);
         let table = TableSchema {
             id: TableId::new("shop", "orders"),
             columns: vec![column("id", ColumnType::Int), column("note", ColumnType::Text)],

@@ -198,16 +198,7 @@ mod tests {
 
     async fn encode(options: CsvOptions, rows: &[Vec<Cell>]) -> String {
         let store = Arc::new(InMemory::new());
-        let column = |name: &str| Column {
-            name: name.into(),
-            ty: ColumnType::Text,
-            unsigned: false,
-            nullable: true,
-            charset: None,
-            default: None,
-            large: false,
-            storage: None,
-        };
+        let column = |name: &str| Column::nullable(name, ColumnType::Text);
         let prefix = Prefix { op: true, timestamp: None, sequence: None };
         let mut encoder =
             CsvEncoder::new(BufWriter::new(store.clone(), "t.csv".into()), &[column("a"), column("b")], &prefix, &options, false);
