@@ -19,6 +19,8 @@ use crate::source::Source;
 
 /// Rows per snapshot query (keyset chunk).
 pub const DEFAULT_SNAPSHOT_CHUNK_ROWS: usize = 10_000;
+/// As DMS's `MaxFullLoadSubTasks`.
+pub const DEFAULT_SNAPSHOT_WORKERS: usize = 8;
 /// Heartbeat period asked of the source, in seconds.
 pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 10;
 
@@ -75,8 +77,12 @@ pub struct RunArgs {
     pub until: Option<Until>,
 
     #[arg(long, env = "BINLAKE_SNAPSHOT_CHUNK_ROWS", value_name = "ROWS",
-        help = defaulted("Rows per snapshot query (keyset chunk); bounds memory during the full load", DEFAULT_SNAPSHOT_CHUNK_ROWS))]
+        help = defaulted("Rows per chunk of the full load: each chunk is read in its own short snapshot transaction and committed with its own LOAD file(s); bounds how long a transaction stays open on the source", DEFAULT_SNAPSHOT_CHUNK_ROWS))]
     pub snapshot_chunk_rows: Option<usize>,
+
+    #[arg(long, env = "BINLAKE_SNAPSHOT_WORKERS", value_name = "N",
+        help = defaulted("Chunks of the full load read at once, each on its own source connection (DMS's MaxFullLoadSubTasks)", DEFAULT_SNAPSHOT_WORKERS))]
+    pub snapshot_workers: Option<usize>,
 
     #[arg(long, env = "BINLAKE_HEARTBEAT", value_name = "SECONDS",
         help = defaulted("Heartbeat period asked of the source, in seconds; a stream silent for three periods is reconnected", DEFAULT_HEARTBEAT_SECONDS))]
@@ -416,6 +422,8 @@ struct FileConfig {
     exclude: Option<Vec<String>>,
     until: Option<Until>,
     snapshot_chunk_rows: Option<usize>,
+    #[serde(alias = "MaxFullLoadSubTasks")]
+    snapshot_workers: Option<usize>,
     heartbeat: Option<u64>,
     metrics_listen: Option<std::net::SocketAddr>,
     table_mappings: Option<PathBuf>,
@@ -525,6 +533,10 @@ impl RunArgs {
             snapshot_chunk_rows: positive(
                 self.snapshot_chunk_rows.or(file.snapshot_chunk_rows).unwrap_or(DEFAULT_SNAPSHOT_CHUNK_ROWS),
                 "snapshot-chunk-rows",
+            )?,
+            snapshot_workers: positive(
+                self.snapshot_workers.or(file.snapshot_workers).unwrap_or(DEFAULT_SNAPSHOT_WORKERS),
+                "snapshot-workers",
             )?,
             heartbeat: Duration::from_secs(self.heartbeat.or(file.heartbeat).unwrap_or(DEFAULT_HEARTBEAT_SECONDS).max(1)),
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),

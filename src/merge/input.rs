@@ -73,11 +73,15 @@ impl Inputs {
                         FileKind::Load => Kind::Load,
                         FileKind::Cdc => Kind::Cdc,
                     };
-                    // Two full loads may share a snapshot position (nothing written between
-                    // them), never a commit.
-                    let load_of = (kind == Kind::Load).then(|| {
-                        let at = f.last_position.as_ref().map(|p| p.to_string()).unwrap_or_default();
-                        format!("{at}@{}", f.committed_at.as_deref().unwrap_or(""))
+                    // A full load's generation; files of releases before chunked loads have
+                    // none: two of those full loads may share a snapshot position (nothing
+                    // written between them), never a commit.
+                    let load_of = (kind == Kind::Load).then(|| match f.load_generation {
+                        Some(generation) => format!("load {generation}"),
+                        None => {
+                            let at = f.last_position.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                            format!("{at}@{}", f.committed_at.as_deref().unwrap_or(""))
+                        }
                     });
                     InputFile { key: f.key, kind, order: format!("{:016}", f.sequence), load_of, position: f.last_position }
                 })

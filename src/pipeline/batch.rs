@@ -7,6 +7,7 @@
 //! recovery deletes: a consumer never sees an object that the state does not hold.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -16,7 +17,7 @@ use crate::schema::{TableId, TableSchema};
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::sink::{FileWriter, Prefix, RowMeta, layout};
-use crate::state::{ClosedFile, FileKind, KeyMove, StateStore, Store};
+use crate::state::{ClosedFile, FileKind, KeyMove, LoadChunk, StateStore, Store};
 use crate::value::Cell;
 
 pub(crate) struct Batch {
@@ -28,9 +29,9 @@ pub(crate) struct Batch {
     open: HashMap<TableId, OpenFile>,
     /// Files closed before the flush (a LOAD file reached MaxFileSize), committed with it.
     closed: Vec<ClosedFile>,
-    /// The last LOAD file number issued per table; a table loaded before (then truncated, or
-    /// renamed away and back) numbers its new LOAD files after the old ones.
-    load_numbers: HashMap<TableId, u32>,
+    /// The last LOAD file number issued per table, shared by the batches of one full load;
+    /// a table loaded before numbers its new LOAD files after the old ones.
+    load_numbers: LoadNumbers,
     /// When the first of the open files was opened.
     opened: Option<Instant>,
     /// How long closing and committing the last files took.
@@ -45,10 +46,16 @@ struct OpenFile {
     key_moves: Vec<KeyMove>,
 }
 
+/// The last LOAD file number issued per table, for the batches of one full load.
+pub(crate) type LoadNumbers = Arc<Mutex<HashMap<TableId, u32>>>;
+
 /// What the files of a flush complete, recorded in the same state transaction.
 pub(crate) enum Completes<'a> {
-    /// A table's full load: its LOAD files hold the table as of `snapshot`, `rows` rows.
-    Load { schema: &'a TableSchema, snapshot: &'a BinlogPos, rows: u64 },
+    /// A table's full load (`generation`): its LOAD files hold the table as of `snapshot`,
+    /// `rows` rows.
+    Load { schema: &'a TableSchema, generation: i64, snapshot: &'a BinlogPos, rows: u64 },
+    /// Chunks of a table's full load, whose rows are all in the LOAD files.
+    Chunks { schema: &'a TableSchema, generation: i64, chunks: &'a [LoadChunk] },
     /// The stream up to `checkpoint`, a transaction boundary: every change before it is in
     /// committed files. `newest_source_commit` is the source commit time (unix seconds) of the
     /// newest transaction in the files, for the latency metric.
@@ -65,11 +72,17 @@ impl Batch {
             prefix,
             open: HashMap::new(),
             closed: Vec::new(),
-            load_numbers: HashMap::new(),
+            load_numbers: LoadNumbers::default(),
             opened: None,
             flush_took: Duration::ZERO,
             idle_since: Instant::now(),
         }
+    }
+
+    /// Numbers LOAD files with `numbers`, shared with the other batches of one full load.
+    pub(crate) fn sharing_load_numbers(mut self, numbers: LoadNumbers) -> Self {
+        self.load_numbers = numbers;
+        self
     }
 
     pub(crate) fn prefix(&self) -> &Prefix {
@@ -78,6 +91,11 @@ impl Batch {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.open.is_empty() && self.closed.is_empty()
+    }
+
+    /// True when files are closed and wait for the next flush.
+    pub(crate) fn has_closed(&self) -> bool {
+        !self.closed.is_empty()
     }
 
     pub(crate) fn has_open(&self, table: &TableId) -> bool {
@@ -99,11 +117,15 @@ impl Batch {
         let extension = self.output.extension();
         let relative = match self.kind {
             FileKind::Load => {
-                let number = match self.load_numbers.get_mut(table) {
+                let known = self.load_numbers.lock().expect("never poisoned").get(table).copied();
+                let last = match known {
                     Some(n) => n,
-                    None => self.load_numbers.entry(table.clone()).or_insert(self.store.committed_load_files(table).await?),
+                    None => self.store.last_load_number(table).await?,
                 };
-                *number += 1;
+                let mut numbers = self.load_numbers.lock().expect("never poisoned");
+                // Another batch may have numbered a file meanwhile: the larger count wins.
+                let number = numbers.entry(table.clone()).or_insert(last);
+                *number = (*number).max(last) + 1;
                 layout::load_name(*number, extension)
             }
             FileKind::Cdc => {
@@ -142,7 +164,9 @@ impl Batch {
     pub(crate) async fn flush(&mut self, completes: Completes<'_>) -> Result<Vec<ClosedFile>> {
         let started = Instant::now();
         let tables: Vec<TableId> = match &completes {
-            Completes::Load { schema, .. } => self.open.keys().filter(|t| **t == schema.id).cloned().collect(),
+            Completes::Load { schema, .. } | Completes::Chunks { schema, .. } => {
+                self.open.keys().filter(|t| **t == schema.id).cloned().collect()
+            }
             Completes::Stream { .. } => self.open.keys().cloned().collect(),
         };
         for table in tables {
@@ -150,7 +174,7 @@ impl Batch {
             self.closed.push(close(table, file).await?);
         }
         let files: Vec<ClosedFile> = match &completes {
-            Completes::Load { schema, .. } => {
+            Completes::Load { schema, .. } | Completes::Chunks { schema, .. } => {
                 let (mine, others) = std::mem::take(&mut self.closed).into_iter().partition(|f| f.table == schema.id);
                 self.closed = others;
                 mine
@@ -158,7 +182,10 @@ impl Batch {
             Completes::Stream { .. } => std::mem::take(&mut self.closed),
         };
         let committed = match &completes {
-            Completes::Load { schema, snapshot, rows } => self.store.commit_load(schema, snapshot, &files, *rows).await,
+            Completes::Load { schema, generation, snapshot, rows } => {
+                self.store.commit_load(schema, *generation, snapshot, &files, *rows).await
+            }
+            Completes::Chunks { schema, generation, chunks } => self.store.commit_chunks(&schema.id, *generation, chunks, &files).await,
             Completes::Stream { source, checkpoint, gtid, .. } => self.store.commit_cdc(source, &files, checkpoint, *gtid).await,
         };
         if let Err(e) = committed {
@@ -171,9 +198,9 @@ impl Batch {
             return Err(e);
         }
         match completes {
-            Completes::Load { schema, rows, .. } => {
-                self.load_numbers.remove(&schema.id);
-                metrics::load_committed(&schema.id.to_string(), rows, files.len());
+            Completes::Load { schema, rows, .. } => metrics::load_committed(&schema.id.to_string(), rows, files.len()),
+            Completes::Chunks { schema, chunks, .. } => {
+                metrics::load_committed(&schema.id.to_string(), chunks.iter().map(|c| c.rows).sum(), files.len())
             }
             Completes::Stream { checkpoint, newest_source_commit, .. } => {
                 for f in &files {
@@ -329,7 +356,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_load_rolls_files_at_the_size_limit_and_commits_them_with_the_table() {
         let f = fixture().await;
-        f.store.begin_load(&f.table.id).await.unwrap();
+        let generation = f.store.begin_load(&f.table.id).await.unwrap();
         let mut batch = batch(&f, FileKind::Load);
         for id in 1..=3 {
             // Every file is full after one row: three LOAD files.
@@ -340,7 +367,7 @@ mod tests {
             batch.append(&f.table.id, &META, row(id), None).await.unwrap();
         }
         let snapshot = BinlogPos::new("mysql-bin.000002", 4);
-        let files = batch.flush(Completes::Load { schema: &f.table, snapshot: &snapshot, rows: 3 }).await.unwrap();
+        let files = batch.flush(Completes::Load { schema: &f.table, generation, snapshot: &snapshot, rows: 3 }).await.unwrap();
         let names: Vec<&str> = files.iter().map(|f| f.key.rsplit('/').next().unwrap()).collect();
         assert_eq!(names, ["LOAD00000001.parquet", "LOAD00000002.parquet", "LOAD00000003.parquet"]);
         let state = f.store.tables().await.unwrap().into_iter().find(|t| t.id == f.table.id).unwrap();
@@ -348,7 +375,7 @@ mod tests {
         assert_eq!(object_count(&f.objects).await, 3);
 
         // A second full load of the table numbers its files after the first's.
-        f.store.begin_load(&f.table.id).await.unwrap();
+        assert_eq!(f.store.begin_load(&f.table.id).await.unwrap(), generation + 1);
         let mut batch = self::batch(&f, FileKind::Load);
         batch.open(&f.table, None).await.unwrap();
         let key = f.store.pending_files().await.unwrap().pop().unwrap();

@@ -1,34 +1,159 @@
-//! The full load: the tables of one consistent snapshot (see `source::snapshot`) written to
-//! LOAD files, each table committed with its snapshot position once all its rows are in
-//! files. A load stopped midway commits nothing of the table it was writing: the next run
-//! loads that table again from a new snapshot.
+//! The full load. Tables with a chunk key (see `source::chunks`) are read in chunks by
+//! `snapshot-workers` connections at once, each chunk committed with its LOAD files as it is
+//! done, so a load stopped midway goes on with the chunks not yet committed. Other tables are
+//! read from one consistent snapshot (see `source::snapshot`) and committed whole: a load
+//! stopped midway loads them again from a new snapshot.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::TryStreamExt;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
-use super::batch::Completes;
+use super::batch::{Batch, Completes, LoadNumbers};
 use super::{Pipeline, timestamp_text};
 use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
-use crate::sink::{RowMeta, layout};
+use crate::sink::settings::S3Settings;
+use crate::sink::target::Target;
+use crate::sink::{Prefix, RowMeta, layout};
+use crate::source::chunks::{self, ChunkReader, KeyRange};
 use crate::source::snapshot::{self, Chunk};
-use crate::state::{FileKind, StateStore};
+use crate::source::{Flavor, Source};
+use crate::state::{FileKind, LoadChunk, StateStore, Store};
 
 /// The full load logs its progress every so many rows of a table.
 const PROGRESS_EVERY_ROWS: u64 = 100_000;
+/// Rows a chunk's read fetches at once.
+const PAGE_ROWS: usize = 4096;
+
+/// One table's chunked full load.
+struct TableLoad {
+    schema: Arc<TableSchema>,
+    key: usize,
+    generation: i64,
+    /// Its columns as the load reads them: every chunk checks them first.
+    columns: String,
+    rows: AtomicU64,
+}
+
+/// What the chunk workers share.
+struct Chunking {
+    source: Source,
+    store: Store,
+    target: Target,
+    output: S3Settings,
+    prefix: Prefix,
+    numbers: LoadNumbers,
+    chunk_rows: usize,
+    sequence_epoch: u32,
+    tables: Vec<TableLoad>,
+    /// The key ranges still to read, by table; a worker takes the first, splits a chunk off
+    /// its front and puts the rest back.
+    todo: Mutex<VecDeque<(usize, KeyRange)>>,
+    started: Instant,
+}
 
 impl Pipeline {
-    /// Loads `tables` from one consistent snapshot. Returns true when stopped midway.
+    /// Loads `tables`. Returns true when stopped midway.
     pub(super) async fn load(&self, tables: Vec<Arc<TableSchema>>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
         self.refuse_foreign_files(&tables).await?;
-        for t in &tables {
-            self.store.begin_load(&t.id).await?;
+        let mut conn = self.s.source.connect().await?;
+        // Exact chunk positions come from MariaDB's snapshot position; MySQL's watermarks are
+        // not done yet.
+        let exact_positions = crate::source::flavor(&mut conn).await? == Flavor::MariaDb && !snapshot::force_table_lock();
+        let (mut chunked, mut whole) = (Vec::new(), Vec::new());
+        for table in tables {
+            let mut generation = self.store.begin_load(&table.id).await?;
+            let done = self.store.load_chunks(&table.id).await?;
+            let key = if exact_positions { chunks::chunk_key(&table) } else { Err("MySQL sources are read from one snapshot for now") };
+            match key {
+                Ok(key) => {
+                    let columns = chunks::columns_fingerprint(&mut conn, &table).await?;
+                    if done.iter().any(|c| c.columns != columns) {
+                        warn!(table = %table.id, "the table's columns changed since its full load began; it is loaded anew.");
+                        self.store.set_phase(&table.id, crate::state::Phase::Loading).await?;
+                        generation = self.store.begin_load(&table.id).await?;
+                    } else if !done.is_empty() {
+                        info!(table = %table.id, chunks = done.len(), rows = done.iter().map(|c| c.rows).sum::<u64>(), "the full load goes on after its committed chunks.");
+                    }
+                    chunked.push((TableLoad { schema: table, key, generation, columns, rows: AtomicU64::new(0) }, done));
+                }
+                Err(why) => {
+                    if !done.is_empty() {
+                        self.store.set_phase(&table.id, crate::state::Phase::Loading).await?;
+                        generation = self.store.begin_load(&table.id).await?;
+                    }
+                    info!(table = %table.id, reason = why, "the table is read from one consistent snapshot, not in chunks.");
+                    whole.push((table, generation));
+                }
+            }
         }
+        drop(conn);
+        if !chunked.is_empty() && self.load_chunked(chunked, stop).await? {
+            return Ok(true);
+        }
+        if whole.is_empty() {
+            return Ok(false);
+        }
+        self.load_whole(whole, stop).await
+    }
+
+    /// Loads tables in chunks with `snapshot-workers` connections. Returns true when stopped.
+    async fn load_chunked(&self, tables: Vec<(TableLoad, Vec<LoadChunk>)>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+        let mut todo = VecDeque::new();
+        for (i, (table, done)) in tables.iter().enumerate() {
+            table.rows.store(done.iter().map(|c| c.rows).sum(), Ordering::Relaxed);
+            todo.extend(chunks::gaps(done).into_iter().map(|gap| (i, gap)));
+        }
+        let workers = self.s.snapshot_workers.max(1);
+        info!(tables = tables.len(), workers, "full load started, in chunks.");
+        let shared = Arc::new(Chunking {
+            source: self.s.source.clone(),
+            store: self.store.clone(),
+            target: self.target.clone(),
+            output: self.s.output.clone(),
+            prefix: self.batch(FileKind::Load).prefix().clone(),
+            numbers: LoadNumbers::default(),
+            chunk_rows: self.s.snapshot_chunk_rows,
+            sequence_epoch: self.sequence_epoch,
+            tables: tables.into_iter().map(|(t, _)| t).collect(),
+            todo: Mutex::new(todo),
+            started: Instant::now(),
+        });
+        let mut running = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            running.spawn(chunk_worker(shared.clone()));
+        }
+        loop {
+            tokio::select! {
+                joined = running.join_next() => match joined {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => return Err(e),
+                    Some(Err(e)) => return Err(Error::Internal(format!("a chunk worker failed: {e}"))),
+                },
+                _ = stop.changed() => {
+                    info!("stopping during the full load; it goes on with the chunks not yet committed on the next run.");
+                    return Ok(true);
+                }
+            }
+        }
+        for table in &shared.tables {
+            let snapshot = self.store.finish_load(&table.schema, table.generation).await?;
+            info!(table = %table.schema.id, rows = table.rows.load(Ordering::Relaxed), snapshot = %snapshot, "table loaded.");
+        }
+        Ok(false)
+    }
+
+    /// Loads `tables` (with their generations) from one consistent snapshot. Returns true when
+    /// stopped midway.
+    async fn load_whole(&self, tables: Vec<(Arc<TableSchema>, i64)>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+        let (tables, generations): (Vec<_>, Vec<_>) = tables.into_iter().unzip();
         let (position, mut chunks) = snapshot::start(&self.s.source, tables.clone(), self.s.snapshot_chunk_rows).await?;
         info!(tables = tables.len(), position = %position, "full load started from a consistent snapshot.");
         let mut batch = self.batch(FileKind::Load);
@@ -82,7 +207,8 @@ impl Pipeline {
                 }
                 Chunk::TableDone { table, rows } => {
                     let schema = &tables[table];
-                    let files = batch.flush(Completes::Load { schema, snapshot: &position, rows }).await?;
+                    let generation = generations[table];
+                    let files = batch.flush(Completes::Load { schema, generation, snapshot: &position, rows }).await?;
                     info!(table = %schema.id, rows, files = files.len(), "table loaded.");
                     (loaded, next_progress) = (0, 0);
                     if table + 1 == tables.len() {
@@ -126,5 +252,99 @@ impl Pipeline {
              Use the state store that wrote them (--state), another target prefix, or --clear-foreign-files to delete those tables' folders and load them anew",
             foreign.join(", ")
         )))
+    }
+}
+
+/// A worker's LOAD files in the making: the chunks of one table whose rows they hold,
+/// committed together once a file is full or they have been open for a while.
+struct Group {
+    table: usize,
+    batch: Batch,
+    chunks: Vec<LoadChunk>,
+    opened: Instant,
+}
+
+/// The longest a worker keeps chunks uncommitted: what a restart may read again.
+const GROUP_SECONDS: u64 = 30;
+
+/// Reads chunks until none are left, each on this worker's own connection, and writes them
+/// into LOAD files of up to MaxFileSize, committed with the chunks whose rows they hold.
+async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
+    let mut conn = shared.source.connect().await?;
+    let task_start = timestamp_text(chrono::Utc::now());
+    let mut group: Option<Group> = None;
+    loop {
+        let next = {
+            let mut todo = shared.todo.lock().await;
+            match todo.pop_front() {
+                None => None,
+                Some((index, gap)) => {
+                    let table = &shared.tables[index];
+                    let hi = match chunks::next_bound(&mut conn, &table.schema, table.key, &gap, shared.chunk_rows).await? {
+                        Some(hi) => {
+                            todo.push_front((index, KeyRange { lo: Some(hi), hi: gap.hi }));
+                            Some(hi)
+                        }
+                        None => gap.hi,
+                    };
+                    Some((index, KeyRange { lo: gap.lo, hi }))
+                }
+            }
+        };
+        let due = |g: &Group| {
+            next.is_none_or(|(index, _)| index != g.table)
+                || g.batch.has_closed()
+                || g.batch.largest() >= shared.output.max_file_size
+                || g.opened.elapsed().as_secs() >= GROUP_SECONDS
+        };
+        if let Some(mut done) = group.take_if(|g| due(g)) {
+            let table = &shared.tables[done.table];
+            let completes = Completes::Chunks { schema: &table.schema, generation: table.generation, chunks: &done.chunks };
+            let files = done.batch.flush(completes).await?;
+            let rows: u64 = done.chunks.iter().map(|c| c.rows).sum();
+            let before = table.rows.fetch_add(rows, Ordering::Relaxed);
+            tracing::debug!(table = %table.schema.id, chunks = done.chunks.len(), rows, files = files.len(), "chunks committed.");
+            if (before + rows) / PROGRESS_EVERY_ROWS > before / PROGRESS_EVERY_ROWS {
+                let total = before + rows;
+                info!(table = %table.schema.id, rows = total, rows_per_s = (total as f64 / shared.started.elapsed().as_secs_f64()) as u64, "loading.");
+            }
+        }
+        let Some((index, range)) = next else { return Ok(()) };
+        let table = &shared.tables[index];
+        let schema = &table.schema;
+        if chunks::columns_fingerprint(&mut conn, schema).await? != table.columns {
+            shared.store.set_phase(&schema.id, crate::state::Phase::Loading).await?;
+            return Err(Error::Disconnected(format!("the columns of {} changed during its full load; it is loaded anew", schema.id)));
+        }
+        let group = group.get_or_insert_with(|| Group {
+            table: index,
+            batch: Batch::new(shared.store.clone(), shared.target.clone(), shared.output.clone(), FileKind::Load, shared.prefix.clone())
+                .sharing_load_numbers(shared.numbers.clone()),
+            chunks: Vec::new(),
+            opened: Instant::now(),
+        });
+        let mut reader = ChunkReader::begin(conn, schema, table.key, &range, PAGE_ROWS.min(shared.chunk_rows)).await?;
+        let position = reader.position.clone();
+        let mut rows = 0u64;
+        while let Some(page) = reader.next_page().await? {
+            let transferred =
+                if shared.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
+            for row in page {
+                let row = snapshot::cells(schema, row)?;
+                group.batch.close_if_full(&schema.id, shared.output.max_file_size).await?;
+                if !group.batch.has_open(&schema.id) {
+                    group.batch.open(schema, None).await?;
+                }
+                rows += 1;
+                // A chunk's nth row carries the chunk's position and n: every CDC row of its
+                // keys ends after that position.
+                let sequence =
+                    if shared.prefix.sequence.is_some() { position.sequence(shared.sequence_epoch, rows) } else { String::new() };
+                let meta = RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence, position: &position };
+                group.batch.append(&schema.id, &meta, row, None).await?;
+            }
+        }
+        conn = reader.finish().await?;
+        group.chunks.push(LoadChunk { range, position, rows, columns: table.columns.clone() });
     }
 }

@@ -27,6 +27,7 @@ use crate::schema::{SchemaOptions, TableFilter, TableId, TableSchema};
 use crate::sink::Prefix;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
+use crate::source::chunks::LoadedTable;
 use crate::source::tracker::{Tracker, shadow_base};
 use crate::source::{self, Source, StreamFrom, preflight};
 use crate::state::{FileKind, Lease, Phase, StateStore, Store};
@@ -40,6 +41,8 @@ pub struct Settings {
     pub filter: TableFilter,
     pub server_id: u32,
     pub snapshot_chunk_rows: usize,
+    /// Chunks of the full load read at once.
+    pub snapshot_workers: usize,
     pub heartbeat: Duration,
     pub until_caught_up: bool,
     /// What the files look like and when they close (DMS's S3 settings).
@@ -212,16 +215,25 @@ impl Pipeline {
             return Ok(Ended::Stopped);
         }
         let states = self.store.tables().await?;
-        let snapshots: HashMap<TableId, BinlogPos> = states.iter().filter_map(|t| Some((t.id.clone(), t.snapshot.clone()?))).collect();
+        // What each loaded table's LOAD files hold, for the stream to skip.
+        let mut loaded: HashMap<TableId, LoadedTable> = HashMap::new();
+        for t in &states {
+            let Some(snapshot) = &t.snapshot else { continue };
+            let chunks = self.store.load_chunks(&t.id).await?;
+            let table = if chunks.is_empty() { LoadedTable::whole(snapshot.clone()) } else { LoadedTable::chunked(chunks) };
+            loaded.insert(t.id.clone(), table);
+        }
         let checkpoint = self.store.checkpoint().await?;
         // Every table loaded after the checkpoint (`binlake reload --all`): nothing before the
         // first snapshot belongs in a file any more, and that binlog may be gone.
         let streaming: Vec<_> = states.iter().filter(|t| t.phase == Phase::Streaming).collect();
-        let reloaded_past = |c: &BinlogPos| !streaming.is_empty() && streaming.iter().all(|t| t.snapshot.as_ref().is_some_and(|s| s > c));
+        let reloaded_past = |c: &BinlogPos| {
+            !streaming.is_empty() && streaming.iter().all(|t| loaded.get(&t.id).and_then(|l| l.oldest()).is_some_and(|o| o > c))
+        };
         let from_snapshots = checkpoint.as_ref().is_none_or(|c| reloaded_past(&c.position));
         let start = match &checkpoint {
             Some(c) if !from_snapshots => c.position.clone(),
-            _ => match snapshots.values().min() {
+            _ => match loaded.values().filter_map(|l| l.oldest()).min() {
                 Some(p) => p.clone(),
                 None => source::current_position(&mut conn).await?,
             },
@@ -241,8 +253,8 @@ impl Pipeline {
         self.track_from(&mut tracker, &start, &live).await?;
         // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
         // is gone (failover to another server, or purged) can still be found by GTID.
-        let by_gtid = committed_gtid.filter(|g| !g.is_empty() && snapshots.values().all(|s| s <= &start));
-        let streamed = match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &snapshots, stop).await {
+        let by_gtid = committed_gtid.filter(|g| !g.is_empty() && loaded.values().all(|l| l.newest().is_none_or(|n| n <= &start)));
+        let streamed = match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &loaded, stop).await {
             Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
                 let gtid = by_gtid.expect("checked");
                 warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");

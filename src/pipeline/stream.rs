@@ -19,6 +19,7 @@ use crate::schema::TableId;
 use crate::sink::RowMeta;
 use crate::sink::settings::CdcOps;
 use crate::source::binlog::Assembler;
+use crate::source::chunks::{Judged, LoadedTable};
 use crate::source::tracker::Tracker;
 use crate::source::{self, StreamFrom, ddl};
 use crate::state::FileKind;
@@ -37,14 +38,13 @@ struct Rows {
 }
 
 impl Pipeline {
-    /// Streams from `from`. Changes of a table at or before its snapshot position in
-    /// `snapshots` are already in its LOAD files and are skipped. DDL is followed as it comes
-    /// (see [`Tracker`]).
+    /// Streams from `from`. Changes that `loaded` tables' LOAD files already hold are
+    /// skipped (see [`LoadedTable::judge`]). DDL is followed as it comes (see [`Tracker`]).
     pub(super) async fn stream(
         &mut self,
         from: StreamFrom,
         catalog: &mut Tracker,
-        snapshots: &HashMap<TableId, BinlogPos>,
+        loaded: &HashMap<TableId, LoadedTable>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Ended> {
         let (mut stream, checksummed) = self.s.source.binlog_stream(self.s.server_id, &from, self.s.heartbeat).await?;
@@ -123,7 +123,9 @@ impl Pipeline {
             for item in events.drain(..) {
                 match item {
                     SourceEvent::Row { mut change, at } => {
-                        if snapshots.get(&change.table.id).is_some_and(|s| &at <= s) {
+                        if let Some(table) = loaded.get(&change.table.id)
+                            && !unloaded_part(table, &mut change, &at)
+                        {
                             continue; // already in the table's LOAD files
                         }
                         // With --split-key-updates, a key change is D of the old row, then I;
@@ -230,5 +232,29 @@ impl Pipeline {
             info!(files = files.len(), rows, position = %at, "committed CDC files.");
         }
         Ok(())
+    }
+}
+
+/// Keeps of a change what `table`'s LOAD files do not hold; false when they hold all of it.
+/// An update that moved a row between chunks may be half held: if the new row is in its
+/// chunk's LOAD rows the change becomes the old row's delete, if the old row's chunk already
+/// held the change (the row never was there) it becomes the new row's insert.
+fn unloaded_part(table: &LoadedTable, change: &mut Change, at: &BinlogPos) -> bool {
+    let loaded = |row: &[Cell]| table.judge(&change.table, row, at) == Judged::Loaded;
+    let new_held = loaded(&change.row);
+    let Some(old) = &change.moved_from else { return !new_held };
+    match (loaded(old), new_held) {
+        (true, true) => false,
+        (false, false) => true,
+        (false, true) => {
+            change.op = Op::Delete;
+            change.row = change.moved_from.take().expect("checked");
+            true
+        }
+        (true, false) => {
+            change.op = Op::Insert;
+            change.moved_from = None;
+            true
+        }
     }
 }

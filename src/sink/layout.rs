@@ -16,6 +16,13 @@ pub fn load_name(n: u32, extension: &str) -> String {
     format!("LOAD{n:08X}{extension}")
 }
 
+/// The number of a LOAD file from its key (`.../LOAD0000000A.parquet` is 10).
+pub fn load_number(key: &str) -> Option<u32> {
+    let name = key.rsplit('/').next()?;
+    let digits = name.strip_prefix("LOAD")?.get(..8)?;
+    u32::from_str_radix(digits, 16).ok()
+}
+
 /// The key of a new CDC file relative to the table folder, for a file closed `now`: named by
 /// the wall clock (UTC, or `DatePartitionTimezone`), inside the date folders when date
 /// partitioning is on. Names move forward when needed so that names of one table strictly
@@ -57,6 +64,8 @@ mod tests {
         assert_eq!(load_name(1, ".parquet"), "LOAD00000001.parquet");
         assert_eq!(load_name(10, ".csv"), "LOAD0000000A.csv");
         assert_eq!(load_name(16, ".csv.gz"), "LOAD00000010.csv.gz");
+        assert_eq!(load_number("p/db/t/LOAD0000000A.csv.gz"), Some(10));
+        assert_eq!(load_number("p/db/t/20261123-101502123.csv"), None);
     }
 
     #[test]

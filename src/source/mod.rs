@@ -2,6 +2,7 @@
 //! and the consistent snapshot.
 
 pub mod binlog;
+pub(crate) mod chunks;
 pub(crate) mod ddl;
 pub(crate) mod decode;
 pub(crate) mod json;

@@ -31,7 +31,7 @@ use crate::value::{self, Cell};
 
 /// Whether to take MySQL's table-lock path on MariaDB, where no MySQL server can be installed:
 /// the tests ask for it with this variable, in a build with the `test-hooks` feature only.
-fn force_table_lock() -> bool {
+pub(crate) fn force_table_lock() -> bool {
     cfg!(feature = "test-hooks") && std::env::var_os("BINLAKE_TEST_FORCE_TABLE_LOCK").is_some()
 }
 
@@ -95,7 +95,7 @@ pub async fn start(
     Ok((position, rx))
 }
 
-async fn snapshot_status(conn: &mut Conn) -> Result<Option<BinlogPos>> {
+pub(super) async fn snapshot_status(conn: &mut Conn) -> Result<Option<BinlogPos>> {
     let rows: Vec<(String, String)> =
         conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await.map_err(|e| Error::source("reading binlog_snapshot_position", e))?;
     let get = |name: &str| rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());

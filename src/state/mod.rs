@@ -11,8 +11,8 @@
 //!   lease (fencing), so two binlakes on one state can never both commit.
 //! - A file is recorded as pending before its upload starts; only a commit makes it part of the
 //!   manifest. Pending files are what a crash can leave behind, and recovery deletes them.
-//! - Manifest order and CDC names only go forward: the sequence of files and the last CDC
-//!   name issued per table never decrease, also across deleted pending files.
+//! - Manifest order and CDC names only go forward: the sequence of files (their commit order)
+//!   and the last CDC name issued per table never decrease, also across deleted pending files.
 
 mod lease;
 mod sqlite;
@@ -25,6 +25,7 @@ pub use self::sqlite::SqliteStore as Store;
 use crate::error::Result;
 use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
+use crate::source::chunks::KeyRange;
 
 /// Where a table is in its life: being loaded (the next run loads it from a new snapshot),
 /// streaming, or gone from the source (its files stop at the statement that dropped it).
@@ -68,7 +69,8 @@ pub struct Checkpoint {
 pub struct TableState {
     pub id: TableId,
     pub phase: Phase,
-    /// The LOAD files hold the table as of this position.
+    /// The LOAD files hold the table as of this position; for a load in chunks, the oldest
+    /// chunk's, each chunk holding its key range as of its own position.
     pub snapshot: Option<BinlogPos>,
     pub rows_loaded: i64,
     pub load_files: i64,
@@ -103,14 +105,28 @@ pub struct KeyMove {
 /// A committed file of the manifest.
 #[derive(Debug, Clone)]
 pub struct CommittedFile {
-    /// Orders the files as they were created.
+    /// Orders the files as they were committed.
     pub sequence: i64,
     pub key: String,
     pub kind: FileKind,
     /// The position the file is complete up to: a LOAD file's snapshot.
     pub last_position: Option<BinlogPos>,
-    /// When it was committed: all LOAD files of one full load share it.
+    /// When it was committed.
     pub committed_at: Option<String>,
+    /// The full load a LOAD file belongs to (none for files of releases before chunked loads:
+    /// their full load is told by snapshot position and commit time).
+    pub load_generation: Option<i64>,
+}
+
+/// A committed chunk of a table's full load: its LOAD rows are the rows of `range` as of
+/// `position`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadChunk {
+    pub range: KeyRange,
+    pub position: BinlogPos,
+    pub rows: u64,
+    /// The table's columns as the chunk was read (see `source::chunks::columns_fingerprint`).
+    pub columns: String,
 }
 
 /// One entry of a table's schema history: its schema from `at` on (`None`: gone), and the
@@ -178,14 +194,17 @@ pub trait StateStore {
 
     /// Every table's progress, by name.
     fn tables(&self) -> impl Future<Output = Result<Vec<TableState>>> + Send;
-    /// Starts (or restarts) the full load of a table: phase loading, no rows loaded.
-    fn begin_load(&self, table: &TableId) -> impl Future<Output = Result<()>> + Send;
-    /// Sets a table's phase: loading makes the next run load it anew, dropped records that it
-    /// is gone.
+    /// The full load of a table about to be read: the one in progress (its committed chunks
+    /// stay), or else a new one (phase loading, no rows loaded). Returns its generation.
+    fn begin_load(&self, table: &TableId) -> impl Future<Output = Result<i64>> + Send;
+    /// Sets a table's phase: loading makes the next run load it anew (a new generation,
+    /// whatever a load in progress had committed), dropped records that it is gone.
     fn set_phase(&self, table: &TableId, phase: Phase) -> impl Future<Output = Result<()>> + Send;
-    /// How many LOAD files of the table were committed, by every full load so far: a new full
-    /// load numbers its files after them.
-    fn committed_load_files(&self, table: &TableId) -> impl Future<Output = Result<u32>> + Send;
+    /// The highest LOAD file number recorded for the table (committed or pending), by every
+    /// full load so far: new LOAD files are numbered after it.
+    fn last_load_number(&self, table: &TableId) -> impl Future<Output = Result<u32>> + Send;
+    /// The committed chunks of the table's current full load.
+    fn load_chunks(&self, table: &TableId) -> impl Future<Output = Result<Vec<LoadChunk>>> + Send;
 
     /// Records a file before its upload starts, so a crash can never leave an unknown object;
     /// a CDC key becomes the table's last CDC key issued.
@@ -207,10 +226,24 @@ pub trait StateStore {
     fn commit_load(
         &self,
         schema: &TableSchema,
+        generation: i64,
         snapshot: &BinlogPos,
         files: &[ClosedFile],
         rows: u64,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Commit point of chunks of a table's full load: the LOAD files that hold their rows and
+    /// the chunks, in one fenced transaction.
+    fn commit_chunks(
+        &self,
+        table: &TableId,
+        generation: i64,
+        chunks: &[LoadChunk],
+        files: &[ClosedFile],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Every chunk of the table's full load is committed: its snapshot position becomes the
+    /// oldest chunk's (the stream judges its changes from there on, chunk by chunk), its schema
+    /// there is `schema`, its phase streaming (fenced). Returns the snapshot position.
+    fn finish_load(&self, schema: &TableSchema, generation: i64) -> impl Future<Output = Result<BinlogPos>> + Send;
     /// Commit point of streaming: the closed CDC files (with their key moves) and the new
     /// checkpoint, in one fenced transaction.
     fn commit_cdc(

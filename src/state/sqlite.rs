@@ -201,26 +201,37 @@ impl StateStore for SqliteStore {
             .flatten())
     }
 
-    async fn begin_load(&self, table: &TableId) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, ?) \
-             ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase, rows_loaded = 0, load_files = 0",
-        )
-        .bind(&table.database)
-        .bind(&table.table)
-        .bind(Phase::Loading)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    async fn begin_load(&self, table: &TableId) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<(Phase, i64)> =
+            sqlx::query_as("SELECT phase, load_generation FROM tables WHERE database_name = ? AND table_name = ?")
+                .bind(&table.database)
+                .bind(&table.table)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let generation = match current {
+            Some((Phase::Loading, generation)) if generation > 0 => generation,
+            _ => new_generation(&mut tx, table).await?,
+        };
+        tx.commit().await?;
+        Ok(generation)
     }
 
-    async fn commit_load(&self, schema: &TableSchema, snapshot: &BinlogPos, files: &[ClosedFile], rows: u64) -> Result<()> {
+    async fn commit_load(
+        &self,
+        schema: &TableSchema,
+        generation: i64,
+        snapshot: &BinlogPos,
+        files: &[ClosedFile],
+        rows: u64,
+    ) -> Result<()> {
         let table = &schema.id;
         let mut tx = self.pool.begin().await?;
         self.fence(&mut tx).await?;
         let now = Utc::now().to_rfc3339();
         for f in files {
             mark_committed(&mut tx, f, Some(snapshot), &now).await?;
+            set_generation(&mut tx, f, generation).await?;
         }
         record_schema(&mut tx, table, snapshot, Some(schema), "full load").await?;
         sqlx::query(
@@ -239,6 +250,113 @@ impl StateStore for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn commit_chunks(&self, table: &TableId, generation: i64, chunks: &[LoadChunk], files: &[ClosedFile]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx).await?;
+        let now = Utc::now().to_rfc3339();
+        let newest = chunks.iter().map(|c| &c.position).max();
+        for f in files {
+            mark_committed(&mut tx, f, newest, &now).await?;
+            set_generation(&mut tx, f, generation).await?;
+        }
+        for chunk in chunks {
+            sqlx::query(
+                "INSERT INTO load_chunks (database_name, table_name, generation, key_from, key_to, binlog_file, binlog_offset, rows, columns, committed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&table.database)
+            .bind(&table.table)
+            .bind(generation)
+            .bind(chunk.range.lo.map(|k| k.to_string()))
+            .bind(chunk.range.hi.map(|k| k.to_string()))
+            .bind(&chunk.position.file)
+            .bind(chunk.position.offset as i64)
+            .bind(chunk.rows as i64)
+            .bind(&chunk.columns)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let updated = sqlx::query(
+            "UPDATE tables SET rows_loaded = rows_loaded + ?, load_files = load_files + ?, last_commit_at = ? \
+             WHERE database_name = ? AND table_name = ? AND phase = ? AND load_generation = ?",
+        )
+        .bind(chunks.iter().map(|c| c.rows as i64).sum::<i64>())
+        .bind(files.len() as i64)
+        .bind(&now)
+        .bind(&table.database)
+        .bind(&table.table)
+        .bind(Phase::Loading)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::Lease(format!("the full load {generation} of {table} is not in progress in the state store any more")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_load(&self, schema: &TableSchema, generation: i64) -> Result<BinlogPos> {
+        let table = &schema.id;
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx).await?;
+        let positions: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT binlog_file, binlog_offset FROM load_chunks WHERE database_name = ? AND table_name = ? AND generation = ?",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .bind(generation)
+        .fetch_all(&mut *tx)
+        .await?;
+        let snapshot = positions
+            .into_iter()
+            .map(|(file, offset)| BinlogPos::new(file, offset as u64))
+            .min()
+            .ok_or_else(|| Error::Internal(format!("the full load of {table} has no committed chunk")))?;
+        record_schema(&mut tx, table, &snapshot, Some(schema), "full load").await?;
+        sqlx::query(
+            "UPDATE tables SET phase = ?, snapshot_file = ?, snapshot_offset = ? \
+             WHERE database_name = ? AND table_name = ? AND load_generation = ?",
+        )
+        .bind(Phase::Streaming)
+        .bind(&snapshot.file)
+        .bind(snapshot.offset as i64)
+        .bind(&table.database)
+        .bind(&table.table)
+        .bind(generation)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(snapshot)
+    }
+
+    async fn load_chunks(&self, table: &TableId) -> Result<Vec<LoadChunk>> {
+        let rows = sqlx::query(
+            "SELECT c.key_from, c.key_to, c.binlog_file, c.binlog_offset, c.rows, c.columns FROM load_chunks c JOIN tables t \
+             ON t.database_name = c.database_name AND t.table_name = c.table_name AND t.load_generation = c.generation \
+             WHERE c.database_name = ? AND c.table_name = ?",
+        )
+        .bind(&table.database)
+        .bind(&table.table)
+        .fetch_all(&self.pool)
+        .await?;
+        let bound = |text: Option<String>| -> Result<Option<i128>> {
+            text.map(|t| t.parse().map_err(|_| Error::Internal(format!("a chunk bound of {table} is not an integer: {t}")))).transpose()
+        };
+        let mut chunks = Vec::with_capacity(rows.len());
+        for r in rows {
+            chunks.push(LoadChunk {
+                range: KeyRange { lo: bound(r.get(0))?, hi: bound(r.get(1))? },
+                position: BinlogPos::new(r.get::<String, _>(2), r.get::<i64, _>(3) as u64),
+                rows: r.get::<i64, _>(4) as u64,
+                columns: r.get(5),
+            });
+        }
+        chunks.sort_by_key(|c| c.range);
+        Ok(chunks)
     }
 
     async fn commit_cdc(&self, source: &str, files: &[ClosedFile], checkpoint: &BinlogPos, gtid: Option<&str>) -> Result<()> {
@@ -329,28 +447,32 @@ impl StateStore for SqliteStore {
     }
 
     async fn set_phase(&self, table: &TableId, phase: Phase) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, ?) \
-             ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase",
-        )
-        .bind(&table.database)
-        .bind(&table.table)
-        .bind(phase)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        if phase == Phase::Loading {
+            new_generation(&mut tx, table).await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO tables (database_name, table_name, phase) VALUES (?, ?, ?) \
+                 ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase",
+            )
+            .bind(&table.database)
+            .bind(&table.table)
+            .bind(phase)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn committed_load_files(&self, table: &TableId) -> Result<u32> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM files WHERE database_name = ? AND table_name = ? AND kind = ? AND status = 'committed'",
-        )
-        .bind(&table.database)
-        .bind(&table.table)
-        .bind(FileKind::Load)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(n as u32)
+    async fn last_load_number(&self, table: &TableId) -> Result<u32> {
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM files WHERE database_name = ? AND table_name = ? AND kind = ?")
+            .bind(&table.database)
+            .bind(&table.table)
+            .bind(FileKind::Load)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(keys.iter().filter_map(|k| crate::sink::layout::load_number(k)).max().unwrap_or(0))
     }
 
     async fn key_moves(&self, file_key: &str) -> Result<Vec<KeyMove>> {
@@ -363,7 +485,7 @@ impl StateStore for SqliteStore {
 
     async fn committed_files(&self, table: &TableId) -> Result<Vec<CommittedFile>> {
         let rows = sqlx::query(
-            "SELECT sequence, key, kind, last_file, last_offset, committed_at FROM files \
+            "SELECT sequence, key, kind, last_file, last_offset, committed_at, load_generation FROM files \
              WHERE database_name = ? AND table_name = ? AND status = 'committed' ORDER BY sequence",
         )
         .bind(&table.database)
@@ -378,6 +500,7 @@ impl StateStore for SqliteStore {
                 kind: r.get(2),
                 last_position: position(r.get(3), r.get(4)),
                 committed_at: r.get(5),
+                load_generation: r.get(6),
             })
             .collect())
     }
@@ -492,10 +615,33 @@ fn position(file: Option<String>, offset: Option<i64>) -> Option<BinlogPos> {
     Some(BinlogPos::new(file?, offset? as u64))
 }
 
+/// A new full load of the table: phase loading, the next generation, nothing loaded yet.
+async fn new_generation(tx: &mut Transaction<'_, Sqlite>, table: &TableId) -> Result<i64> {
+    let generation: i64 = sqlx::query_scalar(
+        "INSERT INTO tables (database_name, table_name, phase, load_generation) VALUES (?, ?, ?, 1) \
+         ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase, rows_loaded = 0, load_files = 0, \
+         load_generation = tables.load_generation + 1 RETURNING load_generation",
+    )
+    .bind(&table.database)
+    .bind(&table.table)
+    .bind(Phase::Loading)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(generation)
+}
+
+async fn set_generation(tx: &mut Transaction<'_, Sqlite>, f: &ClosedFile, generation: i64) -> Result<()> {
+    sqlx::query("UPDATE files SET load_generation = ? WHERE key = ?").bind(generation).bind(&f.key).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Marks a pending file committed. Its sequence becomes the next of all: files are read back
+/// (and merged) in the order they were committed, which is not the order they were opened in
+/// when several chunk workers write LOAD files at once.
 async fn mark_committed(tx: &mut Transaction<'_, Sqlite>, f: &ClosedFile, last: Option<&BinlogPos>, now: &str) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE files SET status = 'committed', rows = ?, bytes = ?, first_file = ?, first_offset = ?, last_file = ?, last_offset = ?, committed_at = ? \
-         WHERE key = ? AND status = 'pending'",
+        "UPDATE files SET status = 'committed', rows = ?, bytes = ?, first_file = ?, first_offset = ?, last_file = ?, last_offset = ?, committed_at = ?, \
+         sequence = (SELECT MAX(sequence) + 1 FROM files) WHERE key = ? AND status = 'pending'",
     )
     .bind(f.rows as i64)
     .bind(f.bytes as i64)
@@ -533,6 +679,47 @@ mod tests {
         // A pending file deleted at recovery keeps its name from being issued again.
         store.forget_pending(std::slice::from_ref(&november)).await.unwrap();
         assert_eq!(store.last_cdc_key(&table).await.unwrap(), Some(november));
+    }
+
+    #[tokio::test]
+    async fn a_chunked_load_goes_on_after_its_committed_chunks_and_a_reload_starts_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
+        store.acquire_lease().await.unwrap();
+        let schema = TableSchema {
+            id: TableId::new("shop", "orders"),
+            columns: vec![crate::schema::Column::nullable("id", crate::schema::ColumnType::BigInt)],
+            primary_key: vec![0],
+            charset: None,
+        };
+        let table = &schema.id;
+        let generation = store.begin_load(table).await.unwrap();
+        let chunk = |lo, hi, offset| LoadChunk {
+            range: KeyRange { lo, hi },
+            position: BinlogPos::new("mysql-bin.000001", offset),
+            rows: 10,
+            columns: "id bigint NO".into(),
+        };
+        let file =
+            |key: &str| ClosedFile { key: key.into(), table: table.clone(), rows: 10, bytes: 1, first_position: None, key_moves: vec![] };
+        store.add_pending("shop/orders/LOAD00000002.parquet", table, FileKind::Load).await.unwrap();
+        store.commit_chunks(table, generation, &[chunk(Some(100), None, 900)], &[file("shop/orders/LOAD00000002.parquet")]).await.unwrap();
+        // A restart goes on with the same load and its chunk.
+        assert_eq!(store.begin_load(table).await.unwrap(), generation);
+        assert_eq!(store.load_chunks(table).await.unwrap(), vec![chunk(Some(100), None, 900)]);
+        assert_eq!(store.last_load_number(table).await.unwrap(), 2);
+        store.commit_chunks(table, generation, &[chunk(None, Some(100), 700)], &[]).await.unwrap();
+        let snapshot = store.finish_load(&schema, generation).await.unwrap();
+        assert_eq!(snapshot, BinlogPos::new("mysql-bin.000001", 700), "the oldest chunk's position");
+        let state = store.tables().await.unwrap().pop().unwrap();
+        assert_eq!((state.phase, state.rows_loaded, state.load_files), (Phase::Streaming, 20, 1));
+        let files = store.committed_files(table).await.unwrap();
+        assert_eq!(files[0].load_generation, Some(generation));
+        // A reload is a new load: no chunk of the old one counts, and the old one cannot commit.
+        store.set_phase(table, Phase::Loading).await.unwrap();
+        assert_eq!(store.begin_load(table).await.unwrap(), generation + 1);
+        assert!(store.load_chunks(table).await.unwrap().is_empty());
+        assert!(store.commit_chunks(table, generation, &[chunk(None, None, 950)], &[]).await.is_err());
     }
 
     #[tokio::test]

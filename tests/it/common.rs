@@ -18,7 +18,8 @@ pub fn statement_mysql_url() -> String {
     std::env::var("BINLAKE_TEST_MYSQL_STATEMENT").unwrap_or_else(|_| "mysql://binlake:binlake@127.0.0.1:3308".into())
 }
 
-/// A server of its own for tests that purge binlogs (which would break concurrent tests).
+/// A server of its own for tests that purge binlogs or stop its readers (which would break
+/// concurrent tests).
 pub fn purge_mysql_url() -> String {
     std::env::var("BINLAKE_TEST_MYSQL_PURGE").unwrap_or_else(|_| "mysql://binlake:binlake@127.0.0.1:3309".into())
 }
@@ -240,8 +241,13 @@ pub fn binlake(state_dir: &std::path::Path) -> Command {
 /// `binlake run --until caught-up` from the test MariaDB into `lake`, for the tables matching
 /// `tables` (`db.*`).
 pub fn caught_up_run(state_dir: &std::path::Path, lake: &Lake, tables: &str) -> Command {
+    caught_up_run_from(&mysql_url(), state_dir, lake, tables)
+}
+
+/// [`caught_up_run`] from the server at `source`.
+pub fn caught_up_run_from(source: &str, state_dir: &std::path::Path, lake: &Lake, tables: &str) -> Command {
     let mut cmd = binlake(state_dir);
-    cmd.args(["run", "--source", &mysql_url(), "--target", &lake.url, "--until", "caught-up", "--tables", tables]);
+    cmd.args(["run", "--source", source, "--target", &lake.url, "--until", "caught-up", "--tables", tables]);
     cmd
 }
 
@@ -556,9 +562,11 @@ pub async fn replay_by_name(
     let mut load = None;
     let mut schemas = Vec::new();
     for file in store.committed_files(id).await.unwrap() {
-        if file.kind == FileKind::Load && load != Some(file.committed_at.clone()) {
+        // A full load is told by its generation (by its commit for files without one).
+        let this_load = Some(file.load_generation.map_or_else(|| file.committed_at.clone().unwrap_or_default(), |g| g.to_string()));
+        if file.kind == FileKind::Load && load != this_load {
             rows.clear();
-            load = Some(file.committed_at.clone());
+            load = this_load;
         } else if file.kind != FileKind::Load {
             load = None;
         }
@@ -616,7 +624,8 @@ pub fn assert_rows_match(
     }
 }
 
-/// Tests that purge binlogs of, or restart, the server on 3309 take turns.
+/// Tests that purge binlogs of, or restart, the server on 3309 (or write what would stop every
+/// binlake reading it) take turns.
 pub static PURGE_SERVER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Purges every binlog file of the server at `url` but the current one (after a rotation

@@ -3,6 +3,7 @@
 //! S3-compatible server on 127.0.0.1:9100. A missing service fails the tests; nothing skips.
 
 mod chaos;
+mod chunked_load;
 mod common;
 mod ddl;
 mod dms_output;

@@ -1,0 +1,128 @@
+//! The chunked full load: a table read in chunks by several workers while it is written to and
+//! while binlake is killed, by a user with only the privileges binlake documents.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+
+use crate::common::*;
+
+/// Rows of the large table, and the keys the workload writes to (inserts past its end).
+const ROWS: u64 = 2_000_000;
+const KEYS: u64 = ROWS * 13 / 10;
+
+/// A user with only REPLICATION SLAVE, REPLICATION CLIENT and SELECT: nothing can be written to
+/// the source.
+async fn read_only_url(db: &mut TestDb) -> String {
+    db.exec("CREATE USER IF NOT EXISTS 'binlake_ro'@'%' IDENTIFIED BY 'ro'").await;
+    db.exec("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'binlake_ro'@'%'").await;
+    mysql_url().replace("binlake:binlake@", "binlake_ro:ro@")
+}
+
+fn chunked_run(state: &std::path::Path, lake: &Lake, source: &str, db: &str, until: bool) -> std::process::Command {
+    let mut cmd = binlake(state);
+    cmd.args(["run", "--source", source, "--target", &lake.url, "--tables", &format!("{db}.*")]);
+    // small files: each is committed with its chunks, so kills land between commits
+    cmd.args(["--snapshot-chunk-rows", "20000", "--snapshot-workers", "4", "--max-file-size", "1024"]);
+    // key updates as D + I, so a consumer that replays by key sees the old key go
+    cmd.arg("--split-key-updates");
+    if until {
+        cmd.args(["--until", "caught-up"]);
+    }
+    cmd
+}
+
+/// One random write: inserts past the end and into holes, updates, deletes, and key updates
+/// that move rows across chunk boundaries, in transactions of one to four statements.
+async fn write_some(conn: &mut mysql_async::Conn, rng: &mut Rng) {
+    let mut tx = conn.start_transaction(Default::default()).await.unwrap();
+    for _ in 0..rng.range(1, 5) {
+        let id = rng.range(1, KEYS);
+        let sql = match rng.range(0, 5) {
+            0 => format!("INSERT IGNORE INTO big VALUES ({id}, {}, 'ins')", rng.range(0, 9)),
+            1 => format!("UPDATE big SET v = CONCAT('u', {}) WHERE id = {id}", rng.range(0, 999)),
+            2 => format!("DELETE FROM big WHERE id = {id}"),
+            3 => format!("UPDATE IGNORE big SET id = {} WHERE id = {id}", rng.range(1, KEYS)),
+            _ => format!("UPDATE big SET grp = grp + 1 WHERE id BETWEEN {id} AND {}", id + 50),
+        };
+        tx.query_drop(sql).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
+    let mut db = TestDb::new("chunked").await;
+    db.exec("CREATE TABLE big (id BIGINT PRIMARY KEY, grp INT NOT NULL, v VARCHAR(40))").await;
+    db.exec(&format!("INSERT INTO big SELECT seq, seq % 7, CONCAT('row ', seq) FROM seq_1_to_{ROWS}")).await;
+    // a composite key chunks by its first column; a keyless table is read from one snapshot
+    db.exec("CREATE TABLE pairs (a INT, b INT, PRIMARY KEY (a, b))").await;
+    db.exec("INSERT INTO pairs SELECT seq DIV 10, seq FROM seq_1_to_20000").await;
+    db.exec("CREATE TABLE loose (n INT)").await;
+    db.exec("INSERT INTO loose SELECT seq FROM seq_1_to_3000").await;
+    let source = read_only_url(&mut db).await;
+    let lake = Lake::local();
+    let state = state_dir();
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let db_name = db.name.clone();
+    let writer = tokio::spawn(async move {
+        let mut conn = connect(&mysql_url()).await;
+        conn.query_drop(format!("USE `{db_name}`")).await.unwrap();
+        let mut rng = Rng::new(18);
+        let mut transactions = 0u64;
+        while !*stop_rx.borrow_and_update() {
+            write_some(&mut conn, &mut rng).await;
+            if rng.range(0, 4) == 0 {
+                conn.query_drop(format!("UPDATE pairs SET b = b + 100000 WHERE a = {}", rng.range(0, 2000))).await.unwrap();
+            }
+            transactions += 1;
+            tokio::time::sleep(Duration::from_millis(rng.range(0, 5))).await;
+        }
+        transactions
+    });
+
+    let mut rng = Rng::new(5);
+    let mut logs = String::new();
+    for _ in 0..3 {
+        let mut child = chunked_run(state.path(), &lake, &source, &db.name, false).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(rng.range(1_000, 3_000))).await;
+        child.kill().unwrap(); // SIGKILL
+        let out = child.wait_with_output().unwrap();
+        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    stop_tx.send(true).unwrap();
+    let transactions = writer.await.unwrap();
+    assert!(transactions > 100, "the writer committed only {transactions} transactions");
+    let out = run_ok(&mut chunked_run(state.path(), &lake, &source, &db.name, true));
+    logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
+    assert!(logs.contains("read from one consistent snapshot, not in chunks"), "{logs}");
+
+    for (table, key) in [("big", &[0usize][..]), ("pairs", &[0, 1][..]), ("loose", &[][..])] {
+        // Chunks that were committed are never read again: no key twice in the LOAD files.
+        let mut loaded: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+        let files = lake.files(&db.name, table).await;
+        for f in files.iter().filter(|k| k.rsplit('/').next().unwrap().starts_with("LOAD")) {
+            for row in lake.read(f).await.1 {
+                let k: Vec<String> = if key.is_empty() { row.clone() } else { key.iter().map(|&i| row[i].clone()).collect() };
+                *loaded.entry(k).or_default() += 1;
+            }
+        }
+        if !key.is_empty() {
+            let twice: Vec<_> = loaded.iter().filter(|(_, n)| **n > 1).take(5).collect();
+            assert!(twice.is_empty(), "{table}: keys in more than one LOAD row: {twice:?}");
+        }
+        let expected = keyed(db.rows(table).await, key);
+        let actual = replay(&lake.changes(&db.name, table).await, key);
+        let extra: Vec<_> = actual.keys().filter(|k| !expected.contains_key(*k)).take(10).collect();
+        let missing: Vec<_> = expected.keys().filter(|k| !actual.contains_key(*k)).take(10).collect();
+        assert!(extra.is_empty() && missing.is_empty(), "{table}: keys only in the lake {extra:?}, only in the source {missing:?}\n{logs}");
+        for (k, row) in &expected {
+            assert_eq!(actual.get(k), Some(row), "{table}: row {k:?}");
+        }
+    }
+    let big_loads = lake.files(&db.name, "big").await.iter().filter(|k| k.contains("/LOAD")).count();
+    assert!(big_loads >= 4, "4 workers write at least 4 LOAD files, not {big_loads}");
+}
