@@ -176,12 +176,14 @@ impl Merger {
             )));
         }
         let mut number = progress.number;
-        // The full load the last merged file belongs to, when it was a LOAD file: LOAD files of
-        // the same full load go on from it, those of another (a reload) replace the table.
-        let mut previous_load = match (&progress.through, progress.through_load) {
-            (Some(through), true) => Some(all.iter().find(|f| &f.order == through).and_then(|f| f.load_of.clone())),
-            _ => None,
-        };
+        // The full load the last merged LOAD file belongs to: LOAD files of the same full load
+        // go on from it (also after CDC files committed while it ran), those of another (a
+        // reload) replace the table.
+        let mut previous_load = progress
+            .through
+            .as_ref()
+            .and_then(|through| all.iter().rfind(|f| f.kind == Kind::Load && f.order <= *through))
+            .map(|f| f.load_of.clone());
         let mut commits = 0;
         let mut i = 0;
         while i < files.len() {
@@ -264,7 +266,6 @@ impl Merger {
                     "merged changes."
                 );
                 i += merged;
-                previous_load = None;
             }
             commits += 1;
         }

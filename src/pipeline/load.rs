@@ -1,8 +1,9 @@
 //! The full load. Tables with a chunk key (see `source::chunks`) are read in chunks by
-//! `snapshot-workers` connections at once, each chunk committed with its LOAD files as it is
-//! done, so a load stopped midway goes on with the chunks not yet committed. Other tables are
-//! read from one consistent snapshot (see `source::snapshot`) and committed whole: a load
-//! stopped midway loads them again from a new snapshot.
+//! `snapshot-workers` connections at once while the stream runs (see `board`), each chunk
+//! committed with its LOAD files as it is done, so a load stopped midway goes on with the
+//! chunks not yet committed. Other tables are read from one consistent snapshot (see
+//! `source::snapshot`) before the stream starts, and committed whole: a load stopped midway
+//! loads them again from a new snapshot.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
 use super::batch::{Batch, Completes, LoadNumbers};
+use super::board::Board;
 use super::{Pipeline, timestamp_text};
 use crate::change::Op;
 use crate::error::{Error, Result};
@@ -21,7 +23,7 @@ use crate::schema::TableSchema;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::sink::{Prefix, RowMeta, layout};
-use crate::source::chunks::{self, ChunkReader, KeyRange};
+use crate::source::chunks::{self, ChunkReader, ChunkState, KeyRange};
 use crate::source::snapshot::{self, Chunk};
 use crate::source::{Flavor, Source};
 use crate::state::{FileKind, LoadChunk, StateStore, Store};
@@ -52,15 +54,31 @@ struct Chunking {
     chunk_rows: usize,
     sequence_epoch: u32,
     tables: Vec<TableLoad>,
-    /// The key ranges still to read, by table; a worker takes the first, splits a chunk off
-    /// its front and puts the rest back.
+    /// The key ranges still to read, by table; a worker takes one, splits a chunk off its
+    /// front and puts the rest at the end.
     todo: Mutex<VecDeque<(usize, KeyRange)>>,
     started: Instant,
+    board: Arc<Board>,
+}
+
+/// What a session loads: tables in chunks, beside the stream, and tables from one snapshot,
+/// before it.
+pub(super) struct LoadPlan {
+    chunked: Vec<(TableLoad, Vec<LoadChunk>)>,
+    pub whole: Vec<(Arc<TableSchema>, i64)>,
+}
+
+impl LoadPlan {
+    /// The tables loaded in chunks, with their chunks committed so far.
+    pub fn chunked(&self) -> impl Iterator<Item = (&Arc<TableSchema>, &[LoadChunk])> {
+        self.chunked.iter().map(|(t, done)| (&t.schema, done.as_slice()))
+    }
 }
 
 impl Pipeline {
-    /// Loads `tables`. Returns true when stopped midway.
-    pub(super) async fn load(&self, tables: Vec<Arc<TableSchema>>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+    /// Decides how each of `tables` is loaded, going on with a load in chunks where one was
+    /// begun with the same columns.
+    pub(super) async fn plan_load(&self, tables: Vec<Arc<TableSchema>>) -> Result<LoadPlan> {
         self.refuse_foreign_files(&tables).await?;
         let mut conn = self.s.source.connect().await?;
         // Exact chunk positions come from MariaDB's snapshot position; MySQL's watermarks are
@@ -69,7 +87,7 @@ impl Pipeline {
         let (mut chunked, mut whole) = (Vec::new(), Vec::new());
         for table in tables {
             let mut generation = self.store.begin_load(&table.id).await?;
-            let done = self.store.load_chunks(&table.id).await?;
+            let mut done = self.store.load_chunks(&table.id).await?;
             let key = if exact_positions { chunks::chunk_key(&table) } else { Err("MySQL sources are read from one snapshot for now") };
             match key {
                 Ok(key) => {
@@ -78,6 +96,7 @@ impl Pipeline {
                         warn!(table = %table.id, "the table's columns changed since its full load began; it is loaded anew.");
                         self.store.set_phase(&table.id, crate::state::Phase::Loading).await?;
                         generation = self.store.begin_load(&table.id).await?;
+                        done.clear();
                     } else if !done.is_empty() {
                         info!(table = %table.id, chunks = done.len(), rows = done.iter().map(|c| c.rows).sum::<u64>(), "the full load goes on after its committed chunks.");
                     }
@@ -93,25 +112,20 @@ impl Pipeline {
                 }
             }
         }
-        drop(conn);
-        if !chunked.is_empty() && self.load_chunked(chunked, stop).await? {
-            return Ok(true);
-        }
-        if whole.is_empty() {
-            return Ok(false);
-        }
-        self.load_whole(whole, stop).await
+        Ok(LoadPlan { chunked, whole })
     }
 
-    /// Loads tables in chunks with `snapshot-workers` connections. Returns true when stopped.
-    async fn load_chunked(&self, tables: Vec<(TableLoad, Vec<LoadChunk>)>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+    /// Starts reading the chunks of `plan` with `snapshot-workers` connections, telling
+    /// `board` where each chunk is; the tables are marked loaded on it once all are committed.
+    /// Dropping the returned set stops the load.
+    pub(super) fn start_chunked(&self, plan: LoadPlan, board: Arc<Board>) -> tokio::task::JoinSet<()> {
         let mut todo = VecDeque::new();
-        for (i, (table, done)) in tables.iter().enumerate() {
+        for (i, (table, done)) in plan.chunked.iter().enumerate() {
             table.rows.store(done.iter().map(|c| c.rows).sum(), Ordering::Relaxed);
             todo.extend(chunks::gaps(done).into_iter().map(|gap| (i, gap)));
         }
         let workers = self.s.snapshot_workers.max(1);
-        info!(tables = tables.len(), workers, "full load started, in chunks.");
+        info!(tables = plan.chunked.len(), workers, "full load started, in chunks, beside the stream.");
         let shared = Arc::new(Chunking {
             source: self.s.source.clone(),
             store: self.store.clone(),
@@ -121,38 +135,23 @@ impl Pipeline {
             numbers: LoadNumbers::default(),
             chunk_rows: self.s.snapshot_chunk_rows,
             sequence_epoch: self.sequence_epoch,
-            tables: tables.into_iter().map(|(t, _)| t).collect(),
+            tables: plan.chunked.into_iter().map(|(t, _)| t).collect(),
             todo: Mutex::new(todo),
             started: Instant::now(),
+            board,
         });
-        let mut running = tokio::task::JoinSet::new();
-        for _ in 0..workers {
-            running.spawn(chunk_worker(shared.clone()));
-        }
-        loop {
-            tokio::select! {
-                joined = running.join_next() => match joined {
-                    None => break,
-                    Some(Ok(Ok(()))) => {}
-                    Some(Ok(Err(e))) => return Err(e),
-                    Some(Err(e)) => return Err(Error::Internal(format!("a chunk worker failed: {e}"))),
-                },
-                _ = stop.changed() => {
-                    info!("stopping during the full load; it goes on with the chunks not yet committed on the next run.");
-                    return Ok(true);
-                }
+        let mut load = tokio::task::JoinSet::new();
+        load.spawn(async move {
+            if let Err(e) = load_chunks(&shared, workers).await {
+                shared.board.fail(e);
             }
-        }
-        for table in &shared.tables {
-            let snapshot = self.store.finish_load(&table.schema, table.generation).await?;
-            info!(table = %table.schema.id, rows = table.rows.load(Ordering::Relaxed), snapshot = %snapshot, "table loaded.");
-        }
-        Ok(false)
+        });
+        load
     }
 
     /// Loads `tables` (with their generations) from one consistent snapshot. Returns true when
     /// stopped midway.
-    async fn load_whole(&self, tables: Vec<(Arc<TableSchema>, i64)>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
+    pub(super) async fn load_whole(&self, tables: Vec<(Arc<TableSchema>, i64)>, stop: &mut watch::Receiver<bool>) -> Result<bool> {
         let (tables, generations): (Vec<_>, Vec<_>) = tables.into_iter().unzip();
         let (position, mut chunks) = snapshot::start(&self.s.source, tables.clone(), self.s.snapshot_chunk_rows).await?;
         info!(tables = tables.len(), position = %position, "full load started from a consistent snapshot.");
@@ -255,6 +254,27 @@ impl Pipeline {
     }
 }
 
+/// Runs `workers` chunk workers until every chunk is committed, then marks the tables loaded.
+async fn load_chunks(shared: &Arc<Chunking>, workers: usize) -> Result<()> {
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        running.spawn(chunk_worker(shared.clone()));
+    }
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(Error::Internal(format!("a chunk worker failed: {e}"))),
+        }
+    }
+    for table in &shared.tables {
+        let snapshot = shared.store.finish_load(&table.schema, table.generation).await?;
+        shared.board.loaded(&table.schema.id);
+        info!(table = %table.schema.id, rows = table.rows.load(Ordering::Relaxed), snapshot = %snapshot, "table loaded.");
+    }
+    Ok(())
+}
+
 /// A worker's LOAD files in the making: the chunks of one table whose rows they hold,
 /// committed together once a file is full or they have been open for a while.
 struct Group {
@@ -276,13 +296,16 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
     loop {
         let next = {
             let mut todo = shared.todo.lock().await;
-            match todo.pop_front() {
+            // The table this worker's files are of, else the one waiting longest: every table
+            // is begun early, and a small one is not held back behind a large one.
+            let same = group.as_ref().and_then(|g| todo.iter().position(|(index, _)| *index == g.table));
+            match todo.remove(same.unwrap_or(0)) {
                 None => None,
                 Some((index, gap)) => {
                     let table = &shared.tables[index];
                     let hi = match chunks::next_bound(&mut conn, &table.schema, table.key, &gap, shared.chunk_rows).await? {
                         Some(hi) => {
-                            todo.push_front((index, KeyRange { lo: Some(hi), hi: gap.hi }));
+                            todo.push_back((index, KeyRange { lo: Some(hi), hi: gap.hi }));
                             Some(hi)
                         }
                         None => gap.hi,
@@ -296,11 +319,15 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
                 || g.batch.has_closed()
                 || g.batch.largest() >= shared.output.max_file_size
                 || g.opened.elapsed().as_secs() >= GROUP_SECONDS
+                || shared.board.hurry()
         };
         if let Some(mut done) = group.take_if(|g| due(g)) {
             let table = &shared.tables[done.table];
             let completes = Completes::Chunks { schema: &table.schema, generation: table.generation, chunks: &done.chunks };
             let files = done.batch.flush(completes).await?;
+            for chunk in &done.chunks {
+                shared.board.set(&table.schema.id, chunk.range, ChunkState::Committed(chunk.position.clone()));
+            }
             let rows: u64 = done.chunks.iter().map(|c| c.rows).sum();
             let before = table.rows.fetch_add(rows, Ordering::Relaxed);
             tracing::debug!(table = %table.schema.id, chunks = done.chunks.len(), rows, files = files.len(), "chunks committed.");
@@ -323,8 +350,10 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
             chunks: Vec::new(),
             opened: Instant::now(),
         });
+        shared.board.set(&schema.id, range, ChunkState::Opening);
         let mut reader = ChunkReader::begin(conn, schema, table.key, &range, PAGE_ROWS.min(shared.chunk_rows)).await?;
         let position = reader.position.clone();
+        shared.board.set(&schema.id, range, ChunkState::Reading(position.clone()));
         let mut rows = 0u64;
         while let Some(page) = reader.next_page().await? {
             let transferred =

@@ -6,6 +6,7 @@
 //! uncommitted, so a file never holds a row twice nor misses one.
 
 mod batch;
+mod board;
 mod load;
 mod schema_changes;
 mod stream;
@@ -33,6 +34,7 @@ use crate::source::{self, Source, StreamFrom, preflight};
 use crate::state::{FileKind, Lease, Phase, StateStore, Store};
 
 use self::batch::Batch;
+use self::board::Board;
 
 pub struct Settings {
     pub source: Source,
@@ -211,33 +213,47 @@ impl Pipeline {
         let mut to_load: Vec<Arc<TableSchema>> =
             live.values().filter(|t| states.get(&t.id).is_none_or(|s| s.phase != Phase::Streaming)).cloned().collect();
         to_load.sort_by(|a, b| a.id.cmp(&b.id));
-        if !to_load.is_empty() && self.load(to_load, stop).await? {
+        let plan = if to_load.is_empty() { None } else { Some(self.plan_load(to_load).await?) };
+        if let Some(plan) = plan.as_ref().filter(|p| !p.whole.is_empty())
+            && self.load_whole(plan.whole.clone(), stop).await?
+        {
             return Ok(Ended::Stopped);
         }
         let states = self.store.tables().await?;
-        // What each loaded table's LOAD files hold, for the stream to skip.
-        let mut loaded: HashMap<TableId, LoadedTable> = HashMap::new();
+        // What each table's LOAD files hold, or will once its chunks are read: the stream
+        // skips what they hold.
+        let board = Arc::new(Board::default());
         for t in &states {
             let Some(snapshot) = &t.snapshot else { continue };
             let chunks = self.store.load_chunks(&t.id).await?;
             let table = if chunks.is_empty() { LoadedTable::whole(snapshot.clone()) } else { LoadedTable::chunked(chunks) };
-            loaded.insert(t.id.clone(), table);
+            board.insert(t.id.clone(), table, false);
         }
+        let loading: Vec<(Arc<TableSchema>, LoadedTable)> =
+            plan.iter().flat_map(|p| p.chunked()).map(|(schema, done)| (schema.clone(), LoadedTable::chunked(done.to_vec()))).collect();
+        // The stream starts where the first change not in a committed file may be: after the
+        // checkpoint, and after each table's (or each committed chunk's) snapshot; chunks not
+        // read yet will be read as of a later position than this one.
         let checkpoint = self.store.checkpoint().await?;
-        // Every table loaded after the checkpoint (`binlake reload --all`): nothing before the
-        // first snapshot belongs in a file any more, and that binlog may be gone.
+        let after_checkpoint = |p: &BinlogPos| checkpoint.as_ref().map_or(p.clone(), |c| p.max(&c.position).clone());
         let streaming: Vec<_> = states.iter().filter(|t| t.phase == Phase::Streaming).collect();
-        let reloaded_past = |c: &BinlogPos| {
-            !streaming.is_empty() && streaming.iter().all(|t| loaded.get(&t.id).and_then(|l| l.oldest()).is_some_and(|o| o > c))
+        let firsts = streaming
+            .iter()
+            .filter_map(|t| t.snapshot.as_ref())
+            .chain(loading.iter().filter_map(|(_, l)| l.oldest()))
+            .map(after_checkpoint)
+            .min();
+        // Streaming tables without a snapshot (from before snapshots were recorded) go on
+        // from the checkpoint.
+        let from_checkpoint = checkpoint.as_ref().filter(|_| streaming.iter().any(|t| t.snapshot.is_none())).map(|c| c.position.clone());
+        let start = match from_checkpoint.into_iter().chain(firsts).min() {
+            Some(p) => p,
+            // nothing streams yet and no chunk is committed: nothing before now is needed
+            None => source::current_position(&mut conn).await?,
         };
-        let from_snapshots = checkpoint.as_ref().is_none_or(|c| reloaded_past(&c.position));
-        let start = match &checkpoint {
-            Some(c) if !from_snapshots => c.position.clone(),
-            _ => match loaded.values().filter_map(|l| l.oldest()).min() {
-                Some(p) => p.clone(),
-                None => source::current_position(&mut conn).await?,
-            },
-        };
+        // Starting past the checkpoint: every table was loaded after it (`binlake reload
+        // --all`), and that binlog may be gone.
+        let from_snapshots = checkpoint.as_ref().is_none_or(|c| start > c.position);
         // The GTID state always restarts from what is committed, never from memory.
         let committed_gtid = checkpoint.as_ref().and_then(|c| c.gtid.as_deref()).and_then(MariadbGtidPos::parse);
         self.gtid = match source::mariadb_gtid_at(&mut conn, &start).await? {
@@ -247,14 +263,27 @@ impl Pipeline {
         if self.s.until_caught_up && self.target_pos.is_none() {
             self.target_pos = Some(source::current_position(&mut conn).await?);
         }
+        // Every chunk not committed yet is read as of a position after this one.
+        let load_from = source::current_position(&mut conn).await?;
         let mariadb = source::flavor(&mut conn).await? == source::Flavor::MariaDb;
         let mut tracker = Tracker::new(self.s.filter.clone(), self.s.schema_options, mariadb, source::database_charsets(&mut conn).await?);
         drop(conn);
         self.track_from(&mut tracker, &start, &live).await?;
+        for (schema, table) in loading {
+            // The chunks are read with the table's schema now: it holds from the oldest
+            // committed chunk on (a column change since would have started the load anew), or
+            // from now when none is committed. Statements before that are in it (a truncate
+            // after a committed chunk is not: it reloads the table, and the new load has none).
+            let from = table.oldest().unwrap_or(&load_from).clone();
+            self.store.record_schema(&schema.id, &from, Some(&schema), "full load", &[]).await?;
+            tracker.insert(schema.clone(), Some(from));
+            board.insert(schema.id.clone(), table, true);
+        }
         // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
         // is gone (failover to another server, or purged) can still be found by GTID.
-        let by_gtid = committed_gtid.filter(|g| !g.is_empty() && loaded.values().all(|l| l.newest().is_none_or(|n| n <= &start)));
-        let streamed = match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &loaded, stop).await {
+        let by_gtid = committed_gtid.filter(|g| !g.is_empty() && board.done_at(&start));
+        let _load = plan.filter(|p| p.chunked().next().is_some()).map(|plan| self.start_chunked(plan, board.clone()));
+        let streamed = match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &board, stop).await {
             Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
                 let gtid = by_gtid.expect("checked");
                 warn!(position = %start, gtid = %gtid, server = %detail, "the checkpoint's binlog file is not on the server; resuming by GTID.");
@@ -263,10 +292,13 @@ impl Pipeline {
                 // Every snapshot is before the checkpoint, and this server's positions do not
                 // compare with the other's.
                 tracker.forget_snapshots();
-                self.stream(StreamFrom::MariadbGtid(gtid), &mut tracker, &HashMap::new(), stop).await
+                self.stream(StreamFrom::MariadbGtid(gtid), &mut tracker, &Board::default(), stop).await
             }
             other => other,
         };
+        if matches!(streamed, Ok(Ended::Stopped)) && board.loading() {
+            info!("stopped during the full load; it goes on with the chunks not yet committed on the next run.");
+        }
         match streamed {
             // Loading everything again helps unless that is what this session just did.
             Err(Error::BinlogPurged { position, detail }) if self.s.on_binlog_purged == OnChange::Reload && !from_snapshots => {

@@ -3,23 +3,22 @@
 //! up or stopping), so the checkpoint is always a position where every earlier change is in
 //! committed files and no later one is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::info;
 
 use super::batch::{Batch, Completes};
+use super::board::{Awaited, Board};
 use super::{Ended, Pipeline};
 use crate::change::{Change, Op, SourceEvent};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::position::BinlogPos;
-use crate::schema::TableId;
 use crate::sink::RowMeta;
 use crate::sink::settings::CdcOps;
 use crate::source::binlog::Assembler;
-use crate::source::chunks::{Judged, LoadedTable};
 use crate::source::tracker::Tracker;
 use crate::source::{self, StreamFrom, ddl};
 use crate::state::FileKind;
@@ -38,13 +37,13 @@ struct Rows {
 }
 
 impl Pipeline {
-    /// Streams from `from`. Changes that `loaded` tables' LOAD files already hold are
-    /// skipped (see [`LoadedTable::judge`]). DDL is followed as it comes (see [`Tracker`]).
+    /// Streams from `from`. Changes that the LOAD files hold (or will, for tables still
+    /// loading) are skipped, as `board` tells. DDL is followed as it comes (see [`Tracker`]).
     pub(super) async fn stream(
         &mut self,
         from: StreamFrom,
         catalog: &mut Tracker,
-        loaded: &HashMap<TableId, LoadedTable>,
+        board: &Board,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Ended> {
         let (mut stream, checksummed) = self.s.source.binlog_stream(self.s.server_id, &from, self.s.heartbeat).await?;
@@ -61,6 +60,8 @@ impl Pipeline {
         // Tables changed without readable row events in the open transaction: loaded anew
         // once it commits.
         let mut unlogged = BTreeMap::new();
+        // Chunks being read that the open files have changes after: committed first.
+        let mut awaited = Awaited::new();
         let mut stopping = false;
         let mut last_event = Instant::now();
         let mut read = metrics::ReadPosition::default();
@@ -72,12 +73,12 @@ impl Pipeline {
         loop {
             if !assembler.in_transaction() {
                 let at = assembler.position();
-                let caught_up = self.target_pos.as_ref().is_some_and(|t| &at >= t);
+                let caught_up = self.target_pos.as_ref().is_some_and(|t| &at >= t) && board.done_at(&at);
                 let due = batch.deadline(interval).is_some_and(|d| Instant::now() >= d)
                     || batch.largest() >= self.s.output.cdc_min_file_size
                     || batch.idle() >= interval;
                 if stopping || caught_up || due {
-                    self.commit(&mut batch, &mut rows, &at).await?;
+                    self.commit(&mut batch, &mut rows, &at, board, &mut awaited).await?;
                 }
                 if stopping {
                     return Ok(Ended::Stopped);
@@ -85,6 +86,9 @@ impl Pipeline {
                 if caught_up {
                     return Ok(Ended::CaughtUp);
                 }
+            }
+            if let Some(e) = board.failure() {
+                return Err(e);
             }
             if !stopping && stop.has_changed().unwrap_or(true) {
                 stopping = true;
@@ -123,9 +127,7 @@ impl Pipeline {
             for item in events.drain(..) {
                 match item {
                     SourceEvent::Row { mut change, at } => {
-                        if let Some(table) = loaded.get(&change.table.id)
-                            && !unloaded_part(table, &mut change, &at)
-                        {
+                        if !board.unloaded_part(&mut change, &at, &mut awaited).await? {
                             continue; // already in the table's LOAD files
                         }
                         // With --split-key-updates, a key change is D of the old row, then I;
@@ -156,7 +158,7 @@ impl Pipeline {
                         }
                         if !unlogged.is_empty() {
                             let reload = self.reload_unlogged(std::mem::take(&mut unlogged), &end).await?;
-                            self.commit(&mut batch, &mut rows, &end).await?;
+                            self.commit(&mut batch, &mut rows, &end, board, &mut awaited).await?;
                             if reload {
                                 return Ok(Ended::Reload);
                             }
@@ -177,7 +179,7 @@ impl Pipeline {
                         }
                         // The files written so far end before the statement; later ones have
                         // the tables' new schemas.
-                        self.commit(&mut batch, &mut rows, &start).await?;
+                        self.commit(&mut batch, &mut rows, &start, board, &mut awaited).await?;
                         if self.follow(catalog, effects, &query, &end).await? {
                             return Ok(Ended::Reload);
                         }
@@ -217,8 +219,9 @@ impl Pipeline {
         batch.append(id, &meta, change.row, old_key).await
     }
 
-    /// Commits the open files with the checkpoint `at`.
-    async fn commit(&self, batch: &mut Batch, rows: &mut Rows, at: &BinlogPos) -> Result<()> {
+    /// Commits the open files with the checkpoint `at`, once the chunks they wait for are.
+    async fn commit(&self, batch: &mut Batch, rows: &mut Rows, at: &BinlogPos, board: &Board, awaited: &mut Awaited) -> Result<()> {
+        board.committed(awaited).await?;
         let gtid = self.gtid.as_ref().map(|g| g.to_string()).filter(|g| !g.is_empty());
         let completes = Completes::Stream {
             source: &self.s.source.display,
@@ -232,29 +235,5 @@ impl Pipeline {
             info!(files = files.len(), rows, position = %at, "committed CDC files.");
         }
         Ok(())
-    }
-}
-
-/// Keeps of a change what `table`'s LOAD files do not hold; false when they hold all of it.
-/// An update that moved a row between chunks may be half held: if the new row is in its
-/// chunk's LOAD rows the change becomes the old row's delete, if the old row's chunk already
-/// held the change (the row never was there) it becomes the new row's insert.
-fn unloaded_part(table: &LoadedTable, change: &mut Change, at: &BinlogPos) -> bool {
-    let loaded = |row: &[Cell]| table.judge(&change.table, row, at) == Judged::Loaded;
-    let new_held = loaded(&change.row);
-    let Some(old) = &change.moved_from else { return !new_held };
-    match (loaded(old), new_held) {
-        (true, true) => false,
-        (false, false) => true,
-        (false, true) => {
-            change.op = Op::Delete;
-            change.row = change.moved_from.take().expect("checked");
-            true
-        }
-        (true, false) => {
-            change.op = Op::Insert;
-            change.moved_from = None;
-            true
-        }
     }
 }

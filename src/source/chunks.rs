@@ -12,17 +12,22 @@
 //!   to exactly one chunk, whatever its key. Ranges are of the chunk key, the primary key's
 //!   first column, an integer: a binlog row image is placed in its chunk by comparing
 //!   integers, with no collation to get wrong.
-//! - The stream starts at or before the smallest chunk position and, for each row image of
-//!   the table, writes the change to a CDC file if and only if the event ends after the
-//!   position of the chunk that holds the image's key ([`LoadedTable::holds`]): earlier
-//!   changes are in that chunk's rows, later ones are not. An update that moves a row from
-//!   one chunk to another is judged on each side: if only the old side is after its chunk's
-//!   position, the new row is in its LOAD file and the old one must go (a delete); if only the
-//!   new side is, the old row was never loaded and the new one is an insert.
-//! - Every chunk is committed, with its LOAD files and its position, before the stream runs
-//!   (see `pipeline::load`). A chunk not committed when binlake stopped is read anew, as of a
-//!   newer position; its range's changes up to there are in the new rows, and the stream
-//!   judges them by the committed position only.
+//! - The stream starts at or before the smallest position of a committed chunk (and before
+//!   any chunk not committed is begun) and, for each row image of the table, writes the
+//!   change to a CDC file if and only if the event ends after the position of the chunk that
+//!   holds the image's key ([`LoadedTable::judge`]): earlier changes are in that chunk's rows,
+//!   later ones are not. A key whose chunk is not begun yet is read later, as of a position
+//!   after every event the stream has read: its changes so far are in the chunk. An update
+//!   that moves a row from one chunk to another is judged on each side: if only the old side
+//!   is after its chunk's position, the new row is in its LOAD file and the old one must go
+//!   (a delete); if only the new side is, the old row was never loaded and the new one is an
+//!   insert.
+//! - The stream runs while chunks are read (`pipeline::board` says how the two keep in step):
+//!   a chunk is marked opening before its snapshot opens, so the stream never judges by a
+//!   position it does not know, and a CDC file with changes after the position of a chunk
+//!   still being read is committed only after that chunk. A chunk not committed when binlake
+//!   stopped is read anew, as of a newer position; its range's changes up to there are in the
+//!   new rows, and none of its changes is in a committed CDC file.
 //! - The table's schema is the same for all its chunks: each chunk checks the table's columns
 //!   before it is read, and a change makes the load start over as a new one.
 //!
@@ -101,7 +106,6 @@ pub fn gaps(done: &[LoadChunk]) -> Vec<KeyRange> {
 
 /// Where one chunk of a table's full load is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code, reason = "the stream beside the load (the next step) sets chunks opening and reading")]
 pub enum ChunkState {
     /// Its snapshot is being opened: its position is not known yet.
     Opening,
@@ -145,7 +149,6 @@ impl LoadedTable {
     }
 
     /// The chunk of `range` goes to `state`.
-    #[allow(dead_code, reason = "the stream beside the load (the next step) follows the chunks")]
     pub fn set(&mut self, range: KeyRange, state: ChunkState) {
         self.chunks.insert(range.lo, (range.hi, state));
     }
@@ -188,7 +191,6 @@ impl LoadedTable {
     }
 
     /// True when the chunk starting at `lo` is committed (or gone with a new load).
-    #[allow(dead_code, reason = "the stream beside the load (the next step) waits for chunks")]
     pub fn is_committed(&self, lo: Option<i128>) -> bool {
         self.chunks.get(&lo).is_none_or(|(_, state)| matches!(state, ChunkState::Committed(_)))
     }

@@ -20,9 +20,11 @@ async fn read_only_url(db: &mut TestDb) -> String {
     mysql_url().replace("binlake:binlake@", "binlake_ro:ro@")
 }
 
-fn chunked_run(state: &std::path::Path, lake: &Lake, source: &str, db: &str, until: bool) -> std::process::Command {
+fn chunked_run(state: &std::path::Path, lake: &Lake, merged: &Lake, source: &str, db: &str, until: bool) -> std::process::Command {
     let mut cmd = binlake(state);
-    cmd.args(["run", "--source", source, "--target", &lake.url, "--tables", &format!("{db}.*")]);
+    cmd.args(["run", "--source", source, "--target", &lake.url, "--lake", &merged.url, "--tables", &format!("{db}.*")]);
+    // CDC files and merges every second: they are committed while chunks are still read
+    cmd.args(["--cdc-max-batch-interval", "1", "--merge-interval", "1"]);
     // small files: each is committed with its chunks, so kills land between commits
     cmd.args(["--snapshot-chunk-rows", "20000", "--snapshot-workers", "4", "--max-file-size", "1024"]);
     // key updates as D + I, so a consumer that replays by key sees the old key go
@@ -63,6 +65,7 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     db.exec("INSERT INTO loose SELECT seq FROM seq_1_to_3000").await;
     let source = read_only_url(&mut db).await;
     let lake = Lake::local();
+    let merged = Lake::local();
     let state = state_dir();
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -83,10 +86,35 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
         transactions
     });
 
+    // No transaction of binlake's stays open longer than a chunk's read: each one seen in
+    // INNODB_TRX is timed from its first sighting to its last (the server refreshes that
+    // table at most every 100 ms when it is read more often).
+    let mut sampling = stop_tx.subscribe();
+    let sampler = tokio::spawn(async move {
+        let mut conn = connect(&mysql_url()).await;
+        let mut seen: std::collections::HashMap<(u64, String), (std::time::Instant, std::time::Instant)> = Default::default();
+        while !*sampling.borrow_and_update() {
+            let open: Vec<(u64, String)> = conn
+                .query(
+                    "SELECT t.trx_mysql_thread_id, CAST(t.trx_started AS CHAR) FROM information_schema.INNODB_TRX t \
+                     JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.USER = 'binlake_ro'",
+                )
+                .await
+                .unwrap();
+            let now = std::time::Instant::now();
+            for trx in open {
+                seen.entry(trx).or_insert((now, now)).1 = now;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        let longest = seen.values().map(|(first, last)| *last - *first).max().unwrap_or_default();
+        (seen.len(), longest)
+    });
     let mut rng = Rng::new(5);
     let mut logs = String::new();
     for _ in 0..3 {
-        let mut child = chunked_run(state.path(), &lake, &source, &db.name, false).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child =
+            chunked_run(state.path(), &lake, &merged, &source, &db.name, false).stderr(std::process::Stdio::piped()).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(rng.range(1_000, 3_000))).await;
         child.kill().unwrap(); // SIGKILL
         let out = child.wait_with_output().unwrap();
@@ -94,8 +122,12 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     }
     stop_tx.send(true).unwrap();
     let transactions = writer.await.unwrap();
+    let (seen, longest) = sampler.await.unwrap();
+    eprintln!("transactions of binlake's seen: {seen}, the longest open for {longest:?}");
+    assert!(seen > 0, "the sampler never saw a transaction of binlake's\n{logs}");
+    assert!(longest <= Duration::from_secs(3), "a transaction of binlake's was open for {longest:?}\n{logs}");
     assert!(transactions > 100, "the writer committed only {transactions} transactions");
-    let out = run_ok(&mut chunked_run(state.path(), &lake, &source, &db.name, true));
+    let out = run_ok(&mut chunked_run(state.path(), &lake, &merged, &source, &db.name, true));
     logs.push_str(&String::from_utf8_lossy(&out.stderr));
     assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
     assert!(logs.contains("read from one consistent snapshot, not in chunks"), "{logs}");
@@ -123,6 +155,28 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
             assert_eq!(actual.get(k), Some(row), "{table}: row {k:?}");
         }
     }
+    // The stream ran beside the load: a CDC file of the small table was committed before the
+    // large table's last LOAD file.
+    {
+        use binlake::state::{FileKind, StateStore};
+        let store = binlake::state::Store::open(&state.path().join("state.db").display().to_string()).await.unwrap();
+        let sequences = |files: Vec<binlake::state::CommittedFile>, kind: FileKind| -> Vec<i64> {
+            files.into_iter().filter(|f| f.kind == kind).map(|f| f.sequence).collect()
+        };
+        let id = |t: &str| binlake::schema::TableId::new(&db.name, t);
+        let big = sequences(store.committed_files(&id("big")).await.unwrap(), FileKind::Load);
+        let pairs = sequences(store.committed_files(&id("pairs")).await.unwrap(), FileKind::Cdc);
+        let (last_load, first_cdc) =
+            (big.iter().max().unwrap(), pairs.iter().min().unwrap_or_else(|| panic!("no CDC file of pairs\n{logs}")));
+        eprintln!("big LOAD files {} (last at {last_load}), pairs CDC files {} (first at {first_cdc})", big.len(), pairs.len());
+        assert!(first_cdc < last_load, "no CDC file of pairs was committed while big was loading\n{logs}");
+    }
+    // The merged tables too, LOAD files interleaved with CDC files as they were committed.
+    let out = binlake(state.path())
+        .args(["verify", "--source", &mysql_url(), "--lake", &merged.url, "--tables", &format!("{}.*", db.name)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let big_loads = lake.files(&db.name, "big").await.iter().filter(|k| k.contains("/LOAD")).count();
     assert!(big_loads >= 4, "4 workers write at least 4 LOAD files, not {big_loads}");
 }
