@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use binlake::config::{MergeCommandArgs, RunArgs, SourceArgs, StateArgs, VerifyArgs};
 use binlake::source::preflight::{self, Status};
-use binlake::state::{Lease, Phase, StateStore, Store};
+use binlake::state::{Phase, StateStore, Store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// binlake replicates MySQL and MariaDB tables to S3 or a local directory in exactly the
@@ -45,10 +45,11 @@ enum Command {
     /// Compare every selected source table with its merged table (row count, checksum of all
     /// columns) and print the keys that differ. Exits 0 only when all are equal.
     Verify(Box<VerifyArgs>),
-    /// Load tables anew on the next run: a full load from a new snapshot replaces what their
-    /// files held (the new LOAD files are numbered after the old ones, and each merged table is
-    /// replaced once), and streaming goes on after it. The way out when a table changed in a
-    /// way binlake could not follow, or (with --all) when the binlog was purged.
+    /// Load tables anew: a full load in chunks replaces what their files held (the new LOAD
+    /// files are numbered after the old ones, and each merged table is replaced once) while the
+    /// other tables keep streaming. A running binlake on the same state picks the request up
+    /// within seconds; else the next run does. The way out when a table changed in a way
+    /// binlake could not follow, or (with --all) when the binlog was purged.
     Reload {
         /// The tables, as db.table.
         #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "DB.TABLE")]
@@ -159,15 +160,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reload { tables, all, config, state } => {
             let state_url = state.resolve_alone(config.as_deref())?;
             let store = Store::open(&state_url).await.with_context(|| format!("opening the state store {state_url}"))?;
-            // Not while a binlake runs on this state: it would not notice until it restarts.
-            let lease = Lease::acquire(&store).await?;
-            let marked = async {
-                if all {
-                    let marked = binlake::pipeline::reload_all(&store).await?;
-                    println!("{} tables will be loaded anew when binlake runs next", marked.len());
-                    return Ok(());
-                }
-                let known: Vec<_> = store.tables().await?.into_iter().map(|t| t.id).collect();
+            let known: Vec<_> = store.tables().await?.into_iter().filter(|t| t.phase != Phase::Dropped).map(|t| t.id).collect();
+            let requested = if all {
+                known
+            } else {
+                let mut requested = Vec::new();
                 for name in &tables {
                     let id = name
                         .split_once('.')
@@ -176,14 +173,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     if !known.contains(&id) {
                         anyhow::bail!("{id} is not a table of this state store (see `binlake status`)");
                     }
-                    store.set_phase(&id, Phase::Loading).await?;
-                    println!("{id} will be loaded anew when binlake runs next");
+                    requested.push(id);
                 }
-                Ok(())
+                requested
+            };
+            // A request, not a change: the binlake running on this state takes it.
+            for id in &requested {
+                store.request_reload(id).await?;
             }
-            .await;
-            lease.release().await?;
-            marked?;
+            let names: Vec<String> = requested.iter().map(|t| t.to_string()).collect();
+            println!(
+                "{} table(s) will be loaded anew (a binlake running on this state starts within seconds, else the next run does): {}",
+                names.len(),
+                names.join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { config, state } => {

@@ -209,6 +209,10 @@ impl Pipeline {
         if live.is_empty() {
             warn!("no table matches the table selection; only the binlog position is tracked.");
         }
+        for table in self.store.take_reload_requests().await? {
+            info!(table = %table, "loading the table anew, as `binlake reload` asked.");
+            metrics::table_reloaded(&table.to_string(), "requested");
+        }
         let states: HashMap<TableId, _> = self.store.tables().await?.into_iter().map(|t| (t.id.clone(), t)).collect();
         let mut to_load: Vec<Arc<TableSchema>> =
             live.values().filter(|t| states.get(&t.id).is_none_or(|s| s.phase != Phase::Streaming)).cloned().collect();

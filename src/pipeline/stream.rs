@@ -21,7 +21,7 @@ use crate::sink::settings::CdcOps;
 use crate::source::binlog::Assembler;
 use crate::source::tracker::Tracker;
 use crate::source::{self, StreamFrom, ddl};
-use crate::state::FileKind;
+use crate::state::{FileKind, StateStore};
 use crate::value::Cell;
 
 /// What the loop keeps between rows, besides the open files.
@@ -35,6 +35,9 @@ struct Rows {
     /// Source commit time of the newest transaction with rows in the open files.
     newest_commit: Option<u32>,
 }
+
+/// How often the stream looks for `binlake reload` requests.
+const RELOAD_POLL: Duration = Duration::from_secs(2);
 
 impl Pipeline {
     /// Streams from `from`. Changes that the LOAD files hold (or will, for tables still
@@ -63,6 +66,7 @@ impl Pipeline {
         // Chunks being read that the open files have changes after: committed first.
         let mut awaited = Awaited::new();
         let mut stopping = false;
+        let mut reload_poll = Instant::now();
         let mut last_event = Instant::now();
         let mut read = metrics::ReadPosition::default();
         if let StreamFrom::Position(p) = &from {
@@ -77,8 +81,17 @@ impl Pipeline {
                 let due = batch.deadline(interval).is_some_and(|d| Instant::now() >= d)
                     || batch.largest() >= self.s.output.cdc_min_file_size
                     || batch.idle() >= interval;
-                if stopping || caught_up || due {
+                // `binlake reload` asked for tables to be loaded anew: the session starts over
+                // with them loading, the others streaming on.
+                let reload = !stopping && reload_poll.elapsed() >= RELOAD_POLL && {
+                    reload_poll = Instant::now();
+                    self.store.reload_requested().await?
+                };
+                if stopping || caught_up || due || reload {
                     self.commit(&mut batch, &mut rows, &at, board, &mut awaited).await?;
+                }
+                if reload {
+                    return Ok(Ended::Reload);
                 }
                 if stopping {
                     return Ok(Ended::Stopped);

@@ -197,6 +197,14 @@ pub trait StateStore {
     /// The full load of a table about to be read: the one in progress (its committed chunks
     /// stay), or else a new one (phase loading, no rows loaded). Returns its generation.
     fn begin_load(&self, table: &TableId) -> impl Future<Output = Result<i64>> + Send;
+    /// Asks for a new full load of `table` (`binlake reload`): the binlake running on this
+    /// state picks it up within seconds, else the next one to run.
+    fn request_reload(&self, table: &TableId) -> impl Future<Output = Result<()>> + Send;
+    /// True when a reload was asked for and not yet taken.
+    fn reload_requested(&self) -> impl Future<Output = Result<bool>> + Send;
+    /// Marks every table a reload was asked for to be loaded anew (phase loading, a new
+    /// generation) and forgets the requests, fenced. Returns those tables.
+    fn take_reload_requests(&self) -> impl Future<Output = Result<Vec<TableId>>> + Send;
     /// Sets a table's phase: loading makes the next run load it anew (a new generation,
     /// whatever a load in progress had committed), dropped records that it is gone.
     fn set_phase(&self, table: &TableId, phase: Phase) -> impl Future<Output = Result<()>> + Send;

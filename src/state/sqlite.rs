@@ -446,6 +446,36 @@ impl StateStore for SqliteStore {
         Ok(history)
     }
 
+    async fn request_reload(&self, table: &TableId) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO reload_requests (database_name, table_name, requested_at) VALUES (?, ?, ?)")
+            .bind(&table.database)
+            .bind(&table.table)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn reload_requested(&self) -> Result<bool> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reload_requests)").fetch_one(&self.pool).await?)
+    }
+
+    async fn take_reload_requests(&self) -> Result<Vec<TableId>> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx).await?;
+        let requested: Vec<(String, String)> =
+            sqlx::query_as("SELECT database_name, table_name FROM reload_requests ORDER BY database_name, table_name")
+                .fetch_all(&mut *tx)
+                .await?;
+        let tables: Vec<TableId> = requested.into_iter().map(|(db, t)| TableId::new(db, t)).collect();
+        for table in &tables {
+            new_generation(&mut tx, table).await?;
+        }
+        sqlx::query("DELETE FROM reload_requests").execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(tables)
+    }
+
     async fn set_phase(&self, table: &TableId, phase: Phase) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         if phase == Phase::Loading {

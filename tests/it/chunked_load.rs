@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use mysql_async::prelude::*;
 
+use binlake::schema::TableId;
+
 use crate::common::*;
 
 /// Rows of the large table, and the keys the workload writes to (inserts past its end).
@@ -179,4 +181,82 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let big_loads = lake.files(&db.name, "big").await.iter().filter(|k| k.contains("/LOAD")).count();
     assert!(big_loads >= 4, "4 workers write at least 4 LOAD files, not {big_loads}");
+}
+
+/// `binlake reload` against a running binlake: the table is loaded anew in chunks, numbered
+/// after its first load, with no restart; the files and the merged tables end equal to the
+/// source. (That CDC files are committed while chunks load is checked above.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_while_binlake_runs_loads_the_table_anew_beside_the_stream() {
+    use binlake::state::{FileKind, StateStore};
+    let mut db = TestDb::new("reload_live").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, v INT)").await;
+    db.exec("INSERT INTO t SELECT seq, seq FROM seq_1_to_60000").await;
+    db.exec("CREATE TABLE other (id INT PRIMARY KEY, v INT)").await;
+    db.exec("INSERT INTO other VALUES (1, 0)").await;
+    let (target, lake, state) = (Lake::local(), Lake::local(), state_dir());
+    let mut child = binlake(state.path())
+        .args(["run", "--source", &mysql_url(), "--target", &target.url, "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
+        .args(["--cdc-max-batch-interval", "1", "--merge-interval", "1", "--heartbeat", "1"])
+        // one worker, small chunks: the reload lasts several seconds
+        .args(["--snapshot-workers", "1", "--snapshot-chunk-rows", "2000"])
+        .stderr(std::fs::File::create(state.path().join("log")).unwrap())
+        .spawn()
+        .unwrap();
+    // The state is opened here once binlake has made it (two first migrations would race).
+    let log = || std::fs::read_to_string(state.path().join("log")).unwrap();
+    while !log().contains("streaming the binlog") {
+        assert!(child.try_wait().unwrap().is_none(), "{}", log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let store = binlake::state::Store::open(&state.path().join("state.db").display().to_string()).await.unwrap();
+    let t = TableId::new(&db.name, "t");
+    let files = |table: TableId| {
+        let store = store.clone();
+        async move { store.committed_files(&table).await.unwrap() }
+    };
+    // The first load is done once a change of t reaches a CDC file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !files(t.clone()).await.iter().any(|f| f.kind == FileKind::Cdc) {
+        assert!(std::time::Instant::now() < deadline, "t's first load and CDC file never came\n{}", log());
+        db.exec("UPDATE t SET v = v - 1 WHERE id = 1").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_loads = files(t.clone()).await.iter().filter(|f| f.kind == FileKind::Load).count();
+
+    let out = run_ok(binlake(state.path()).args(["reload", &t.to_string()]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("will be loaded anew"), "{out:?}");
+    // While t loads anew, other's changes keep coming.
+    let mut round = 0;
+    loop {
+        round += 1;
+        db.exec(&format!("UPDATE other SET v = {round} WHERE id = 1")).await;
+        db.exec(&format!("UPDATE t SET v = {round} WHERE id = {}", round * 997 % 60_000 + 1)).await;
+        db.exec(&format!("DELETE FROM t WHERE id = {}", round * 463 % 60_000 + 1)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let loads = files(t.clone()).await.iter().filter(|f| f.kind == FileKind::Load).count();
+        let state = store.tables().await.unwrap().into_iter().find(|s| s.id == t).unwrap();
+        if loads > first_loads && state.phase == binlake::state::Phase::Streaming {
+            break;
+        }
+        assert!(round < 600, "t was not loaded anew within a minute");
+    }
+    terminate(&child);
+    let status = child.wait().unwrap();
+    let log = log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("loading the table anew, as `binlake reload` asked."), "{log}");
+    let load_names: Vec<String> = target.files(&db.name, "t").await.into_iter().filter(|k| k.contains("/LOAD")).collect();
+    let generations: std::collections::BTreeSet<_> =
+        files(t.clone()).await.iter().filter(|f| f.kind == FileKind::Load).map(|f| f.load_generation).collect();
+    assert_eq!(generations.len(), 2, "two full loads of t: {load_names:?}");
+    for table in ["t", "other"] {
+        let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, table), "id").await;
+        assert_rows_match(table, &replayed, &source_rows(&mut db, table, "id").await, &[], &[]);
+    }
+    let out = binlake(state.path())
+        .args(["verify", "--source", &mysql_url(), "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
