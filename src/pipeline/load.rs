@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::TryStreamExt;
+use mysql_async::prelude::*;
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
@@ -40,7 +41,30 @@ struct TableLoad {
     generation: i64,
     /// Its columns as the load reads them: every chunk checks them first.
     columns: String,
+    /// Rows and chunks committed so far, also by earlier runs.
     rows: AtomicU64,
+    chunks: AtomicU64,
+    /// Rows committed by earlier runs: the rate counts this run's only.
+    resumed_rows: u64,
+    /// The server's estimate of the table's rows (`information_schema.TABLES`).
+    estimated_rows: u64,
+}
+
+impl TableLoad {
+    /// Logs and publishes how far the load is, when `rows` more crossed a progress step.
+    fn progress(&self, rows: u64, chunks: u64, started: Instant) {
+        let before = self.rows.fetch_add(rows, Ordering::Relaxed);
+        let done = self.chunks.fetch_add(chunks, Ordering::Relaxed) + chunks;
+        let total = before + rows;
+        crate::metrics::load_progress(&self.schema.id.to_string(), done, self.estimated_rows);
+        if total / PROGRESS_EVERY_ROWS == before / PROGRESS_EVERY_ROWS {
+            return;
+        }
+        let rate = (total - self.resumed_rows) as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let left = self.estimated_rows.saturating_sub(total);
+        let eta_s = if rate > 0.0 { (left as f64 / rate).round() as u64 } else { 0 };
+        info!(table = %self.schema.id, rows = total, of_about = self.estimated_rows, chunks = done, rows_per_s = rate as u64, eta_s, "loading.");
+    }
 }
 
 /// What the chunk workers share.
@@ -100,7 +124,25 @@ impl Pipeline {
                     } else if !done.is_empty() {
                         info!(table = %table.id, chunks = done.len(), rows = done.iter().map(|c| c.rows).sum::<u64>(), "the full load goes on after its committed chunks.");
                     }
-                    chunked.push((TableLoad { schema: table, key, generation, columns, rows: AtomicU64::new(0) }, done));
+                    let estimated_rows: Option<Option<u64>> = conn
+                        .exec_first(
+                            "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                            (&table.id.database, &table.id.table),
+                        )
+                        .await
+                        .map_err(|e| Error::source(format!("reading the size of {}", table.id), e))?;
+                    let resumed_rows = done.iter().map(|c| c.rows).sum();
+                    let load = TableLoad {
+                        schema: table,
+                        key,
+                        generation,
+                        columns,
+                        rows: AtomicU64::new(resumed_rows),
+                        chunks: AtomicU64::new(done.len() as u64),
+                        resumed_rows,
+                        estimated_rows: estimated_rows.flatten().unwrap_or(0),
+                    };
+                    chunked.push((load, done));
                 }
                 Err(why) => {
                     if !done.is_empty() {
@@ -120,8 +162,7 @@ impl Pipeline {
     /// Dropping the returned set stops the load.
     pub(super) fn start_chunked(&self, plan: LoadPlan, board: Arc<Board>) -> tokio::task::JoinSet<()> {
         let mut todo = VecDeque::new();
-        for (i, (table, done)) in plan.chunked.iter().enumerate() {
-            table.rows.store(done.iter().map(|c| c.rows).sum(), Ordering::Relaxed);
+        for (i, (_, done)) in plan.chunked.iter().enumerate() {
             todo.extend(chunks::gaps(done).into_iter().map(|gap| (i, gap)));
         }
         let workers = self.s.snapshot_workers.max(1);
@@ -329,12 +370,8 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
                 shared.board.set(&table.schema.id, chunk.range, ChunkState::Committed(chunk.position.clone()));
             }
             let rows: u64 = done.chunks.iter().map(|c| c.rows).sum();
-            let before = table.rows.fetch_add(rows, Ordering::Relaxed);
             tracing::debug!(table = %table.schema.id, chunks = done.chunks.len(), rows, files = files.len(), "chunks committed.");
-            if (before + rows) / PROGRESS_EVERY_ROWS > before / PROGRESS_EVERY_ROWS {
-                let total = before + rows;
-                info!(table = %table.schema.id, rows = total, rows_per_s = (total as f64 / shared.started.elapsed().as_secs_f64()) as u64, "loading.");
-            }
+            table.progress(rows, done.chunks.len() as u64, shared.started);
         }
         let Some((index, range)) = next else { return Ok(()) };
         let table = &shared.tables[index];
