@@ -55,10 +55,28 @@ def targets(runs, groups):
     def find(prefix, tool):
         return [r for g, rs in groups.items() if g.startswith(prefix) for r in rs if r["tool"].startswith(tool)]
 
-    for b, cx in zip(find("snapshot", "binlake -> Parquet, local dir"), find("snapshot", "ConnectorX (1 conn.)")):
-        speed, memory = b["rows_per_s"] / cx["rows_per_s"], b["peak_mb"] / cx["peak_mb"]
-        out.append(("snapshot rows/s >= ConnectorX's", f"{speed:.2f}x", speed >= 1))
-        out.append(("snapshot peak RSS < half ConnectorX's", f"{memory:.2f}x", memory < 0.5))
+    for g, rs in groups.items():
+        if not g.startswith("snapshot"):
+            continue
+        where = g.split(", ")[-1]
+        for b in filter(is_binlake, rs):
+            n = b["tool"].split(", ")[1].split()[0]
+            cx = next((r for r in rs if r["tool"].startswith(f"ConnectorX, {n} conn.")), None)
+            if cx is None:
+                continue
+            speed, memory = b["rows_per_s"] / cx["rows_per_s"], b["peak_mb"] / cx["peak_mb"]
+            out.append((f"snapshot rows/s >= 1.2x ConnectorX's, {n} conn., {where}", f"{speed:.2f}x", speed >= 1.2))
+            out.append((f"snapshot peak RSS < half ConnectorX's, {n} conn., {where}", f"{memory:.2f}x", memory < 0.5))
+    for g, rs in groups.items():
+        if g.startswith("scale") and len(rs) >= 2:
+            small, large = min(rs, key=lambda r: r["rows"]), max(rs, key=lambda r: r["rows"])
+            out.append(
+                (
+                    f"full-load peak RSS of {large['rows']:,} rows <= of {small['rows']:,} rows (+5%)",
+                    f"{large['peak_mb']:.0f} MB vs {small['peak_mb']:.0f} MB",
+                    large["peak_mb"] <= small["peak_mb"] * 1.05,
+                )
+            )
     for g, rs in groups.items():
         if g.startswith("cdc: 1 transaction"):
             b = next(r for r in rs if is_binlake(r))

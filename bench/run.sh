@@ -5,8 +5,9 @@
 # server, runs every scenario, prints a table of figures, ratios and where binlake stands
 # against its targets, and writes results.json, results.csv and chart.png to OUT.
 #
-#   snapshot  full load of ROWS rows to Parquet, to a local directory and to the S3 server
-#             vs ConnectorX reading into Arrow + pyarrow writing Snappy Parquet (1 and 2 connections)
+#   snapshot  full load of ROWS rows to Parquet on 1, 2 and 4 connections (--snapshot-workers),
+#             to a local directory and to the S3 server  vs  ConnectorX reading into Arrow on as
+#             many connections (partition_num) + pyarrow writing Snappy Parquet to the same place
 #   cdc       one transaction updating every row, and 100k single-row transactions, decoded and
 #             written as CDC Parquet  vs  `mariadb-binlog -v` decoding the same binlog to
 #             /dev/null, and `mariadb-binlog --raw` fetching it (the replication stream's limit)
@@ -15,11 +16,13 @@
 #   memory    peak RSS of a full load and of CDC of 50 MB LONGBLOB rows (every other scenario
 #             reports binlake's peak RSS too)
 #   merge     bench/merge.sh: 100k changes merged into the ROWS-row Delta table  vs  DuckDB
+#   scale     peak RSS of full loads of 1M and 10M rows (4 workers): memory must not grow with the
+#             table (last, it replaces the benchmark table; not run by default: ~10 minutes)
 #
 # Usage: bench/run.sh [ROWS]   (default 1000000; up to 10000000)
 #   OUT=DIR          where the results go (default target/bench)
 #   RUNS=N           runs of each snapshot and CDC measurement; the median counts (default 3)
-#   SCENARIOS="..."  a subset of: snapshot cdc latency memory merge (cdc and latency start from
+#   SCENARIOS="..."  a subset of: snapshot cdc latency memory merge scale (cdc and latency start from
 #                    the snapshot's state, so they run it too)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,23 +63,32 @@ fresh_s3() {
 saved_state() { rm -rf "$lake" "$state"* && cp -r "$work/saved/." "$work/"; }
 save_state() { rm -rf "$work/saved" && mkdir "$work/saved" && cp -r "$lake" "$state"* "$work/saved/"; }
 
+# snapshot_case N: the full load on N connections, binlake and ConnectorX, to the S3 server and
+# to a local directory (binlake's local load last: its state is where CDC starts).
+snapshot_case() {
+    local n=$1 s kb
+    read -r s kb < <(repeat fresh_s3 "$bin" run --source "$url" --target "s3://$bucket/dms" --state "$work/s3.db" --tables bench.wide \
+        --snapshot-workers "$n" --until caught-up)
+    record "snapshot: $rows rows, S3 server" "binlake, $n workers -> Parquet" "$s" "$rows" "$kb"
+    read -r s kb < <(repeat fresh_s3 python3 bench/connectorx_snapshot.py "$url/bench" bench.wide "s3://$bucket/cx.parquet" "$n")
+    [ "$(cat "$work/out")" = "$rows" ] || { echo "ConnectorX read $(cat "$work/out") rows, not $rows" >&2; exit 1; }
+    record "snapshot: $rows rows, S3 server" "ConnectorX, $n conn. + pyarrow -> Parquet" "$s" "$rows" "$kb"
+    rm -rf "${BINLAKE_TEST_S3_ROOT:?}/$bucket"
+    read -r s kb < <(repeat : python3 bench/connectorx_snapshot.py "$url/bench" bench.wide "$work/cx.parquet" "$n")
+    [ "$(cat "$work/out")" = "$rows" ] || { echo "ConnectorX read $(cat "$work/out") rows, not $rows" >&2; exit 1; }
+    record "snapshot: $rows rows, local dir" "ConnectorX, $n conn. + pyarrow -> Parquet" "$s" "$rows" "$kb"
+    rm -f "$work/cx.parquet"
+    read -r s kb < <(repeat fresh_local "${run[@]}" --snapshot-workers "$n" --until caught-up)
+    expect_rows "binlake's full load" "$(parquet_rows "$lake/bench/wide/LOAD*.parquet")" "$rows"
+    record "snapshot: $rows rows, local dir" "binlake, $n workers -> Parquet" "$s" "$rows" "$kb"
+}
+
 if wants snapshot || wants cdc || wants latency; then
     make_wide "$rows"
-    group="snapshot: $rows rows"
-    echo "$group ..." >&2
-    read -r s kb < <(repeat fresh_s3 "$bin" run --source "$url" --target "s3://$bucket/dms" --state "$work/s3.db" --tables bench.wide --until caught-up)
-    record "$group" "binlake -> Parquet, S3 server" "$s" "$rows" "$kb"
-    rm -rf "${BINLAKE_TEST_S3_ROOT:?}/$bucket"
-    for n in 1 2; do
-        read -r s kb < <(repeat : python3 bench/connectorx_snapshot.py "$url/bench" bench.wide "$work/cx.parquet" "$n")
-        [ "$(cat "$work/out")" = "$rows" ] || { echo "ConnectorX read $(cat "$work/out") rows, not $rows" >&2; exit 1; }
-        record "$group" "ConnectorX ($n conn.) + pyarrow -> Parquet" "$s" "$rows" "$kb"
+    for n in 1 2 4; do
+        echo "snapshot: $rows rows, $n connections ..." >&2
+        snapshot_case "$n"
     done
-    rm -f "$work/cx.parquet"
-    # Last, so that its state is where CDC starts.
-    read -r s kb < <(repeat fresh_local "${run[@]}" --until caught-up)
-    expect_rows "binlake's full load" "$(parquet_rows "$lake/bench/wide/LOAD*.parquet")" "$rows"
-    record "$group" "binlake -> Parquet, local dir" "$s" "$rows" "$kb"
 fi
 
 # cdc_case GROUP ROWS SQL: binlake, mariadb-binlog -v and --raw on the binlog of SQL alone.
@@ -156,6 +168,18 @@ fi
 
 if wants merge; then
     bench/merge.sh "$rows" 100000
+fi
+
+# Last: it replaces bench.wide. The full load's memory must not grow with the table.
+if wants scale; then
+    for n in 1000000 10000000; do
+        group="scale: full load, 4 workers, peak RSS"
+        echo "$group, $n rows ..." >&2
+        make_wide "$n"
+        read -r s kb < <(RUNS=1 repeat fresh_local "${run[@]}" --snapshot-workers 4 --until caught-up)
+        expect_rows "binlake's full load" "$(parquet_rows "$lake/bench/wide/LOAD*.parquet")" "$n"
+        record "$group" "binlake, $n rows" "$s" "$n" "$kb"
+    done
 fi
 
 python3 bench/report.py "$BENCH_RESULTS" "$out"

@@ -23,6 +23,8 @@ pub const DEFAULT_SNAPSHOT_CHUNK_ROWS: usize = 10_000;
 pub const DEFAULT_SNAPSHOT_WORKERS: usize = 8;
 /// Heartbeat period asked of the source, in seconds.
 pub const DEFAULT_HEARTBEAT_SECONDS: u64 = 10;
+pub const DEFAULT_PROGRESS_INTERVAL_SECONDS: u64 = 10;
+pub const DEFAULT_SNAPSHOT_MEMORY_MB: usize = 512;
 
 /// A flag's help with its default, so the default shown is the one the code uses.
 fn defaulted(help: &str, default: impl std::fmt::Display) -> String {
@@ -83,6 +85,14 @@ pub struct RunArgs {
     #[arg(long, env = "BINLAKE_SNAPSHOT_WORKERS", value_name = "N",
         help = defaulted("Chunks of the full load read at once, each on its own source connection (DMS's MaxFullLoadSubTasks)", DEFAULT_SNAPSHOT_WORKERS))]
     pub snapshot_workers: Option<usize>,
+
+    #[arg(long, env = "BINLAKE_SNAPSHOT_MEMORY", value_name = "MB",
+        help = defaulted("Memory the full load's workers may hold together, in MB: rows read and not yet uploaded (each worker gets its share; fewer workers run when a share would be under 16 MB)", DEFAULT_SNAPSHOT_MEMORY_MB))]
+    pub snapshot_memory: Option<usize>,
+
+    #[arg(long, env = "BINLAKE_PROGRESS_INTERVAL", value_name = "SECONDS",
+        help = defaulted("How often the full load logs each table's progress (rows, chunks, rows/s, time left) when stderr is not a terminal; a terminal shows it live", DEFAULT_PROGRESS_INTERVAL_SECONDS))]
+    pub progress_interval: Option<u64>,
 
     #[arg(long, env = "BINLAKE_HEARTBEAT", value_name = "SECONDS",
         help = defaulted("Heartbeat period asked of the source, in seconds; a stream silent for three periods is reconnected", DEFAULT_HEARTBEAT_SECONDS))]
@@ -425,6 +435,8 @@ struct FileConfig {
     #[serde(alias = "MaxFullLoadSubTasks")]
     snapshot_workers: Option<usize>,
     heartbeat: Option<u64>,
+    snapshot_memory: Option<usize>,
+    progress_interval: Option<u64>,
     metrics_listen: Option<std::net::SocketAddr>,
     table_mappings: Option<PathBuf>,
     sequence_column: Option<String>,
@@ -539,6 +551,13 @@ impl RunArgs {
                 "snapshot-workers",
             )?,
             heartbeat: Duration::from_secs(self.heartbeat.or(file.heartbeat).unwrap_or(DEFAULT_HEARTBEAT_SECONDS).max(1)),
+            snapshot_memory: positive(
+                self.snapshot_memory.or(file.snapshot_memory).unwrap_or(DEFAULT_SNAPSHOT_MEMORY_MB),
+                "snapshot-memory",
+            )? << 20,
+            progress_interval: Duration::from_secs(
+                self.progress_interval.or(file.progress_interval).unwrap_or(DEFAULT_PROGRESS_INTERVAL_SECONDS).max(1),
+            ),
             until_caught_up: self.until.or(file.until) == Some(Until::CaughtUp),
             output,
             sequence_column: self.sequence_column.clone().or(file.sequence_column).filter(|c| !c.is_empty()),

@@ -24,6 +24,7 @@ pub mod merge;
 pub mod metrics;
 pub mod pipeline;
 pub mod position;
+pub mod progress;
 pub mod schema;
 pub mod sink;
 pub mod source;

@@ -98,8 +98,11 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BINLAKE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,buoyant_kernel=warn,deltalake_core=warn"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if terminal && matches!(format, LogFormat::Text) {
+        binlake::progress::enable_bars();
+    }
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(|| binlake::progress::LogWriter).with_ansi(terminal);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -213,6 +216,27 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     t.last_commit_at.as_deref().unwrap_or("-")
                 );
             }
+            let loads = store.load_progress().await?;
+            if !loads.is_empty() {
+                println!(
+                    "\n{:<40} {:>12} {:>12} {:>7} {:>9} {:>9} {:>8}  last_chunk",
+                    "loading", "rows", "of_about", "chunks", "of_about", "rows/s", "eta"
+                );
+                for load in loads {
+                    let figures = load_figures(&load);
+                    println!(
+                        "{:<40} {:>12} {:>12} {:>7} {:>9} {:>9} {:>8}  {}",
+                        load.table.to_string(),
+                        figures.rows,
+                        load.estimated_rows.map_or_else(|| "-".to_string(), |r| r.to_string()),
+                        figures.chunks,
+                        load.estimated_chunks.map_or_else(|| "-".to_string(), |_| figures.chunks_expected().to_string()),
+                        figures.rows_per_s.map_or_else(|| "-".to_string(), |r| (r.round() as u64).to_string()),
+                        figures.eta().map_or_else(|| "-".to_string(), binlake::progress::human),
+                        load.commits.last().map_or("-", |(at, _)| at.as_str())
+                    );
+                }
+            }
             let merges = store.merges().await?;
             if !merges.is_empty() {
                 println!("\n{:<40} {:>7} {:>12}  {:<28} merged table", "merged", "merges", "input_files", "last_merge");
@@ -229,6 +253,27 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A load's figures from its committed chunks: the rate is the one up to its last chunk.
+fn load_figures(load: &binlake::state::LoadProgress) -> binlake::progress::Figures {
+    let mut rows = 0;
+    let samples: Vec<(f64, u64)> = load
+        .commits
+        .iter()
+        .filter_map(|(at, n)| {
+            rows += n;
+            let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+            Some((at.timestamp_millis() as f64 / 1000.0, rows))
+        })
+        .collect();
+    binlake::progress::Figures {
+        rows: load.rows,
+        of_about: load.estimated_rows.unwrap_or(0),
+        chunks: load.chunks,
+        of_chunks: load.estimated_chunks.unwrap_or(0),
+        rows_per_s: binlake::progress::recent_rate(&samples),
     }
 }
 

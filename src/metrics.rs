@@ -23,10 +23,11 @@ pub fn load_committed(table: &str, rows: u64, files: usize) {
     counter!("binlake_files_committed_total", "kind" => "LOAD").increment(files as u64);
 }
 
-/// How far a table's full load in chunks is: chunks committed, and the server's estimate of
-/// its rows (rows committed are `binlake_load_rows_total`).
-pub fn load_progress(table: &str, chunks_done: u64, estimated_rows: u64) {
+/// How far a table's full load in chunks is: chunks committed of about how many, and the
+/// server's estimate of its rows (rows committed are `binlake_load_rows_total`).
+pub fn load_progress(table: &str, chunks_done: u64, chunks_estimated: u64, estimated_rows: u64) {
     gauge!("binlake_load_chunks_done", "table" => table.to_string()).set(chunks_done as f64);
+    gauge!("binlake_load_chunks_estimated", "table" => table.to_string()).set(chunks_estimated.max(chunks_done) as f64);
     gauge!("binlake_load_rows_estimated", "table" => table.to_string()).set(estimated_rows as f64);
 }
 

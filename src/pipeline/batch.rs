@@ -16,7 +16,7 @@ use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
-use crate::sink::{FileWriter, Prefix, RowMeta, layout};
+use crate::sink::{FileMemory, FileWriter, Prefix, RowMeta, layout};
 use crate::state::{ClosedFile, FileKind, KeyMove, LoadChunk, StateStore, Store};
 use crate::value::Cell;
 
@@ -32,6 +32,8 @@ pub(crate) struct Batch {
     /// The last LOAD file number issued per table, shared by the batches of one full load;
     /// a table loaded before numbers its new LOAD files after the old ones.
     load_numbers: LoadNumbers,
+    /// What each open file may hold in memory.
+    memory: FileMemory,
     /// When the first of the open files was opened.
     opened: Option<Instant>,
     /// How long closing and committing the last files took.
@@ -73,6 +75,7 @@ impl Batch {
             open: HashMap::new(),
             closed: Vec::new(),
             load_numbers: LoadNumbers::default(),
+            memory: FileMemory::DEFAULT,
             opened: None,
             flush_took: Duration::ZERO,
             idle_since: Instant::now(),
@@ -82,6 +85,12 @@ impl Batch {
     /// Numbers LOAD files with `numbers`, shared with the other batches of one full load.
     pub(crate) fn sharing_load_numbers(mut self, numbers: LoadNumbers) -> Self {
         self.load_numbers = numbers;
+        self
+    }
+
+    /// Keeps each open file's buffers within `memory`.
+    pub(crate) fn with_file_memory(mut self, memory: FileMemory) -> Self {
+        self.memory = memory;
         self
     }
 
@@ -107,7 +116,7 @@ impl Batch {
     pub(crate) async fn open(&mut self, table: &TableSchema, first: Option<&BinlogPos>) -> Result<()> {
         let key = self.next_key(&table.id).await?;
         self.store.add_pending(&key, &table.id, self.kind).await?;
-        let writer = FileWriter::create(&self.target, &key, table, &self.prefix, &self.output)?;
+        let writer = FileWriter::create(&self.target, &key, table, &self.prefix, &self.output, self.memory)?;
         self.open.insert(table.id.clone(), OpenFile { writer, first: first.cloned(), key_moves: Vec::new() });
         self.opened.get_or_insert_with(Instant::now);
         Ok(())

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use mysql_async::prelude::*;
@@ -20,17 +20,18 @@ use super::board::Board;
 use super::{Pipeline, timestamp_text};
 use crate::change::Op;
 use crate::error::{Error, Result};
+use crate::progress::{self, Figures};
 use crate::schema::TableSchema;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
-use crate::sink::{Prefix, RowMeta, layout};
+use crate::sink::{FileMemory, Prefix, RowMeta, layout};
 use crate::source::chunks::{self, ChunkReader, ChunkState, KeyRange};
 use crate::source::snapshot::{self, Chunk};
 use crate::source::{Flavor, Source};
 use crate::state::{FileKind, LoadChunk, StateStore, Store};
 
-/// The full load logs its progress every so many rows of a table.
-const PROGRESS_EVERY_ROWS: u64 = 100_000;
+/// The smallest share of `--snapshot-memory` a chunk worker runs with (see `FileMemory::within`).
+const SMALLEST_SHARE: usize = 16 << 20;
 /// Rows a chunk's read fetches at once.
 const PAGE_ROWS: usize = 4096;
 
@@ -41,29 +42,91 @@ struct TableLoad {
     generation: i64,
     /// Its columns as the load reads them: every chunk checks them first.
     columns: String,
-    /// Rows and chunks committed so far, also by earlier runs.
+    /// Rows and chunks read so far (committed or not yet), also by earlier runs.
     rows: AtomicU64,
     chunks: AtomicU64,
-    /// Rows committed by earlier runs: the rate counts this run's only.
-    resumed_rows: u64,
-    /// The server's estimate of the table's rows (`information_schema.TABLES`).
+    /// Chunks committed so far.
+    committed: AtomicU64,
+    /// The server's estimate of the table's rows (`information_schema.TABLES`), and the
+    /// chunks that makes.
     estimated_rows: u64,
+    estimated_chunks: u64,
+    /// Its live display on a terminal.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl TableLoad {
-    /// Logs and publishes how far the load is, when `rows` more crossed a progress step.
-    fn progress(&self, rows: u64, chunks: u64, started: Instant) {
-        let before = self.rows.fetch_add(rows, Ordering::Relaxed);
-        let done = self.chunks.fetch_add(chunks, Ordering::Relaxed) + chunks;
-        let total = before + rows;
-        crate::metrics::load_progress(&self.schema.id.to_string(), done, self.estimated_rows);
-        if total / PROGRESS_EVERY_ROWS == before / PROGRESS_EVERY_ROWS {
-            return;
+    /// `chunks` more chunks are committed.
+    fn committed(&self, chunks: u64) {
+        let done = self.committed.fetch_add(chunks, Ordering::Relaxed) + chunks;
+        crate::metrics::load_progress(&self.schema.id.to_string(), done, self.estimated_chunks, self.estimated_rows);
+    }
+
+    fn figures(&self, rows_per_s: Option<f64>) -> Figures {
+        Figures {
+            rows: self.rows.load(Ordering::Relaxed),
+            of_about: self.estimated_rows,
+            chunks: self.chunks.load(Ordering::Relaxed),
+            of_chunks: self.estimated_chunks,
+            rows_per_s,
         }
-        let rate = (total - self.resumed_rows) as f64 / started.elapsed().as_secs_f64().max(0.001);
-        let left = self.estimated_rows.saturating_sub(total);
-        let eta_s = if rate > 0.0 { (left as f64 / rate).round() as u64 } else { 0 };
-        info!(table = %self.schema.id, rows = total, of_about = self.estimated_rows, chunks = done, rows_per_s = rate as u64, eta_s, "loading.");
+    }
+}
+
+/// Shows how far each table's load is: every second on the terminal's bars, every
+/// `interval` in a log line for each table that went on since the last one.
+struct Reporter {
+    interval: Duration,
+    started: Instant,
+    last_line: Instant,
+    /// Per table: (seconds since `started`, rows) over the last rate window, and the rows of
+    /// its last log line.
+    samples: Vec<VecDeque<(f64, u64)>>,
+    logged: Vec<u64>,
+}
+
+impl Reporter {
+    fn new(tables: &[TableLoad], interval: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            interval,
+            started: now,
+            last_line: now,
+            samples: tables.iter().map(|t| VecDeque::from([(0.0, t.rows.load(Ordering::Relaxed))])).collect(),
+            logged: tables.iter().map(|t| t.rows.load(Ordering::Relaxed)).collect(),
+        }
+    }
+
+    fn tick(&mut self, tables: &[TableLoad]) {
+        let at = self.started.elapsed().as_secs_f64();
+        let line = self.last_line.elapsed() >= self.interval && !progress::bars();
+        if line {
+            self.last_line = Instant::now();
+        }
+        for (i, table) in tables.iter().enumerate() {
+            let samples = &mut self.samples[i];
+            samples.push_back((at, table.rows.load(Ordering::Relaxed)));
+            while samples.get(1).is_some_and(|(t, _)| at - t > progress::RATE_WINDOW.as_secs_f64()) {
+                samples.pop_front();
+            }
+            let figures = table.figures(progress::recent_rate(samples.make_contiguous()));
+            if let Some(bar) = &table.bar {
+                progress::update(bar, &figures);
+            }
+            if line && figures.rows != self.logged[i] {
+                self.logged[i] = figures.rows;
+                info!(
+                    table = %table.schema.id,
+                    rows = figures.rows,
+                    of_about = figures.of_about,
+                    chunks = figures.chunks,
+                    of_chunks = figures.chunks_expected(),
+                    rows_per_s = figures.rows_per_s.map(|r| r.round() as u64),
+                    eta_s = figures.eta().map(|d| d.as_secs()),
+                    "loading."
+                );
+            }
+        }
     }
 }
 
@@ -76,12 +139,14 @@ struct Chunking {
     prefix: Prefix,
     numbers: LoadNumbers,
     chunk_rows: usize,
+    /// What each worker's open file may hold in memory.
+    file_memory: FileMemory,
     sequence_epoch: u32,
     tables: Vec<TableLoad>,
     /// The key ranges still to read, by table; a worker takes one, splits a chunk off its
     /// front and puts the rest at the end.
     todo: Mutex<VecDeque<(usize, KeyRange)>>,
-    started: Instant,
+    progress_interval: Duration,
     board: Arc<Board>,
 }
 
@@ -131,17 +196,24 @@ impl Pipeline {
                         )
                         .await
                         .map_err(|e| Error::source(format!("reading the size of {}", table.id), e))?;
-                    let resumed_rows = done.iter().map(|c| c.rows).sum();
-                    let load = TableLoad {
+                    let rows: u64 = done.iter().map(|c| c.rows).sum();
+                    let estimated_rows = estimated_rows.flatten().unwrap_or(0);
+                    let estimated_chunks =
+                        done.len() as u64 + estimated_rows.saturating_sub(rows).div_ceil(self.s.snapshot_chunk_rows as u64).max(1);
+                    self.store.set_load_estimate(&table.id, estimated_rows, estimated_chunks).await?;
+                    let mut load = TableLoad {
                         schema: table,
                         key,
                         generation,
                         columns,
-                        rows: AtomicU64::new(resumed_rows),
+                        rows: AtomicU64::new(rows),
                         chunks: AtomicU64::new(done.len() as u64),
-                        resumed_rows,
-                        estimated_rows: estimated_rows.flatten().unwrap_or(0),
+                        committed: AtomicU64::new(done.len() as u64),
+                        estimated_rows,
+                        estimated_chunks,
+                        bar: None,
                     };
+                    load.bar = progress::bar(&load.schema.id.to_string(), &load.figures(None));
                     chunked.push((load, done));
                 }
                 Err(why) => {
@@ -165,8 +237,24 @@ impl Pipeline {
         for (i, (_, done)) in plan.chunked.iter().enumerate() {
             todo.extend(chunks::gaps(done).into_iter().map(|gap| (i, gap)));
         }
-        let workers = self.s.snapshot_workers.max(1);
-        info!(tables = plan.chunked.len(), workers, "full load started, in chunks, beside the stream.");
+        // Each worker's files keep within its share of the memory budget; a share too small to
+        // upload with runs fewer workers instead.
+        let workers = self.s.snapshot_workers.clamp(1, (self.s.snapshot_memory / SMALLEST_SHARE).max(1));
+        if workers < self.s.snapshot_workers {
+            warn!(
+                workers,
+                asked = self.s.snapshot_workers,
+                memory_mb = self.s.snapshot_memory >> 20,
+                "fewer chunk workers than asked: each needs 16 MB of --snapshot-memory."
+            );
+        }
+        let file_memory = FileMemory::within(self.s.snapshot_memory / workers);
+        info!(
+            tables = plan.chunked.len(),
+            workers,
+            memory_mb = self.s.snapshot_memory >> 20,
+            "full load started, in chunks, beside the stream."
+        );
         let shared = Arc::new(Chunking {
             source: self.s.source.clone(),
             store: self.store.clone(),
@@ -175,10 +263,11 @@ impl Pipeline {
             prefix: self.batch(FileKind::Load).prefix().clone(),
             numbers: LoadNumbers::default(),
             chunk_rows: self.s.snapshot_chunk_rows,
+            file_memory,
             sequence_epoch: self.sequence_epoch,
             tables: plan.chunked.into_iter().map(|(t, _)| t).collect(),
             todo: Mutex::new(todo),
-            started: Instant::now(),
+            progress_interval: self.s.progress_interval,
             board,
         });
         let mut load = tokio::task::JoinSet::new();
@@ -200,9 +289,9 @@ impl Pipeline {
         let sequenced = batch.prefix().sequence.is_some();
         let started = Instant::now();
         let task_start = timestamp_text(chrono::Utc::now());
-        // Rows of the table being loaded so far, and when to log its progress next.
+        // Rows of the table being loaded so far, and when its progress was last logged.
         let mut loaded = 0u64;
-        let mut next_progress = 0u64;
+        let mut logged = Instant::now();
         loop {
             let chunk = tokio::select! {
                 c = chunks.recv() => c,
@@ -240,8 +329,8 @@ impl Pipeline {
                             )
                             .await?;
                     }
-                    if loaded >= next_progress {
-                        next_progress = loaded + PROGRESS_EVERY_ROWS;
+                    if logged.elapsed() >= self.s.progress_interval {
+                        logged = Instant::now();
                         info!(table = %schema.id, rows = loaded, rows_per_s = (loaded as f64 / started.elapsed().as_secs_f64()) as u64, "loading.");
                     }
                 }
@@ -250,7 +339,7 @@ impl Pipeline {
                     let generation = generations[table];
                     let files = batch.flush(Completes::Load { schema, generation, snapshot: &position, rows }).await?;
                     info!(table = %schema.id, rows, files = files.len(), "table loaded.");
-                    (loaded, next_progress) = (0, 0);
+                    loaded = 0;
                     if table + 1 == tables.len() {
                         return Ok(false);
                     }
@@ -301,16 +390,30 @@ async fn load_chunks(shared: &Arc<Chunking>, workers: usize) -> Result<()> {
     for _ in 0..workers {
         running.spawn(chunk_worker(shared.clone()));
     }
-    while let Some(joined) = running.join_next().await {
+    let mut reporter = Reporter::new(&shared.tables, shared.progress_interval);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            _ = tick.tick() => {
+                reporter.tick(&shared.tables);
+                continue;
+            }
+        };
         match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(Error::Internal(format!("a chunk worker failed: {e}"))),
+            None => break,
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => return Err(e),
+            Some(Err(e)) => return Err(Error::Internal(format!("a chunk worker failed: {e}"))),
         }
     }
+    reporter.tick(&shared.tables);
     for table in &shared.tables {
         let snapshot = shared.store.finish_load(&table.schema, table.generation).await?;
         shared.board.loaded(&table.schema.id);
+        if let Some(bar) = &table.bar {
+            bar.finish_with_message("loaded");
+        }
         info!(table = %table.schema.id, rows = table.rows.load(Ordering::Relaxed), snapshot = %snapshot, "table loaded.");
     }
     Ok(())
@@ -371,7 +474,7 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
             }
             let rows: u64 = done.chunks.iter().map(|c| c.rows).sum();
             tracing::debug!(table = %table.schema.id, chunks = done.chunks.len(), rows, files = files.len(), "chunks committed.");
-            table.progress(rows, done.chunks.len() as u64, shared.started);
+            table.committed(done.chunks.len() as u64);
         }
         let Some((index, range)) = next else { return Ok(()) };
         let table = &shared.tables[index];
@@ -383,19 +486,24 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
         let group = group.get_or_insert_with(|| Group {
             table: index,
             batch: Batch::new(shared.store.clone(), shared.target.clone(), shared.output.clone(), FileKind::Load, shared.prefix.clone())
-                .sharing_load_numbers(shared.numbers.clone()),
+                .sharing_load_numbers(shared.numbers.clone())
+                .with_file_memory(shared.file_memory),
             chunks: Vec::new(),
             opened: Instant::now(),
         });
         shared.board.set(&schema.id, range, ChunkState::Opening);
-        let mut reader = ChunkReader::begin(conn, schema, table.key, &range, PAGE_ROWS.min(shared.chunk_rows)).await?;
+        let mut reader = ChunkReader::begin(&mut conn, schema, table.key, &range, PAGE_ROWS.min(shared.chunk_rows)).await?;
         let position = reader.position.clone();
         shared.board.set(&schema.id, range, ChunkState::Reading(position.clone()));
         let mut rows = 0u64;
-        while let Some(page) = reader.next_page().await? {
+        let read = |e| Error::source(format!("reading a chunk of {}", schema.id), e);
+        while let Some((query, params)) = reader.next_page() {
+            // DMS's "transfer time", once per page.
             let transferred =
                 if shared.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
-            for row in page {
+            let mut page = conn.exec_iter(query, params).await.map_err(read)?;
+            while let Some(row) = page.next().await.map_err(read)? {
+                reader.read(&row);
                 let row = snapshot::cells(schema, row)?;
                 group.batch.close_if_full(&schema.id, shared.output.max_file_size).await?;
                 if !group.batch.has_open(&schema.id) {
@@ -409,8 +517,10 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
                 let meta = RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence, position: &position };
                 group.batch.append(&schema.id, &meta, row, None).await?;
             }
+            table.rows.fetch_add(reader.page_rows_read(), Ordering::Relaxed);
         }
-        conn = reader.finish().await?;
+        reader.finish(&mut conn).await?;
+        table.chunks.fetch_add(1, Ordering::Relaxed);
         group.chunks.push(LoadChunk { range, position, rows, columns: table.columns.clone() });
     }
 }

@@ -46,6 +46,10 @@ pub struct Settings {
     /// Chunks of the full load read at once.
     pub snapshot_workers: usize,
     pub heartbeat: Duration,
+    /// Bytes the chunk workers may hold together.
+    pub snapshot_memory: usize,
+    /// How often the full load logs each table's progress.
+    pub progress_interval: Duration,
     pub until_caught_up: bool,
     /// What the files look like and when they close (DMS's S3 settings).
     pub output: S3Settings,

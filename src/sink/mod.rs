@@ -83,6 +83,41 @@ pub(crate) fn upload_error(context: &str, e: std::io::Error) -> Error {
     Error::target(context, cause)
 }
 
+/// What one open file may hold in memory: rows waiting to be encoded (one batch filling, one
+/// being encoded), the open row group, and encoded bytes on their way to the target (parts of
+/// a multipart upload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMemory {
+    pub batch_bytes: usize,
+    pub row_group_bytes: usize,
+    pub upload_part_bytes: usize,
+    pub upload_parts: usize,
+}
+
+impl FileMemory {
+    /// The most each buffer holds: a file alone gets room to encode and upload at full speed.
+    pub const DEFAULT: FileMemory =
+        FileMemory { batch_bytes: 8 << 20, row_group_bytes: 64 << 20, upload_part_bytes: 10 << 20, upload_parts: 8 };
+    /// S3's smallest part of a multipart upload (but the last).
+    const SMALLEST_PART: usize = 5 << 20;
+
+    /// Buffers that together hold about `bytes` at most (never less than one smallest upload
+    /// part, a 1 MB batch and a 4 MB row group: about 15 MB).
+    pub fn within(bytes: usize) -> FileMemory {
+        let d = FileMemory::DEFAULT;
+        let batch_bytes = (bytes / 8).clamp(1 << 20, d.batch_bytes);
+        let upload_part_bytes = (bytes / 8).clamp(Self::SMALLEST_PART, d.upload_part_bytes);
+        let upload_parts = (bytes / 4 / upload_part_bytes).clamp(1, d.upload_parts);
+        let rest = bytes.saturating_sub(2 * batch_bytes + upload_parts * upload_part_bytes);
+        FileMemory { batch_bytes, row_group_bytes: rest.clamp(4 << 20, d.row_group_bytes), upload_part_bytes, upload_parts }
+    }
+
+    /// The most these buffers hold together.
+    pub fn bytes(&self) -> usize {
+        2 * self.batch_bytes + self.row_group_bytes + self.upload_parts * self.upload_part_bytes
+    }
+}
+
 /// One file being written to the target, in the configured format.
 pub struct FileWriter {
     pub key: String,
@@ -104,13 +139,21 @@ pub struct FileStats {
 }
 
 impl FileWriter {
-    pub fn create(target: &Target, key: &str, table: &TableSchema, prefix: &Prefix, settings: &S3Settings) -> Result<Self> {
-        let object = BufWriter::new(target.store.clone(), key.into());
+    pub fn create(
+        target: &Target,
+        key: &str,
+        table: &TableSchema,
+        prefix: &Prefix,
+        settings: &S3Settings,
+        memory: FileMemory,
+    ) -> Result<Self> {
+        let object =
+            BufWriter::with_capacity(target.store.clone(), key.into(), memory.upload_part_bytes).with_max_concurrency(memory.upload_parts);
         let encoder = match settings.data_format {
             DataFormat::Parquet => {
                 let schema = prefix.arrow_schema(table, settings.parquet.timestamp_millis);
                 let large = table.columns.iter().filter(|c| c.large).map(|c| c.name.as_str());
-                Encoder::Parquet(ParquetEncoder::new(object, schema, prefix, large, settings)?)
+                Encoder::Parquet(ParquetEncoder::new(object, schema, prefix, large, settings, memory)?)
             }
             DataFormat::Csv => {
                 Encoder::Csv(CsvEncoder::new(object, &table.columns, prefix, &settings.csv, settings.compression == Codec::Gzip))
@@ -161,6 +204,17 @@ impl FileWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_keeps_within_its_memory_share() {
+        assert_eq!(FileMemory::within(usize::MAX), FileMemory::DEFAULT);
+        for mb in [16, 32, 64, 128, 256] {
+            let memory = FileMemory::within(mb << 20);
+            assert!(memory.bytes() <= mb << 20, "{mb} MB: {memory:?}");
+            assert!(memory.upload_part_bytes >= 5 << 20);
+        }
+        assert_eq!(FileMemory::within(64 << 20).row_group_bytes, 32 << 20);
+    }
 
     #[test]
     fn upload_errors_keep_their_kind() {

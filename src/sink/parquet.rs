@@ -29,20 +29,12 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
 use crate::sink::settings::{Codec, S3Settings};
-use crate::sink::{Prefix, RowMeta, upload_error};
+use crate::sink::{FileMemory, Prefix, RowMeta, upload_error};
 use crate::value::Cell;
 
-/// Rows buffered in Arrow builders before they are handed to the Parquet encoder.
+/// Rows buffered in Arrow builders before they are handed to the Parquet encoder, at most
+/// (fewer when they reach the file's batch bytes, see `FileMemory`).
 const BATCH_ROWS: usize = 4096;
-const BATCH_BYTES: usize = 8 << 20;
-/// A row group is closed at `RowGroupLength` rows or at this size, whichever comes first: the
-/// open row group is held in memory, and rows of large values must not make it unbounded.
-/// It is closed before a batch would take it past this size, not after.
-const ROW_GROUP_BYTES: usize = 64 << 20;
-/// A batch this large (a few large values) is encoded, and its row group closed and uploaded,
-/// before `append` returns: the encoder holds a few copies of a value while it works, and
-/// the next large values must not be read meanwhile, nor wait in an open row group.
-const LARGE_BATCH_BYTES: usize = 2 * BATCH_BYTES;
 
 type Encoding = JoinHandle<(ArrowWriter<Vec<u8>>, parquet::errors::Result<()>)>;
 
@@ -62,6 +54,12 @@ pub struct ParquetEncoder {
     /// Bytes encoded and the size of the open row group, as of the writer's last return.
     encoded: usize,
     in_progress: usize,
+    /// A batch is handed over at this size; a row group is closed at `RowGroupLength` rows or
+    /// at `row_group_bytes`, whichever comes first (before a batch would take it past that
+    /// size): the open row group is held in memory, and rows of large values must not make it
+    /// unbounded.
+    batch_limit: usize,
+    row_group_bytes: usize,
 }
 
 impl ParquetEncoder {
@@ -73,6 +71,7 @@ impl ParquetEncoder {
         prefix: &Prefix,
         large: impl Iterator<Item = &'a str>,
         settings: &S3Settings,
+        memory: FileMemory,
     ) -> Result<Self> {
         let p = &settings.parquet;
         let compression = match settings.compression {
@@ -88,7 +87,7 @@ impl ParquetEncoder {
             .set_data_page_size_limit(p.data_page_size)
             .set_dictionary_page_size_limit(p.dict_page_size_limit)
             .set_max_row_group_row_count(Some(p.row_group_length))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+            .set_max_row_group_bytes(Some(memory.row_group_bytes))
             .set_statistics_enabled(if p.statistics { EnabledStatistics::Page } else { EnabledStatistics::None })
             .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")));
         for name in large {
@@ -113,6 +112,8 @@ impl ParquetEncoder {
             object,
             encoded: 0,
             in_progress: 0,
+            batch_limit: memory.batch_bytes,
+            row_group_bytes: memory.row_group_bytes,
         })
     }
 
@@ -128,7 +129,7 @@ impl ParquetEncoder {
         }
         drop(row);
         self.batch_rows += 1;
-        if self.batch_rows >= BATCH_ROWS || self.batch_bytes >= BATCH_BYTES {
+        if self.batch_rows >= BATCH_ROWS || self.batch_bytes >= self.batch_limit {
             self.write_batch().await?;
         }
         Ok(())
@@ -151,11 +152,15 @@ impl ParquetEncoder {
         let bytes = std::mem::take(&mut self.batch_bytes);
         self.batch_rows = 0;
         let mut writer = self.writer_back().await?;
-        if self.in_progress > 0 && self.in_progress + bytes > ROW_GROUP_BYTES {
+        if self.in_progress > 0 && self.in_progress + bytes > self.row_group_bytes {
             self.start(writer, ArrowWriter::flush);
             writer = self.writer_back().await?;
         }
-        if bytes >= LARGE_BATCH_BYTES {
+        // A batch this large (a few large values) is encoded, and its row group closed and
+        // uploaded, before `append` returns: the encoder holds a few copies of a value while it
+        // works, and the next large values must not be read meanwhile, nor wait in an open row
+        // group.
+        if bytes >= 2 * self.batch_limit {
             self.start(writer, move |w| w.write(&batch).and_then(|()| w.flush()));
             self.writer = Some(self.writer_back().await?);
         } else {

@@ -262,9 +262,10 @@ pub async fn next_bound(conn: &mut Conn, table: &TableSchema, key: usize, gap: &
     Ok(next.as_ref().and_then(value_key))
 }
 
-/// One chunk being read inside its own consistent snapshot.
+/// One chunk being read inside its own consistent snapshot, page by page in key order, on a
+/// connection the caller holds: it streams each page's rows one at a time (a page is never
+/// held whole, so rows of any size take one row's memory) and tells the reader each row.
 pub struct ChunkReader {
-    conn: Conn,
     select: String,
     key_list: String,
     terms: Vec<String>,
@@ -272,24 +273,24 @@ pub struct ChunkReader {
     primary_key: Vec<usize>,
     last: Option<Vec<Value>>,
     page_rows: usize,
-    done: bool,
+    /// Rows of the page being read; none before the first page.
+    in_page: Option<usize>,
     pub position: BinlogPos,
 }
 
 impl ChunkReader {
-    /// Opens the chunk's snapshot and reads its position.
-    pub async fn begin(mut conn: Conn, table: &TableSchema, key: usize, range: &KeyRange, page_rows: usize) -> Result<Self> {
+    /// Opens the chunk's snapshot on `conn` and reads its position.
+    pub async fn begin(conn: &mut Conn, table: &TableSchema, key: usize, range: &KeyRange, page_rows: usize) -> Result<Self> {
         let q = |e| Error::source(format!("opening a snapshot for a chunk of {}", table.id), e);
         conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(q)?;
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
-        let position = super::snapshot::snapshot_status(&mut conn)
+        let position = super::snapshot::snapshot_status(conn)
             .await?
             .ok_or_else(|| Error::Preflight("the server reports no binlog_snapshot_position".into()))?;
         let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
         let key_list = table.primary_key.iter().map(|&i| columns[i].clone()).collect::<Vec<_>>().join(", ");
         let (terms, params) = range_terms(&columns[key], range);
         Ok(Self {
-            conn,
             select: format!("SELECT {} FROM {}", columns.join(", "), table.id.quoted()),
             key_list,
             terms,
@@ -297,16 +298,17 @@ impl ChunkReader {
             primary_key: table.primary_key.clone(),
             last: None,
             page_rows: page_rows.max(1),
-            done: false,
+            in_page: None,
             position,
         })
     }
 
-    /// The chunk's next rows in key order; `None` once all are read.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Row>>> {
-        if self.done {
-            return Ok(None);
+    /// The query of the chunk's next page, with its parameters; `None` once the chunk is read.
+    pub fn next_page(&mut self) -> Option<(String, Vec<Value>)> {
+        if self.in_page.is_some_and(|rows| rows < self.page_rows) {
+            return None;
         }
+        self.in_page = Some(0);
         let mut terms = self.terms.clone();
         let mut params = self.params.clone();
         if let Some(last) = &self.last {
@@ -314,17 +316,23 @@ impl ChunkReader {
             params.extend(last.iter().cloned());
         }
         let filter = if terms.is_empty() { String::new() } else { format!(" WHERE {}", terms.join(" AND ")) };
-        let query = format!("{}{filter} ORDER BY {} LIMIT {}", self.select, self.key_list, self.page_rows);
-        let rows: Vec<Row> = self.conn.exec(query, params).await.map_err(|e| Error::source("reading a chunk", e))?;
-        self.done = rows.len() < self.page_rows;
-        self.last = rows.last().map(|row| self.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect());
-        Ok((!rows.is_empty()).then_some(rows))
+        Some((format!("{}{filter} ORDER BY {} LIMIT {}", self.select, self.key_list, self.page_rows), params))
     }
 
-    /// Ends the chunk's snapshot; returns the connection for the next chunk.
-    pub async fn finish(mut self) -> Result<Conn> {
-        self.conn.query_drop("COMMIT").await.map_err(|e| Error::source("ending a chunk's snapshot", e))?;
-        Ok(self.conn)
+    /// A row of the page was read: the next page starts after it.
+    pub fn read(&mut self, row: &Row) {
+        *self.in_page.get_or_insert(0) += 1;
+        self.last = Some(self.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect());
+    }
+
+    /// Rows of the page read so far.
+    pub fn page_rows_read(&self) -> u64 {
+        self.in_page.unwrap_or(0) as u64
+    }
+
+    /// Ends the chunk's snapshot.
+    pub async fn finish(self, conn: &mut Conn) -> Result<()> {
+        conn.query_drop("COMMIT").await.map_err(|e| Error::source("ending a chunk's snapshot", e))
     }
 }
 

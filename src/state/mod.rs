@@ -129,6 +129,21 @@ pub struct LoadChunk {
     pub columns: String,
 }
 
+/// A full load in progress, as `binlake status` shows it.
+#[derive(Debug, Clone)]
+pub struct LoadProgress {
+    pub table: TableId,
+    /// Chunks and rows committed so far, by every run of this load.
+    pub chunks: u64,
+    pub rows: u64,
+    /// The server's estimate of the table's rows when the load was planned, and the chunks
+    /// that makes.
+    pub estimated_rows: Option<u64>,
+    pub estimated_chunks: Option<u64>,
+    /// When its chunks were committed (RFC 3339) with their rows, oldest first.
+    pub commits: Vec<(String, u64)>,
+}
+
 /// One entry of a table's schema history: its schema from `at` on (`None`: gone), and the
 /// columns the change there renamed (old, new).
 #[derive(Debug, Clone)]
@@ -211,6 +226,10 @@ pub trait StateStore {
     /// The highest LOAD file number recorded for the table (committed or pending), by every
     /// full load so far: new LOAD files are numbered after it.
     fn last_load_number(&self, table: &TableId) -> impl Future<Output = Result<u32>> + Send;
+    /// Records the size the current full load of `table` is expected to have.
+    fn set_load_estimate(&self, table: &TableId, rows: u64, chunks: u64) -> impl Future<Output = Result<()>> + Send;
+    /// Every table being loaded: how far its load is.
+    fn load_progress(&self) -> impl Future<Output = Result<Vec<LoadProgress>>> + Send;
     /// The committed chunks of the table's current full load.
     fn load_chunks(&self, table: &TableId) -> impl Future<Output = Result<Vec<LoadChunk>>> + Send;
 

@@ -333,6 +333,47 @@ impl StateStore for SqliteStore {
         Ok(snapshot)
     }
 
+    async fn set_load_estimate(&self, table: &TableId, rows: u64, chunks: u64) -> Result<()> {
+        sqlx::query("UPDATE tables SET estimated_rows = ?, estimated_chunks = ? WHERE database_name = ? AND table_name = ?")
+            .bind(rows as i64)
+            .bind(chunks as i64)
+            .bind(&table.database)
+            .bind(&table.table)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn load_progress(&self) -> Result<Vec<LoadProgress>> {
+        let loading: Vec<(String, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT database_name, table_name, estimated_rows, estimated_chunks FROM tables WHERE phase = ? ORDER BY database_name, table_name",
+        )
+        .bind(Phase::Loading)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut progress = Vec::with_capacity(loading.len());
+        for (database, name, estimated_rows, estimated_chunks) in loading {
+            let commits: Vec<(String, i64, i64)> = sqlx::query_as(
+                "SELECT c.committed_at, COUNT(*), SUM(c.rows) FROM load_chunks c JOIN tables t \
+                 ON t.database_name = c.database_name AND t.table_name = c.table_name AND t.load_generation = c.generation \
+                 WHERE c.database_name = ? AND c.table_name = ? GROUP BY c.committed_at ORDER BY c.committed_at",
+            )
+            .bind(&database)
+            .bind(&name)
+            .fetch_all(&self.pool)
+            .await?;
+            progress.push(LoadProgress {
+                table: TableId::new(database, name),
+                chunks: commits.iter().map(|c| c.1 as u64).sum(),
+                rows: commits.iter().map(|c| c.2 as u64).sum(),
+                estimated_rows: estimated_rows.map(|r| r as u64),
+                estimated_chunks: estimated_chunks.map(|c| c as u64),
+                commits: commits.into_iter().map(|(at, _, rows)| (at, rows as u64)).collect(),
+            });
+        }
+        Ok(progress)
+    }
+
     async fn load_chunks(&self, table: &TableId) -> Result<Vec<LoadChunk>> {
         let rows = sqlx::query(
             "SELECT c.key_from, c.key_to, c.binlog_file, c.binlog_offset, c.rows, c.columns FROM load_chunks c JOIN tables t \
@@ -650,6 +691,7 @@ async fn new_generation(tx: &mut Transaction<'_, Sqlite>, table: &TableId) -> Re
     let generation: i64 = sqlx::query_scalar(
         "INSERT INTO tables (database_name, table_name, phase, load_generation) VALUES (?, ?, ?, 1) \
          ON CONFLICT (database_name, table_name) DO UPDATE SET phase = excluded.phase, rows_loaded = 0, load_files = 0, \
+         estimated_rows = NULL, estimated_chunks = NULL, \
          load_generation = tables.load_generation + 1 RETURNING load_generation",
     )
     .bind(&table.database)

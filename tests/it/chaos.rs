@@ -206,7 +206,7 @@ impl Campaign {
         let _quiet = gate.lock().await;
         let target = server_position(&self.url).await;
         let deadline = Instant::now() + Duration::from_secs(120);
-        while committed_position(self.state.path()).await.is_none_or(|c| c < target) {
+        while caught_up_position(self.state.path()).await.is_none_or(|c| c < target) {
             let child = self.binlake.as_mut().expect("binlake runs");
             if let Some(status) = child.try_wait().unwrap() {
                 let log = self.log_tail();

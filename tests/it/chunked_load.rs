@@ -31,6 +31,7 @@ fn chunked_run(state: &std::path::Path, lake: &Lake, merged: &Lake, source: &str
     cmd.args(["--snapshot-chunk-rows", "20000", "--snapshot-workers", "4", "--max-file-size", "1024"]);
     // key updates as D + I, so a consumer that replays by key sees the old key go
     cmd.arg("--split-key-updates");
+    cmd.args(["--progress-interval", "1"]);
     if until {
         cmd.args(["--until", "caught-up"]);
     }
@@ -114,13 +115,16 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     });
     let mut rng = Rng::new(5);
     let mut logs = String::new();
-    for _ in 0..3 {
+    for kill in 0..3 {
         let mut child =
             chunked_run(state.path(), &lake, &merged, &source, &db.name, false).stderr(std::process::Stdio::piped()).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(rng.range(1_000, 3_000))).await;
         child.kill().unwrap(); // SIGKILL
         let out = child.wait_with_output().unwrap();
         logs.push_str(&String::from_utf8_lossy(&out.stderr));
+        if kill == 0 {
+            assert_load_in_status(state.path(), &format!("{}.big", db.name), &logs);
+        }
     }
     stop_tx.send(true).unwrap();
     let transactions = writer.await.unwrap();
@@ -133,6 +137,12 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     logs.push_str(&String::from_utf8_lossy(&out.stderr));
     assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
     assert!(logs.contains("read from one consistent snapshot, not in chunks"), "{logs}");
+    // a progress line per table every --progress-interval, with the estimate and the rate
+    let progress = logs
+        .lines()
+        .find(|l| l.contains("loading.") && l.contains(".big") && l.contains("rows_per_s="))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(progress.contains("of_about=") && progress.contains("of_chunks=") && progress.contains("eta_s="), "{progress}");
 
     for (table, key) in [("big", &[0usize][..]), ("pairs", &[0, 1][..]), ("loose", &[][..])] {
         // Chunks that were committed are never read again: no key twice in the LOAD files.
@@ -181,6 +191,21 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let big_loads = lake.files(&db.name, "big").await.iter().filter(|k| k.contains("/LOAD")).count();
     assert!(big_loads >= 4, "4 workers write at least 4 LOAD files, not {big_loads}");
+}
+
+/// `binlake status` of a load stopped midway: the table is being loaded, with the server's
+/// estimate of its rows (about 2M) and as many chunks as its committed rows take.
+fn assert_load_in_status(state: &std::path::Path, table: &str, logs: &str) {
+    let out = run_ok(binlake(state).arg("status"));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let section = text.split("\nloading ").nth(1).unwrap_or_else(|| panic!("no loading section in status:\n{text}\n{logs}"));
+    let line = section.lines().find(|l| l.starts_with(table)).unwrap_or_else(|| panic!("{table} not loading in status:\n{text}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    let number = |i: usize| cells[i].parse::<u64>().unwrap_or_else(|_| panic!("column {i} of {line:?}"));
+    let (rows, of_about, chunks, of_chunks) = (number(1), number(2), number(3), number(4));
+    assert!((1_000_000..4_000_000).contains(&of_about), "the estimate of {table}: {line}");
+    assert!(chunks <= of_chunks && rows <= chunks * 20_000, "{line}");
+    assert!(of_chunks * 20_000 >= of_about, "{line}");
 }
 
 /// `binlake reload` against a running binlake: the table is loaded anew in chunks, numbered
