@@ -25,7 +25,7 @@ use crate::schema::TableSchema;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::sink::{FileMemory, Prefix, RowMeta, layout};
-use crate::source::chunks::{self, ChunkReader, ChunkState, KeyRange};
+use crate::source::chunks::{self, ChunkReader, ChunkState, KeyRange, Split};
 use crate::source::snapshot::{self, Chunk};
 use crate::source::{Flavor, Source};
 use crate::state::{FileKind, LoadChunk, StateStore, Store};
@@ -39,6 +39,7 @@ const PAGE_ROWS: usize = 4096;
 struct TableLoad {
     schema: Arc<TableSchema>,
     key: usize,
+    split: Split,
     generation: i64,
     /// Its columns as the load reads them: every chunk checks them first.
     columns: String,
@@ -130,6 +131,15 @@ impl Reporter {
     }
 }
 
+/// A pause after each chunk's read, outside its snapshot, so that a test can watch the stream
+/// go on while a load lasts: `BINLAKE_TEST_CHUNK_PAUSE_MS`, in a build with `test-hooks` only.
+fn test_pause_after_chunk() -> Option<Duration> {
+    if !cfg!(feature = "test-hooks") {
+        return None;
+    }
+    std::env::var("BINLAKE_TEST_CHUNK_PAUSE_MS").ok()?.parse().ok().map(Duration::from_millis)
+}
+
 /// What the chunk workers share.
 struct Chunking {
     source: Source,
@@ -201,9 +211,20 @@ impl Pipeline {
                     let estimated_chunks =
                         done.len() as u64 + estimated_rows.saturating_sub(rows).div_ceil(self.s.snapshot_chunk_rows as u64).max(1);
                     self.store.set_load_estimate(&table.id, estimated_rows, estimated_chunks).await?;
+                    let span = chunks::key_span(&mut conn, &table, key).await?;
+                    let split = Split::choose(table.primary_key.len() == 1, span, estimated_rows, self.s.snapshot_chunk_rows);
+                    match split {
+                        Split::Even { step, .. } => {
+                            info!(table = %table.id, keys_per_chunk = step as u64, "chunks are even steps of its key.")
+                        }
+                        Split::Walk => {
+                            info!(table = %table.id, "chunks end where an index walk of snapshot-chunk-rows rows does (a composite or sparse key).")
+                        }
+                    }
                     let mut load = TableLoad {
                         schema: table,
                         key,
+                        split,
                         generation,
                         columns,
                         rows: AtomicU64::new(rows),
@@ -447,7 +468,11 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
                 None => None,
                 Some((index, gap)) => {
                     let table = &shared.tables[index];
-                    let hi = match chunks::next_bound(&mut conn, &table.schema, table.key, &gap, shared.chunk_rows).await? {
+                    let hi = match table.split.even_bound(&gap) {
+                        Some(hi) => hi,
+                        None => chunks::next_bound(&mut conn, &table.schema, table.key, &gap, shared.chunk_rows).await?,
+                    };
+                    let hi = match hi {
                         Some(hi) => {
                             todo.push_back((index, KeyRange { lo: Some(hi), hi: gap.hi }));
                             Some(hi)
@@ -521,6 +546,9 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
         }
         reader.finish(&mut conn).await?;
         table.chunks.fetch_add(1, Ordering::Relaxed);
+        if let Some(pause) = test_pause_after_chunk() {
+            tokio::time::sleep(pause).await;
+        }
         group.chunks.push(LoadChunk { range, position, rows, columns: table.columns.clone() });
     }
 }

@@ -31,10 +31,15 @@
 //! - The table's schema is the same for all its chunks: each chunk checks the table's columns
 //!   before it is read, and a change makes the load start over as a new one.
 //!
-//! Chunk bounds are found without a full scan, one chunk ahead: a chunk from `lo` ends at the
-//! key `snapshot-chunk-rows` rows further on (`ORDER BY k LIMIT 1 OFFSET n`, a walk along the
-//! index of one chunk's length, whose pages the chunk's read then finds in the buffer pool).
-//! Rows that share one chunk-key value are in one chunk however many they are.
+//! Chunk bounds are found without a full scan, one chunk ahead ([`Split`]). A table whose
+//! primary key is one integer column with keys dense enough (its key span at most
+//! [`DENSE_KEYS`] times its rows) is cut into even steps of keys from `MIN` to `MAX`, each
+//! holding at most `snapshot-chunk-rows` rows times that factor (one row per key at most):
+//! no query at all. Otherwise a chunk from `lo` ends at the key `snapshot-chunk-rows` rows
+//! further on (`ORDER BY k LIMIT 1 OFFSET n`, a walk along the index of one chunk's length,
+//! whose pages the chunk's read then finds in the buffer pool); rows that share one chunk-key
+//! value (a composite key) are in one chunk however many they are. Bounds are only ever set
+//! before a chunk is begun: a chunk cannot be cut once the stream judges changes by it.
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
@@ -262,6 +267,56 @@ pub async fn next_bound(conn: &mut Conn, table: &TableSchema, key: usize, gap: &
     Ok(next.as_ref().and_then(value_key))
 }
 
+/// Even steps are taken when the key span is at most this many times the rows: a chunk then
+/// holds at most this many times `snapshot-chunk-rows` rows, also where the keys are densest.
+pub const DENSE_KEYS: i128 = 4;
+
+/// How a table's key ranges are cut into chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Steps of `step` keys from `min` (the first chunk also takes every key below `min`);
+    /// past `max` (rows inserted since), the walk.
+    Even { min: i128, max: i128, step: i128 },
+    /// Each chunk ends `snapshot-chunk-rows` rows further along the index ([`next_bound`]).
+    Walk,
+}
+
+impl Split {
+    /// Even steps for `rows` rows (the server's estimate) of one-integer-column keys from
+    /// `min` to `max`, when they are dense enough.
+    pub fn choose(single_key: bool, min_max: Option<(i128, i128)>, rows: u64, chunk_rows: usize) -> Split {
+        let Some((min, max)) = min_max.filter(|_| single_key && rows > 0) else { return Split::Walk };
+        let span = max - min + 1;
+        if span > DENSE_KEYS * rows as i128 {
+            return Split::Walk;
+        }
+        // keys per row at least 1: a span smaller than the estimate means the estimate is high
+        let step = (chunk_rows as i128 * span / rows as i128).max(chunk_rows as i128);
+        Split::Even { min, max, step }
+    }
+
+    /// Where the next chunk of `gap` ends, if the gap is cut there: `Some(hi)` leaves
+    /// `[hi, gap.hi)` for later. `None` where the walk decides: ask [`next_bound`].
+    pub fn even_bound(&self, gap: &KeyRange) -> Option<Option<i128>> {
+        let Split::Even { min, max, step } = *self else { return None };
+        let hi = gap.lo.map_or(min, |lo| lo.max(min)) + step;
+        if gap.hi.is_some_and(|end| hi >= end) {
+            return Some(None);
+        }
+        (hi <= max).then_some(Some(hi))
+    }
+}
+
+/// The smallest and largest chunk key of the table, if it has rows (two index dives).
+pub async fn key_span(conn: &mut Conn, table: &TableSchema, key: usize) -> Result<Option<(i128, i128)>> {
+    let column = quote_ident(&table.columns[key].name);
+    let row: Option<(Value, Value)> = conn
+        .query_first(format!("SELECT MIN({column}), MAX({column}) FROM {}", table.id.quoted()))
+        .await
+        .map_err(|e| Error::source(format!("reading the key span of {}", table.id), e))?;
+    Ok(row.and_then(|(min, max)| Some((value_key(&min)?, value_key(&max)?))))
+}
+
 /// One chunk being read inside its own consistent snapshot, page by page in key order, on a
 /// connection the caller holds: it streams each page's rows one at a time (a page is never
 /// held whole, so rows of any size take one row's memory) and tells the reader each row.
@@ -342,6 +397,23 @@ mod tests {
 
     fn chunk(lo: Option<i128>, hi: Option<i128>, offset: u64) -> LoadChunk {
         LoadChunk { range: KeyRange { lo, hi }, position: BinlogPos::new("b.000001", offset), rows: 1, columns: String::new() }
+    }
+
+    #[test]
+    fn dense_single_integer_keys_are_cut_in_even_steps() {
+        assert_eq!(Split::choose(false, Some((1, 1000)), 1000, 100), Split::Walk);
+        assert_eq!(Split::choose(true, None, 0, 100), Split::Walk);
+        assert_eq!(Split::choose(true, Some((1, 100_000)), 1000, 100), Split::Walk, "too sparse");
+        let split = Split::choose(true, Some((1, 2000)), 1000, 100);
+        assert_eq!(split, Split::Even { min: 1, max: 2000, step: 200 });
+        let range = |lo, hi| KeyRange { lo, hi };
+        assert_eq!(split.even_bound(&range(None, None)), Some(Some(201)));
+        assert_eq!(split.even_bound(&range(Some(201), None)), Some(Some(401)));
+        assert_eq!(split.even_bound(&range(Some(1801), None)), None, "past max, the walk: rows inserted since");
+        assert_eq!(split.even_bound(&range(Some(201), Some(300))), Some(None), "a gap smaller than a step is one chunk");
+        assert_eq!(Split::Walk.even_bound(&range(None, None)), None);
+        // an estimate above the real rows never makes a step shorter than the chunk rows
+        assert_eq!(Split::choose(true, Some((1, 500)), 1000, 100), Split::Even { min: 1, max: 500, step: 100 });
     }
 
     #[test]

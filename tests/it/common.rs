@@ -570,13 +570,13 @@ pub async fn replay_by_name(
     let mut load = None;
     let mut schemas = Vec::new();
     for file in store.committed_files(id).await.unwrap() {
-        // A full load is told by its generation (by its commit for files without one).
+        // A full load is told by its generation (by its commit for files without one); its
+        // LOAD files add to the table, also after CDC files committed while it ran, and a new
+        // load replaces the table.
         let this_load = Some(file.load_generation.map_or_else(|| file.committed_at.clone().unwrap_or_default(), |g| g.to_string()));
         if file.kind == FileKind::Load && load != this_load {
             rows.clear();
             load = this_load;
-        } else if file.kind != FileKind::Load {
-            load = None;
         }
         let (columns, data) = lake.read(&file.key).await;
         let has_op = columns[0] == "Op";
