@@ -31,6 +31,9 @@ pub(super) type Awaited = HashSet<(TableId, Option<i128>)>;
 pub(super) struct Board {
     state: Mutex<State>,
     changed: Notify,
+    /// A table's load ended or the load failed: the stream, waiting for events, looks again
+    /// (a permit is kept when it is not waiting yet).
+    settled: Notify,
 }
 
 #[derive(Default)]
@@ -68,12 +71,19 @@ impl Board {
     pub fn loaded(&self, table: &TableId) {
         self.state().loading.remove(table);
         self.changed.notify_waiters();
+        self.settled.notify_one();
     }
 
     /// The full load failed with `error`.
     pub fn fail(&self, error: Error) {
         self.state().failed = Some(error);
         self.changed.notify_waiters();
+        self.settled.notify_one();
+    }
+
+    /// Returns once a table's load ended or the load failed, since the last return.
+    pub async fn settled(&self) {
+        self.settled.notified().await
     }
 
     /// The error the full load failed with, once.

@@ -116,6 +116,8 @@ impl Pipeline {
                     tokio::select! {
                         n = tokio::time::timeout(tick, stream.next()) => n,
                         _ = stop.changed(), if !stopping => { stopping = true; continue; }
+                        // caught up, or failed, the moment the load ends
+                        _ = board.settled() => continue,
                     }
                 }
             };
