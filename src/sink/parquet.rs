@@ -15,7 +15,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use bytes::Bytes;
 use object_store::buffered::BufWriter;
 use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::ArrowWriter;
@@ -198,9 +197,12 @@ impl ParquetEncoder {
     }
 
     async fn upload(&mut self, writer: &mut ArrowWriter<Vec<u8>>) -> Result<()> {
-        let encoded = std::mem::take(writer.inner_mut());
+        // Copied out and kept: the writer's buffer keeps its capacity instead of growing anew
+        // from nothing for every row group, which left the heap fragmented on long files.
+        let encoded = writer.inner_mut();
         if !encoded.is_empty() {
-            self.object.put(Bytes::from(encoded)).await.map_err(|e| Error::target("uploading a Parquet file", e))?;
+            self.object.write_all(encoded).await.map_err(|e| upload_error("uploading a Parquet file", e))?;
+            encoded.clear();
         }
         Ok(())
     }
