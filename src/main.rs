@@ -223,7 +223,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     "loading", "rows", "of_about", "chunks", "of_about", "rows/s", "eta"
                 );
                 for load in loads {
-                    let figures = load_figures(&load);
+                    let figures = binlake::progress::Figures::of_load(&load);
                     println!(
                         "{:<40} {:>12} {:>12} {:>7} {:>9} {:>9} {:>8}  {}",
                         load.table.to_string(),
@@ -253,27 +253,6 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// A load's figures from its committed chunks: the rate is the one up to its last chunk.
-fn load_figures(load: &binlake::state::LoadProgress) -> binlake::progress::Figures {
-    let mut rows = 0;
-    let samples: Vec<(f64, u64)> = load
-        .commits
-        .iter()
-        .filter_map(|(at, n)| {
-            rows += n;
-            let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
-            Some((at.timestamp_millis() as f64 / 1000.0, rows))
-        })
-        .collect();
-    binlake::progress::Figures {
-        rows: load.rows,
-        of_about: load.estimated_rows.unwrap_or(0),
-        chunks: load.chunks,
-        of_chunks: load.estimated_chunks.unwrap_or(0),
-        rows_per_s: binlake::progress::recent_rate(&samples),
     }
 }
 

@@ -23,6 +23,28 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// A load's figures from the chunks it committed (`binlake status`): the rate is the one up
+    /// to its last chunk.
+    pub fn of_load(load: &crate::state::LoadProgress) -> Figures {
+        let mut rows = 0;
+        let samples: Vec<(f64, u64)> = load
+            .commits
+            .iter()
+            .filter_map(|(at, n)| {
+                rows += n;
+                let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+                Some((at.timestamp_millis() as f64 / 1000.0, rows))
+            })
+            .collect();
+        Figures {
+            rows: load.commits.iter().map(|(_, n)| n).sum(),
+            of_about: load.estimated_rows.unwrap_or(0),
+            chunks: load.chunks,
+            of_chunks: load.estimated_chunks.unwrap_or(0),
+            rows_per_s: recent_rate(&samples),
+        }
+    }
+
     /// The time left at the recent rate; none without a rate or an estimate. A table larger
     /// than its estimate has a few seconds left, not a negative time.
     pub fn eta(&self) -> Option<Duration> {
@@ -150,5 +172,24 @@ mod tests {
         assert_eq!(past.eta(), Some(Duration::ZERO));
         assert_eq!(Figures { rows_per_s: None, of_about: 0, ..past }.to_string(), "95000 rows, 3 chunks, rate not known yet");
         assert_eq!(human(Duration::from_secs(3725)), "1h02m");
+    }
+
+    #[test]
+    fn a_stored_load_gives_its_rows_and_the_rate_up_to_its_last_chunk() {
+        let load = crate::state::LoadProgress {
+            table: crate::schema::TableId::new("db", "t"),
+            chunks: 3,
+            estimated_rows: Some(10_000),
+            estimated_chunks: Some(10),
+            commits: vec![
+                ("2026-12-07T10:00:00+00:00".into(), 1000),
+                ("2026-12-07T10:00:10+00:00".into(), 1000),
+                ("2026-12-07T10:00:20+00:00".into(), 2000),
+            ],
+        };
+        let figures = Figures::of_load(&load);
+        assert_eq!((figures.rows, figures.chunks, figures.of_about, figures.of_chunks), (4000, 3, 10_000, 10));
+        assert_eq!(figures.rows_per_s, Some(150.0));
+        assert_eq!(figures.eta(), Some(Duration::from_secs(40)));
     }
 }

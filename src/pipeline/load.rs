@@ -157,6 +157,8 @@ struct Chunking {
     /// front and puts the rest at the end.
     todo: Mutex<VecDeque<(usize, KeyRange)>>,
     progress_interval: Duration,
+    /// See [`test_pause_after_chunk`].
+    pause_after_chunk: Option<Duration>,
     board: Arc<Board>,
 }
 
@@ -289,6 +291,7 @@ impl Pipeline {
             tables: plan.chunked.into_iter().map(|(t, _)| t).collect(),
             todo: Mutex::new(todo),
             progress_interval: self.s.progress_interval,
+            pause_after_chunk: test_pause_after_chunk(),
             board,
         });
         let mut load = tokio::task::JoinSet::new();
@@ -546,7 +549,7 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
         }
         reader.finish(&mut conn).await?;
         table.chunks.fetch_add(1, Ordering::Relaxed);
-        if let Some(pause) = test_pause_after_chunk() {
+        if let Some(pause) = shared.pause_after_chunk {
             tokio::time::sleep(pause).await;
         }
         group.chunks.push(LoadChunk { range, position, rows, columns: table.columns.clone() });

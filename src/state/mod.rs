@@ -133,14 +133,14 @@ pub struct LoadChunk {
 #[derive(Debug, Clone)]
 pub struct LoadProgress {
     pub table: TableId,
-    /// Chunks and rows committed so far, by every run of this load.
+    /// Chunks committed so far, by every run of this load.
     pub chunks: u64,
-    pub rows: u64,
     /// The server's estimate of the table's rows when the load was planned, and the chunks
     /// that makes.
     pub estimated_rows: Option<u64>,
     pub estimated_chunks: Option<u64>,
-    /// When its chunks were committed (RFC 3339) with their rows, oldest first.
+    /// When its chunks were committed (RFC 3339) with their rows, oldest first: its rows so far
+    /// are their sum.
     pub commits: Vec<(String, u64)>,
 }
 

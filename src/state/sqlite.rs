@@ -365,7 +365,6 @@ impl StateStore for SqliteStore {
             progress.push(LoadProgress {
                 table: TableId::new(database, name),
                 chunks: commits.iter().map(|c| c.1 as u64).sum(),
-                rows: commits.iter().map(|c| c.2 as u64).sum(),
                 estimated_rows: estimated_rows.map(|r| r as u64),
                 estimated_chunks: estimated_chunks.map(|c| c as u64),
                 commits: commits.into_iter().map(|(at, _, rows)| (at, rows as u64)).collect(),

@@ -184,10 +184,7 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
         assert!(first_cdc < last_load, "no CDC file of pairs was committed while big was loading\n{logs}");
     }
     // The merged tables too, LOAD files interleaved with CDC files as they were committed.
-    let out = binlake(state.path())
-        .args(["verify", "--source", &mysql_url(), "--lake", &merged.url, "--tables", &format!("{}.*", db.name)])
-        .output()
-        .unwrap();
+    let out = verify(state.path(), &db.name, &merged.url);
     assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let big_loads = lake.files(&db.name, "big").await.iter().filter(|k| k.contains("/LOAD")).count();
     assert!(big_loads >= 4, "4 workers write at least 4 LOAD files, not {big_loads}");
@@ -298,9 +295,6 @@ async fn a_reload_while_binlake_runs_loads_the_table_anew_beside_the_stream() {
         let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, table), "id").await;
         assert_rows_match(table, &replayed, &source_rows(&mut db, table, "id").await, &[], &[]);
     }
-    let out = binlake(state.path())
-        .args(["verify", "--source", &mysql_url(), "--lake", &lake.url, "--tables", &format!("{}.*", db.name)])
-        .output()
-        .unwrap();
+    let out = verify(state.path(), &db.name, &lake.url);
     assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
