@@ -368,23 +368,36 @@ async fn an_idle_source_is_not_mistaken_for_a_dead_one() {
 /// GET /metrics over plain HTTP/1.0.
 /// Waits until the binlake running as `child` with `--metrics-listen addr` has read the
 /// binlog up to the server's position now (`binlake_read_offset`), whether or not it has
-/// committed it.
+/// committed it. Other tests rotate the server's binlog meanwhile, so binlake may have
+/// started in a later file than the target's: the furthest position of any file counts.
 async fn wait_read(child: &mut Child, addr: &str) {
     let target = server_position(&mysql_url()).await;
-    let series = format!("binlake_read_offset{{file=\"{}\"}} ", target.file);
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let read = std::net::TcpStream::connect(addr)
-            .ok()
-            .map(|_| scrape(addr))
-            .and_then(|text| text.lines().find_map(|l| l.strip_prefix(&series).and_then(|v| v.trim().parse::<f64>().ok())));
-        if read.is_some_and(|offset| offset >= target.offset as f64) {
+        let read = std::net::TcpStream::connect(addr).ok().and_then(|_| {
+            scrape(addr)
+                .lines()
+                .filter_map(|line| {
+                    let (file, offset) = line.strip_prefix("binlake_read_offset{file=\"")?.split_once("\"} ")?;
+                    Some(binlake::position::BinlogPos::new(file, offset.trim().parse::<f64>().ok()? as u64))
+                })
+                .max()
+        });
+        if read.as_ref().is_some_and(|at| *at >= target) {
             return;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("binlake exited ({status}) before reading up to the server's position {target}");
         }
-        assert!(std::time::Instant::now() < deadline, "binlake did not read up to the server's position {target} (read: {read:?})");
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let stderr = child.stderr.take().map(|mut e| {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut e, &mut text).ok();
+                text
+            });
+            panic!("binlake did not read up to the server's position {target} (read: {read:?}):\n{}", stderr.unwrap_or_default());
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
