@@ -21,11 +21,11 @@ use crate::change::{Change, Op};
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
 use crate::schema::TableId;
-use crate::source::chunks::{ChunkState, Judged, KeyRange, LoadedTable};
+use crate::source::chunks::{ChunkState, Judged, Key, KeyRange, LoadedTable};
 use crate::value::Cell;
 
 /// A chunk a written change waits for: its table and its lower bound.
-pub(super) type Awaited = HashSet<(TableId, Option<i128>)>;
+pub(super) type Awaited = HashSet<(TableId, Option<Key>)>;
 
 #[derive(Default)]
 pub(super) struct Board {
@@ -124,19 +124,26 @@ impl Board {
                 let judge = |row: &[Cell]| table.judge(&change.table, row, at);
                 let new = judge(&change.row);
                 let old = change.moved_from.as_deref().map(judge);
+                if new == Judged::Unplaceable || old == Some(Judged::Unplaceable) {
+                    return Err(Error::Internal(format!(
+                        "a change of {} at {at} has a key that is not of its chunked full load's key; run `binlake reload {}` to load the table anew",
+                        change.table.id, change.table.id
+                    )));
+                }
                 if new != Judged::Opening && old != Some(Judged::Opening) {
                     break (old, new);
                 }
             }
             opened.await;
         };
-        let mut wait = |judged: Judged| {
+        let table = change.table.id.clone();
+        let mut wait = |judged: &Judged| {
             if let Judged::Streamed(Some(lo)) = judged {
-                awaited.insert((change.table.id.clone(), lo));
+                awaited.insert((table.clone(), lo.clone()));
             }
         };
-        let streamed = |j: Judged| j != Judged::Loaded;
-        match (old, new) {
+        let streamed = |j: &Judged| *j != Judged::Loaded;
+        match (&old, &new) {
             (None, new) => {
                 wait(new);
                 Ok(streamed(new))
@@ -171,7 +178,7 @@ impl Board {
                     return Err(e);
                 }
                 let state = &mut *state;
-                awaited.retain(|(table, lo)| state.tables.get(table).is_some_and(|t| !t.is_committed(*lo)));
+                awaited.retain(|(table, lo)| state.tables.get(table).is_some_and(|t| !t.is_committed(lo)));
                 state.hurry = !awaited.is_empty();
                 if awaited.is_empty() {
                     return Ok(());

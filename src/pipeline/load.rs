@@ -25,7 +25,7 @@ use crate::schema::TableSchema;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
 use crate::sink::{FileMemory, Prefix, RowMeta, layout};
-use crate::source::chunks::{self, ChunkReader, ChunkState, KeyRange, Split};
+use crate::source::chunks::{self, ChunkKey, ChunkReader, ChunkState, KeyRange, LoadedTable, Split};
 use crate::source::snapshot::{self, Chunk};
 use crate::source::{Flavor, Source};
 use crate::state::{FileKind, LoadChunk, StateStore, Store};
@@ -38,7 +38,7 @@ const PAGE_ROWS: usize = 4096;
 /// One table's chunked full load.
 struct TableLoad {
     schema: Arc<TableSchema>,
-    key: usize,
+    key: ChunkKey,
     split: Split,
     generation: i64,
     /// Its columns as the load reads them: every chunk checks them first.
@@ -140,6 +140,18 @@ fn test_pause_after_chunk() -> Option<Duration> {
     std::env::var("BINLAKE_TEST_CHUNK_PAUSE_MS").ok()?.parse().ok().map(Duration::from_millis)
 }
 
+/// The collations of `table`'s columns, by name (`None` for columns without one).
+async fn key_collations(conn: &mut mysql_async::Conn, table: &TableSchema) -> Result<std::collections::HashMap<String, Option<String>>> {
+    let rows: Vec<(String, Option<String>)> = conn
+        .exec(
+            "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&table.id.database, &table.id.table),
+        )
+        .await
+        .map_err(|e| Error::source(format!("reading the collations of {}", table.id), e))?;
+    Ok(rows.into_iter().collect())
+}
+
 /// What the chunk workers share.
 struct Chunking {
     source: Source,
@@ -170,9 +182,9 @@ pub(super) struct LoadPlan {
 }
 
 impl LoadPlan {
-    /// The tables loaded in chunks, with their chunks committed so far.
-    pub fn chunked(&self) -> impl Iterator<Item = (&Arc<TableSchema>, &[LoadChunk])> {
-        self.chunked.iter().map(|(t, done)| (&t.schema, done.as_slice()))
+    /// The tables loaded in chunks, with what their LOAD files hold so far.
+    pub fn chunked(&self) -> impl Iterator<Item = (&Arc<TableSchema>, LoadedTable)> {
+        self.chunked.iter().map(|(t, done)| (&t.schema, LoadedTable::chunked(t.key.clone(), done.clone())))
     }
 }
 
@@ -189,12 +201,18 @@ impl Pipeline {
         for table in tables {
             let mut generation = self.store.begin_load(&table.id).await?;
             let mut done = self.store.load_chunks(&table.id).await?;
-            let key = if exact_positions { chunks::chunk_key(&table) } else { Err("MySQL sources are read from one snapshot for now") };
+            let key = if exact_positions {
+                let collations = key_collations(&mut conn, &table).await?;
+                chunks::chunk_key(&table, |name| collations.get(name).cloned().flatten())
+            } else {
+                Err("MySQL sources are read from one snapshot for now".into())
+            };
             match key {
                 Ok(key) => {
                     let columns = chunks::columns_fingerprint(&mut conn, &table).await?;
-                    if done.iter().any(|c| c.columns != columns) {
-                        warn!(table = %table.id, "the table's columns changed since its full load began; it is loaded anew.");
+                    let same_key = |c: &LoadChunk| c.key.clone().or_else(|| ChunkKey::legacy(&table)).as_ref() == Some(&key);
+                    if done.iter().any(|c| c.columns != columns || !same_key(c)) {
+                        warn!(table = %table.id, "the table's columns or key changed since its full load began; it is loaded anew.");
                         self.store.set_phase(&table.id, crate::state::Phase::Loading).await?;
                         generation = self.store.begin_load(&table.id).await?;
                         done.clear();
@@ -213,14 +231,15 @@ impl Pipeline {
                     let estimated_chunks =
                         done.len() as u64 + estimated_rows.saturating_sub(rows).div_ceil(self.s.snapshot_chunk_rows as u64).max(1);
                     self.store.set_load_estimate(&table.id, estimated_rows, estimated_chunks).await?;
-                    let span = chunks::key_span(&mut conn, &table, key).await?;
-                    let split = Split::choose(table.primary_key.len() == 1, span, estimated_rows, self.s.snapshot_chunk_rows);
+                    let span = chunks::key_span(&mut conn, &table, &key).await?;
+                    let split = Split::choose(span, estimated_rows, self.s.snapshot_chunk_rows);
                     match split {
                         Split::Even { step, .. } => {
                             info!(table = %table.id, keys_per_chunk = step as u64, "chunks are even steps of its key.")
                         }
                         Split::Walk => {
-                            info!(table = %table.id, "chunks end where an index walk of snapshot-chunk-rows rows does (a composite or sparse key).")
+                            let key = key.columns.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
+                            info!(table = %table.id, key, "chunks end where an index walk of snapshot-chunk-rows rows does (a composite, sparse or non-integer key).")
                         }
                     }
                     let mut load = TableLoad {
@@ -244,7 +263,7 @@ impl Pipeline {
                         self.store.set_phase(&table.id, crate::state::Phase::Loading).await?;
                         generation = self.store.begin_load(&table.id).await?;
                     }
-                    info!(table = %table.id, reason = why, "the table is read from one consistent snapshot, not in chunks.");
+                    info!(table = %table.id, reason = %why, "the table is read from one consistent snapshot, not in chunks.");
                     whole.push((table, generation));
                 }
             }
@@ -473,11 +492,11 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
                     let table = &shared.tables[index];
                     let hi = match table.split.even_bound(&gap) {
                         Some(hi) => hi,
-                        None => chunks::next_bound(&mut conn, &table.schema, table.key, &gap, shared.chunk_rows).await?,
+                        None => chunks::next_bound(&mut conn, &table.schema, &table.key, &gap, shared.chunk_rows).await?,
                     };
                     let hi = match hi {
                         Some(hi) => {
-                            todo.push_back((index, KeyRange { lo: Some(hi), hi: gap.hi }));
+                            todo.push_back((index, KeyRange { lo: Some(hi.clone()), hi: gap.hi }));
                             Some(hi)
                         }
                         None => gap.hi,
@@ -487,7 +506,7 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
             }
         };
         let due = |g: &Group| {
-            next.is_none_or(|(index, _)| index != g.table)
+            next.as_ref().is_none_or(|(index, _)| *index != g.table)
                 || g.batch.has_closed()
                 || g.batch.largest() >= shared.output.max_file_size
                 || g.opened.elapsed().as_secs() >= GROUP_SECONDS
@@ -498,7 +517,7 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
             let completes = Completes::Chunks { schema: &table.schema, generation: table.generation, chunks: &done.chunks };
             let files = done.batch.flush(completes).await?;
             for chunk in &done.chunks {
-                shared.board.set(&table.schema.id, chunk.range, ChunkState::Committed(chunk.position.clone()));
+                shared.board.set(&table.schema.id, chunk.range.clone(), ChunkState::Committed(chunk.position.clone()));
             }
             let rows: u64 = done.chunks.iter().map(|c| c.rows).sum();
             tracing::debug!(table = %table.schema.id, chunks = done.chunks.len(), rows, files = files.len(), "chunks committed.");
@@ -519,10 +538,10 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
             chunks: Vec::new(),
             opened: Instant::now(),
         });
-        shared.board.set(&schema.id, range, ChunkState::Opening);
-        let mut reader = ChunkReader::begin(&mut conn, schema, table.key, &range, PAGE_ROWS.min(shared.chunk_rows)).await?;
+        shared.board.set(&schema.id, range.clone(), ChunkState::Opening);
+        let mut reader = ChunkReader::begin(&mut conn, schema, &table.key, &range, PAGE_ROWS.min(shared.chunk_rows)).await?;
         let position = reader.position.clone();
-        shared.board.set(&schema.id, range, ChunkState::Reading(position.clone()));
+        shared.board.set(&schema.id, range.clone(), ChunkState::Reading(position.clone()));
         let mut rows = 0u64;
         let read = |e| Error::source(format!("reading a chunk of {}", schema.id), e);
         while let Some((query, params)) = reader.next_page() {
@@ -552,6 +571,6 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
         if let Some(pause) = shared.pause_after_chunk {
             tokio::time::sleep(pause).await;
         }
-        group.chunks.push(LoadChunk { range, position, rows, columns: table.columns.clone() });
+        group.chunks.push(LoadChunk { range, position, rows, columns: table.columns.clone(), key: Some(table.key.clone()) });
     }
 }

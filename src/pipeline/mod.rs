@@ -28,7 +28,7 @@ use crate::schema::{SchemaOptions, TableFilter, TableId, TableSchema};
 use crate::sink::Prefix;
 use crate::sink::settings::S3Settings;
 use crate::sink::target::Target;
-use crate::source::chunks::LoadedTable;
+use crate::source::chunks::{ChunkKey, LoadedTable};
 use crate::source::tracker::{Tracker, shadow_base};
 use crate::source::{self, Source, StreamFrom, preflight};
 use crate::state::{FileKind, Lease, Phase, StateStore, Store};
@@ -234,11 +234,15 @@ impl Pipeline {
         for t in &states {
             let Some(snapshot) = &t.snapshot else { continue };
             let chunks = self.store.load_chunks(&t.id).await?;
-            let table = if chunks.is_empty() { LoadedTable::whole(snapshot.clone()) } else { LoadedTable::chunked(chunks) };
+            let key = chunks.first().and_then(|c| c.key.clone()).or_else(|| live.get(&t.id).and_then(|s| ChunkKey::legacy(s)));
+            let table = match key {
+                Some(key) if !chunks.is_empty() => LoadedTable::chunked(key, chunks),
+                _ => LoadedTable::whole(snapshot.clone()),
+            };
             board.insert(t.id.clone(), table, false);
         }
         let loading: Vec<(Arc<TableSchema>, LoadedTable)> =
-            plan.iter().flat_map(|p| p.chunked()).map(|(schema, done)| (schema.clone(), LoadedTable::chunked(done.to_vec()))).collect();
+            plan.iter().flat_map(|p| p.chunked()).map(|(schema, table)| (schema.clone(), table)).collect();
         // The stream starts where the first change not in a committed file may be: after the
         // checkpoint, and after each table's (or each committed chunk's) snapshot; chunks not
         // read yet will be read as of a later position than this one.

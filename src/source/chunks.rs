@@ -9,9 +9,14 @@
 //!   ends at or before P and none after.
 //! - The ranges of one full load partition the whole key space (the first range has no lower
 //!   bound, the last no upper one), so every row, also one inserted during the load, belongs
-//!   to exactly one chunk, whatever its key. Ranges are of the chunk key, the primary key's
-//!   first column, an integer: a binlog row image is placed in its chunk by comparing
-//!   integers, with no collation to get wrong.
+//!   to exactly one chunk, whatever its key. Ranges are of the chunk key ([`ChunkKey`]): the
+//!   primary key's columns, or as many of the first ones as binlake orders exactly as the
+//!   server does (integers, DECIMAL, DATE, DATETIME, TIMESTAMP, binary strings, text of a
+//!   UTF-8 `_bin` collation); a binlog row image is placed in its chunk by comparing its key
+//!   with the chunks' bounds in that order ([`KeyPart`]), so the server and binlake never
+//!   disagree on which chunk holds a key. Text of other collations (`utf8mb4_general_ci`,
+//!   `utf8mb4_0900_ai_ci`, ...) is not ordered by binlake: a key starting with one is not
+//!   chunked, and the table is read from one snapshot.
 //! - The stream starts at or before the smallest position of a committed chunk (and before
 //!   any chunk not committed is begun) and, for each row image of the table, writes the
 //!   change to a CDC file if and only if the event ends after the position of the chunk that
@@ -36,57 +41,321 @@
 //! [`DENSE_KEYS`] times its rows) is cut into even steps of keys from `MIN` to `MAX`, each
 //! holding at most `snapshot-chunk-rows` rows times that factor (one row per key at most):
 //! no query at all. Otherwise a chunk from `lo` ends at the key `snapshot-chunk-rows` rows
-//! further on (`ORDER BY k LIMIT 1 OFFSET n`, a walk along the index of one chunk's length,
-//! whose pages the chunk's read then finds in the buffer pool); rows that share one chunk-key
-//! value (a composite key) are in one chunk however many they are. Bounds are only ever set
+//! further on (`ORDER BY key LIMIT 1 OFFSET n`, a walk along the index of one chunk's length,
+//! whose pages the chunk's read then finds in the buffer pool). Composite bounds are compared
+//! column by column in the queries (`a > ? OR a = ? AND b >= ?`), which the range optimizer
+//! reads as index ranges. Where the chunk key is only the first columns of the primary key,
+//! rows that share one chunk-key value are in one chunk however many they are. Bounds are only ever set
 //! before a chunk is begun: a chunk cannot be cut once the stream judges changes by it.
+
+use std::cmp::Ordering;
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 
 use crate::error::{Error, Result};
 use crate::position::BinlogPos;
-use crate::schema::{ColumnType, TableSchema, quote_ident};
+use crate::schema::{ColumnType, Storage, TableSchema, quote_ident};
 use crate::state::LoadChunk;
 use crate::value::Cell;
 
+/// One column's value in a chunk key, ordered as the server orders that column.
+#[derive(Debug, Clone)]
+pub enum KeyPart {
+    /// Integers; DECIMAL unscaled, DATE in days, DATETIME and TIMESTAMP in microseconds (a
+    /// zero date, which binlake reads as NULL, is `i128::MIN`: the server sorts it first).
+    Int(i128),
+    /// Binary strings in byte order; text of a UTF-8 `_bin` collation in code point order,
+    /// which is its bytes' order, with trailing spaces not counting where `pad` (PAD SPACE).
+    Bytes { bytes: Vec<u8>, pad: bool },
+}
+
+impl Ord for KeyPart {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (KeyPart::Int(a), KeyPart::Int(b)) => a.cmp(b),
+            (KeyPart::Bytes { bytes: a, pad: true }, KeyPart::Bytes { bytes: b, .. }) => pad_space_cmp(a, b),
+            (KeyPart::Bytes { bytes: a, .. }, KeyPart::Bytes { bytes: b, .. }) => a.cmp(b),
+            (KeyPart::Int(_), KeyPart::Bytes { .. }) => Ordering::Less,
+            (KeyPart::Bytes { .. }, KeyPart::Int(_)) => Ordering::Greater,
+        }
+    }
+}
+
+impl PartialOrd for KeyPart {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for KeyPart {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for KeyPart {}
+
+impl std::hash::Hash for KeyPart {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        match self {
+            KeyPart::Int(i) => i.hash(h),
+            KeyPart::Bytes { bytes, pad: true } => bytes[..bytes.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1)].hash(h),
+            KeyPart::Bytes { bytes, .. } => bytes.hash(h),
+        }
+    }
+}
+
+/// PAD SPACE: the shorter string compares as if padded with spaces to the longer's length.
+fn pad_space_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    a[..n].cmp(&b[..n]).then_with(|| {
+        let against_spaces = |rest: &[u8]| rest.iter().map(|c| c.cmp(&b' ')).find(|o| o.is_ne()).unwrap_or(Ordering::Equal);
+        if a.len() > n { against_spaces(&a[n..]) } else { against_spaces(&b[n..]).reverse() }
+    })
+}
+
+/// A value of a table's chunk key: one part per key column, compared column by column as the
+/// server compares the key's tuples.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(pub Vec<KeyPart>);
+
+impl Key {
+    pub fn int(i: i128) -> Self {
+        Key(vec![KeyPart::Int(i)])
+    }
+
+    /// The key as the state store keeps it: parts joined by `,`, each `i` and decimal digits,
+    /// `x` (binary) or `s` (PAD SPACE text) and hex bytes. A lone integer is its digits.
+    pub fn to_text(&self) -> String {
+        if let [KeyPart::Int(i)] = self.0.as_slice() {
+            return i.to_string();
+        }
+        let part = |p: &KeyPart| match p {
+            KeyPart::Int(i) => format!("i{i}"),
+            KeyPart::Bytes { bytes, pad } => {
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{}{hex}", if *pad { 's' } else { 'x' })
+            }
+        };
+        self.0.iter().map(part).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        if let Ok(i) = text.parse() {
+            return Some(Key::int(i));
+        }
+        let part = |p: &str| -> Option<KeyPart> {
+            let (tag, rest) = p.split_at_checked(1)?;
+            let hex = || -> Option<Vec<u8>> {
+                (rest.len() % 2 == 0).then_some(())?;
+                (0..rest.len()).step_by(2).map(|i| u8::from_str_radix(&rest[i..i + 2], 16).ok()).collect()
+            };
+            match tag {
+                "i" => rest.parse().ok().map(KeyPart::Int),
+                "x" => Some(KeyPart::Bytes { bytes: hex()?, pad: false }),
+                "s" => Some(KeyPart::Bytes { bytes: hex()?, pad: true }),
+                _ => None,
+            }
+        };
+        text.split(',').map(part).collect::<Option<Vec<_>>>().map(Key)
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let part = |p: &KeyPart| match p {
+            KeyPart::Int(i) => i.to_string(),
+            KeyPart::Bytes { bytes, .. } => format!("{:?}", String::from_utf8_lossy(bytes)),
+        };
+        match self.0.as_slice() {
+            [one] => write!(f, "{}", part(one)),
+            parts => write!(f, "({})", parts.iter().map(part).collect::<Vec<_>>().join(", ")),
+        }
+    }
+}
+
 /// A range `[lo, hi)` of a table's chunk key; `None` is unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyRange {
-    pub lo: Option<i128>,
-    pub hi: Option<i128>,
+    pub lo: Option<Key>,
+    pub hi: Option<Key>,
 }
 
 impl KeyRange {
     pub const ALL: KeyRange = KeyRange { lo: None, hi: None };
 
-    pub fn contains(&self, key: i128) -> bool {
-        self.lo.is_none_or(|lo| key >= lo) && self.hi.is_none_or(|hi| key < hi)
+    pub fn contains(&self, key: &Key) -> bool {
+        self.lo.as_ref().is_none_or(|lo| key >= lo) && self.hi.as_ref().is_none_or(|hi| key < hi)
     }
 }
 
 impl std::fmt::Display for KeyRange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let bound = |b: Option<i128>| b.map_or_else(String::new, |b| b.to_string());
-        write!(f, "[{}, {})", bound(self.lo), bound(self.hi))
+        let bound = |b: &Option<Key>| b.as_ref().map_or_else(String::new, |b| b.to_string());
+        write!(f, "[{}, {})", bound(&self.lo), bound(&self.hi))
     }
 }
 
-/// The column a table is chunked by, or why it cannot be: the primary key's first column,
-/// when it is an integer.
-pub fn chunk_key(table: &TableSchema) -> std::result::Result<usize, &'static str> {
-    let Some(&first) = table.primary_key.first() else { return Err("it has no primary key") };
-    match table.columns[first].ty {
-        ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::MediumInt | ColumnType::Int | ColumnType::BigInt => Ok(first),
-        _ => Err("the first column of its primary key is not an integer"),
+/// How one key column's values become key parts, so binlake orders them as the server does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    Int,
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
+    Date,
+    /// DATETIME and TIMESTAMP (the session's time zone is UTC).
+    Micros,
+    Binary,
+    /// Text of a UTF-8 `_bin` collation.
+    Utf8Bin {
+        pad: bool,
+    },
+}
+
+/// The columns a table is chunked by: its primary key, or as many of its first columns as
+/// binlake can order exactly as the server does (rows that share those are one chunk).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChunkKey {
+    pub columns: Vec<(String, KeyKind)>,
+    /// The key is the whole primary key: no two rows share a value.
+    pub unique: bool,
+}
+
+impl ChunkKey {
+    /// Chunks committed before binlake recorded its chunk key were of the primary key's first
+    /// column, an integer.
+    pub fn legacy(table: &TableSchema) -> Option<Self> {
+        let first = &table.columns[*table.primary_key.first()?];
+        Some(ChunkKey { columns: vec![(first.name.clone(), KeyKind::Int)], unique: table.primary_key.len() == 1 })
+    }
+
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).expect("a chunk key serializes")
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The key's columns' places in `table` (they are all there while the key is in use: a
+    /// change of the table's columns starts its load over).
+    fn places<'a>(&'a self, table: &'a TableSchema) -> impl Iterator<Item = Option<(usize, KeyKind)>> + 'a {
+        self.columns.iter().map(|(name, kind)| Some((table.columns.iter().position(|c| &c.name == name)?, *kind)))
+    }
+
+    /// The key of a row of `table` (cells in the table's column order).
+    pub fn of_cells(&self, table: &TableSchema, row: &[Cell]) -> Option<Key> {
+        self.places(table).map(|place| part_of_cell(place?.1, row.get(place?.0)?)).collect::<Option<Vec<_>>>().map(Key)
+    }
+
+    /// The key of values the server returned for the key's columns, in order.
+    fn of_values(&self, table: &TableSchema, values: Vec<Value>) -> Result<Key> {
+        let mut parts = Vec::with_capacity(values.len());
+        for (place, value) in self.places(table).zip(values) {
+            let (index, kind) = place.ok_or_else(|| Error::Internal(format!("a chunk key column of {} is gone", table.id)))?;
+            let cell = crate::value::from_snapshot(&table.columns[index], value).map_err(Error::Internal)?;
+            parts.push(part_of_cell(kind, &cell).ok_or_else(|| Error::Internal(format!("a chunk key value of {} is {cell:?}", table.id)))?);
+        }
+        Ok(Key(parts))
+    }
+
+    /// The key's values as query parameters.
+    fn values(&self, key: &Key) -> Vec<Value> {
+        self.columns.iter().zip(&key.0).map(|((_, kind), part)| value_of_part(*kind, part)).collect()
+    }
+
+    fn column_list(&self) -> Vec<String> {
+        self.columns.iter().map(|(name, _)| quote_ident(name)).collect()
     }
 }
 
-fn key_of(cell: &Cell) -> Option<i128> {
-    match cell {
-        Cell::Int(i) => Some(*i as i128),
-        Cell::UInt(u) => Some(*u as i128),
-        _ => None,
+fn part_of_cell(kind: KeyKind, cell: &Cell) -> Option<KeyPart> {
+    Some(match (kind, cell) {
+        (KeyKind::Int, Cell::Int(i)) => KeyPart::Int(*i as i128),
+        (KeyKind::Int, Cell::UInt(u)) => KeyPart::Int(*u as i128),
+        (KeyKind::Decimal { precision, scale }, Cell::Decimal(text)) => {
+            KeyPart::Int(crate::sink::parquet::decimal_to_i128(text, precision, scale as i8).ok()?)
+        }
+        (KeyKind::Date, Cell::Date(days)) => KeyPart::Int(*days as i128),
+        (KeyKind::Micros, Cell::Micros(us)) => KeyPart::Int(*us as i128),
+        (KeyKind::Date | KeyKind::Micros, Cell::Null) => KeyPart::Int(i128::MIN),
+        (KeyKind::Binary, Cell::Bytes(b)) => KeyPart::Bytes { bytes: b.clone(), pad: false },
+        (KeyKind::Utf8Bin { pad }, Cell::Text(t)) => KeyPart::Bytes { bytes: t.as_bytes().to_vec(), pad },
+        _ => return None,
+    })
+}
+
+fn value_of_part(kind: KeyKind, part: &KeyPart) -> Value {
+    match (kind, part) {
+        (KeyKind::Int, KeyPart::Int(i)) => i64::try_from(*i).map_or(Value::UInt(*i as u64), Value::Int),
+        (KeyKind::Decimal { scale, .. }, KeyPart::Int(i)) => Value::Bytes(decimal_text(*i, scale).into_bytes()),
+        (KeyKind::Date, KeyPart::Int(i128::MIN)) => Value::Bytes(b"0000-00-00".to_vec()),
+        (KeyKind::Micros, KeyPart::Int(i128::MIN)) => Value::Bytes(b"0000-00-00 00:00:00".to_vec()),
+        (KeyKind::Date, KeyPart::Int(days)) => Value::Bytes(crate::value::date_text(*days as i32).into_bytes()),
+        (KeyKind::Micros, KeyPart::Int(us)) => Value::Bytes(crate::value::datetime_text(*us as i64, 6).into_bytes()),
+        (_, KeyPart::Bytes { bytes, .. }) => Value::Bytes(bytes.clone()),
+        (_, KeyPart::Int(i)) => Value::Bytes(i.to_string().into_bytes()),
+    }
+}
+
+/// An unscaled decimal as text at `scale` (`-1250`, 2 -> `-12.50`).
+fn decimal_text(unscaled: i128, scale: u8) -> String {
+    let digits = format!("{:0>width$}", unscaled.unsigned_abs(), width = scale as usize + 1);
+    let (int, frac) = digits.split_at(digits.len() - scale as usize);
+    let sign = if unscaled < 0 { "-" } else { "" };
+    if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") }
+}
+
+/// How a key column of type `ty` with collation `collation` orders, if binlake can follow it.
+fn key_kind(ty: &ColumnType, storage: Option<Storage>, collation: Option<&str>) -> std::result::Result<KeyKind, String> {
+    Ok(match ty {
+        ColumnType::TinyInt | ColumnType::SmallInt | ColumnType::MediumInt | ColumnType::Int | ColumnType::BigInt | ColumnType::Year => {
+            KeyKind::Int
+        }
+        ColumnType::Decimal { precision, scale } if *precision <= 38 => KeyKind::Decimal { precision: *precision, scale: *scale },
+        ColumnType::Date => KeyKind::Date,
+        ColumnType::DateTime { .. } | ColumnType::Timestamp { .. } => KeyKind::Micros,
+        ColumnType::Binary => KeyKind::Binary,
+        ColumnType::Text => {
+            let collation = collation.unwrap_or("");
+            let utf8 = ["utf8mb4_", "utf8mb3_", "utf8_", "ascii_"].iter().any(|p| collation.starts_with(p));
+            let no_pad = collation.ends_with("_nopad_bin") || collation.ends_with("_0900_bin");
+            match () {
+                _ if utf8 && no_pad && !matches!(storage, Some(Storage::Fixed(_))) => KeyKind::Utf8Bin { pad: false },
+                _ if utf8 && collation.ends_with("_bin") && !no_pad => KeyKind::Utf8Bin { pad: true },
+                _ => return Err(format!("collation {collation}, whose order binlake does not reproduce")),
+            }
+        }
+        other => return Err(format!("type {other:?}")),
+    })
+}
+
+/// The key a table is chunked by, or why it cannot be: its primary key's columns, as many of
+/// the first ones as binlake orders as the server does. `collation` gives a column's
+/// collation by name.
+pub fn chunk_key(table: &TableSchema, collation: impl Fn(&str) -> Option<String>) -> std::result::Result<ChunkKey, String> {
+    if table.primary_key.is_empty() {
+        return Err("it has no primary key".into());
+    }
+    let mut columns = Vec::new();
+    let mut why = None;
+    for &i in &table.primary_key {
+        let column = &table.columns[i];
+        match key_kind(&column.ty, column.storage, collation(&column.name).as_deref()) {
+            Ok(kind) => columns.push((column.name.clone(), kind)),
+            Err(e) => {
+                why = Some(format!("its primary key column {} has {e}", column.name));
+                break;
+            }
+        }
+    }
+    match why {
+        Some(why) if columns.is_empty() => Err(why),
+        _ => Ok(ChunkKey { unique: columns.len() == table.primary_key.len(), columns }),
     }
 }
 
@@ -94,14 +363,14 @@ fn key_of(cell: &Cell) -> Option<i128> {
 /// load still has to read.
 pub fn gaps(done: &[LoadChunk]) -> Vec<KeyRange> {
     let mut gaps = Vec::new();
-    let mut from: Option<Option<i128>> = Some(None);
+    let mut from: Option<Option<Key>> = Some(None);
     for chunk in done {
         if let Some(lo) = from
             && lo != chunk.range.lo
         {
-            gaps.push(KeyRange { lo, hi: chunk.range.lo });
+            gaps.push(KeyRange { lo, hi: chunk.range.lo.clone() });
         }
-        from = chunk.range.hi.map(Some);
+        from = chunk.range.hi.clone().map(Some);
     }
     if let Some(lo) = from {
         gaps.push(KeyRange { lo, hi: None });
@@ -121,36 +390,42 @@ pub enum ChunkState {
 }
 
 /// Whether a row image's change is in the LOAD files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judged {
     /// The LOAD files hold it (or will: its chunk is read later).
     Loaded,
     /// It belongs in a CDC file; with `Some`, that file must not be committed before the
     /// chunk starting at that bound is.
-    Streamed(Option<Option<i128>>),
+    Streamed(Option<Option<Key>>),
     /// Its chunk's position is not known yet: ask again in a moment.
     Opening,
+    /// The row's key is not of the chunk key's form (its table changed), while chunks may
+    /// still hold it or not.
+    Unplaceable,
 }
 
 /// What a table's LOAD files hold or will hold, chunk by chunk, for the stream to tell which
 /// changes they have.
 #[derive(Debug, Clone, Default)]
 pub struct LoadedTable {
+    /// What its chunks are ranges of; `None` for a table read whole.
+    key: Option<ChunkKey>,
     /// The begun chunks by lower bound (`None` first): their ranges do not overlap. A key no
     /// chunk covers is in a range not begun yet.
-    chunks: std::collections::BTreeMap<Option<i128>, (Option<i128>, ChunkState)>,
+    chunks: std::collections::BTreeMap<Option<Key>, (Option<Key>, ChunkState)>,
 }
 
 impl LoadedTable {
     /// A table read from one snapshot at `position`.
     pub fn whole(position: BinlogPos) -> Self {
-        Self::chunked(vec![LoadChunk { range: KeyRange::ALL, position, rows: 0, columns: String::new() }])
+        let chunk = (None, ChunkState::Committed(position));
+        Self { key: None, chunks: [(None, chunk)].into() }
     }
 
-    /// A table whose `committed` chunks are all there is so far.
-    pub fn chunked(committed: Vec<LoadChunk>) -> Self {
+    /// A table chunked by `key` whose `committed` chunks are all there is so far.
+    pub fn chunked(key: ChunkKey, committed: Vec<LoadChunk>) -> Self {
         let chunks = committed.into_iter().map(|c| (c.range.lo, (c.range.hi, ChunkState::Committed(c.position)))).collect();
-        Self { chunks }
+        Self { key: Some(key), chunks }
     }
 
     /// The chunk of `range` goes to `state`.
@@ -179,25 +454,34 @@ impl LoadedTable {
     /// event wrote it, is in the LOAD files: it is when the event ends at or before the
     /// position of the chunk that holds the row's key, or when that chunk is read later.
     pub fn judge(&self, table: &TableSchema, row: &[Cell], at: &BinlogPos) -> Judged {
-        let key = table.primary_key.first().and_then(|&k| row.get(k)).and_then(key_of);
-        let found = match key {
+        let found = match &self.key {
             // a table read whole is one chunk of every key
             None => self.chunks.iter().next(),
-            Some(key) => self.chunks.range(..=Some(key)).next_back().filter(|(_, (hi, _))| hi.is_none_or(|hi| key < hi)),
+            Some(key) => match key.of_cells(table, row) {
+                Some(key) => {
+                    let key = Some(key);
+                    self.chunks.range(..=&key).next_back().filter(|(_, (hi, _))| hi.is_none() || *hi > key)
+                }
+                // after every chunk, no chunk holds the change
+                None if self.chunks.values().all(|(_, state)| matches!(state, ChunkState::Committed(p) if p < at)) => {
+                    return Judged::Streamed(None);
+                }
+                None => return Judged::Unplaceable,
+            },
         };
         match found {
             None => Judged::Loaded,
             Some((_, (_, ChunkState::Opening))) => Judged::Opening,
             Some((_, (_, ChunkState::Reading(p)))) if at <= p => Judged::Loaded,
-            Some((lo, (_, ChunkState::Reading(_)))) => Judged::Streamed(Some(*lo)),
+            Some((lo, (_, ChunkState::Reading(_)))) => Judged::Streamed(Some(lo.clone())),
             Some((_, (_, ChunkState::Committed(p)))) if at <= p => Judged::Loaded,
             Some(_) => Judged::Streamed(None),
         }
     }
 
     /// True when the chunk starting at `lo` is committed (or gone with a new load).
-    pub fn is_committed(&self, lo: Option<i128>) -> bool {
-        self.chunks.get(&lo).is_none_or(|(_, state)| matches!(state, ChunkState::Committed(_)))
+    pub fn is_committed(&self, lo: &Option<Key>) -> bool {
+        self.chunks.get(lo).is_none_or(|(_, state)| matches!(state, ChunkState::Committed(_)))
     }
 }
 
@@ -215,56 +499,63 @@ pub async fn columns_fingerprint(conn: &mut Conn, table: &TableSchema) -> Result
     Ok(rows.iter().map(|(n, t, null, c)| format!("{n} {t} {null} {}", c.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", "))
 }
 
-fn bound_value(bound: i128) -> Value {
-    match i64::try_from(bound) {
-        Ok(i) => Value::Int(i),
-        Err(_) => Value::UInt(bound as u64),
+/// A `WHERE` term comparing the tuple `columns` with `values` by `op` (`>=`, `>` or `<`),
+/// spelled out column by column (`a > ? OR (a = ? AND b >= ?)`), a form every server's range
+/// optimizer reads as ranges of the key's index.
+fn tuple_term(columns: &[String], op: &str, values: &[Value]) -> (String, Vec<Value>) {
+    let strict = op.trim_end_matches('=');
+    let (mut alternatives, mut params) = (Vec::new(), Vec::new());
+    for n in 0..columns.len() {
+        let mut term: Vec<String> = (0..n).map(|i| format!("{} = ?", columns[i])).collect();
+        params.extend(values[..n].iter().cloned());
+        term.push(format!("{} {} ?", columns[n], if n + 1 == columns.len() { op } else { strict }));
+        params.push(values[n].clone());
+        alternatives.push(term.join(" AND "));
     }
+    let term = if alternatives.len() == 1 { alternatives.remove(0) } else { format!("({})", alternatives.join(" OR ")) };
+    (term, params)
 }
 
-fn value_key(value: &Value) -> Option<i128> {
-    match value {
-        Value::Int(i) => Some(*i as i128),
-        Value::UInt(u) => Some(*u as i128),
-        Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
-        _ => None,
-    }
-}
-
-/// `WHERE` terms and parameters for a range of `column`.
-fn range_terms(column: &str, range: &KeyRange) -> (Vec<String>, Vec<Value>) {
+/// `WHERE` terms and parameters for a range of the chunk key.
+fn range_terms(key: &ChunkKey, range: &KeyRange) -> (Vec<String>, Vec<Value>) {
+    let columns = key.column_list();
     let (mut terms, mut params) = (Vec::new(), Vec::new());
-    if let Some(lo) = range.lo {
-        terms.push(format!("{column} >= ?"));
-        params.push(bound_value(lo));
-    }
-    if let Some(hi) = range.hi {
-        terms.push(format!("{column} < ?"));
-        params.push(bound_value(hi));
+    for (bound, op) in [(&range.lo, ">="), (&range.hi, "<")] {
+        if let Some(bound) = bound {
+            let (term, values) = tuple_term(&columns, op, &key.values(bound));
+            terms.push(term);
+            params.extend(values);
+        }
     }
     (terms, params)
 }
 
+fn filter(terms: &[String]) -> String {
+    if terms.is_empty() { String::new() } else { format!(" WHERE {}", terms.join(" AND ")) }
+}
+
 /// The end of the next chunk of `gap`, `rows` rows from its start: `None` when the rest of the
 /// gap is smaller.
-pub async fn next_bound(conn: &mut Conn, table: &TableSchema, key: usize, gap: &KeyRange, rows: usize) -> Result<Option<i128>> {
-    let column = quote_ident(&table.columns[key].name);
+pub async fn next_bound(conn: &mut Conn, table: &TableSchema, key: &ChunkKey, gap: &KeyRange, rows: usize) -> Result<Option<Key>> {
     let read = |e| Error::source(format!("finding the next chunk of {}", table.id), e);
-    let (terms, params) = range_terms(&column, gap);
-    let filter = if terms.is_empty() { String::new() } else { format!("WHERE {}", terms.join(" AND ")) };
-    let query = format!("SELECT {column} FROM {} {filter} ORDER BY {column} LIMIT 1 OFFSET {rows}", table.id.quoted());
-    let found: Option<Value> = conn.exec_first(query, params).await.map_err(read)?;
-    let Some(bound) = found.as_ref().and_then(value_key) else { return Ok(None) };
-    if gap.lo != Some(bound) && gap.lo.is_none_or(|lo| bound > lo) {
+    let columns = key.column_list().join(", ");
+    let (terms, params) = range_terms(key, gap);
+    let query = format!("SELECT {columns} FROM {}{} ORDER BY {columns} LIMIT 1 OFFSET {rows}", table.id.quoted(), filter(&terms));
+    let found: Option<Row> = conn.exec_first(query, params).await.map_err(read)?;
+    let Some(found) = found else { return Ok(None) };
+    let bound = key.of_values(table, found.unwrap())?;
+    if gap.lo.as_ref().is_none_or(|lo| bound > *lo) {
         return Ok(Some(bound));
     }
-    // More than `rows` rows share the gap's first key value: they are one chunk.
-    let (mut terms, mut params) = range_terms(&column, &KeyRange { lo: None, hi: gap.hi });
-    terms.push(format!("{column} > ?"));
-    params.push(bound_value(bound));
-    let query = format!("SELECT {column} FROM {} WHERE {} ORDER BY {column} LIMIT 1", table.id.quoted(), terms.join(" AND "));
-    let next: Option<Value> = conn.exec_first(query, params).await.map_err(read)?;
-    Ok(next.as_ref().and_then(value_key))
+    // More than `rows` rows share the gap's first key value (the key is a prefix of the
+    // primary key): they are one chunk.
+    let (mut terms, mut params) = range_terms(key, &KeyRange { lo: None, hi: gap.hi.clone() });
+    let (after, values) = tuple_term(&key.column_list(), ">", &key.values(&bound));
+    terms.push(after);
+    params.extend(values);
+    let query = format!("SELECT {columns} FROM {}{} ORDER BY {columns} LIMIT 1", table.id.quoted(), filter(&terms));
+    let next: Option<Row> = conn.exec_first(query, params).await.map_err(read)?;
+    next.map(|row| key.of_values(table, row.unwrap())).transpose()
 }
 
 /// Even steps are taken when the key span is at most this many times the rows: a chunk then
@@ -282,10 +573,10 @@ pub enum Split {
 }
 
 impl Split {
-    /// Even steps for `rows` rows (the server's estimate) of one-integer-column keys from
-    /// `min` to `max`, when they are dense enough.
-    pub fn choose(single_key: bool, min_max: Option<(i128, i128)>, rows: u64, chunk_rows: usize) -> Split {
-        let Some((min, max)) = min_max.filter(|_| single_key && rows > 0) else { return Split::Walk };
+    /// Even steps for `rows` rows (the server's estimate) of keys from `min` to `max` of a
+    /// key that is one integer column, when they are dense enough.
+    pub fn choose(min_max: Option<(i128, i128)>, rows: u64, chunk_rows: usize) -> Split {
+        let Some((min, max)) = min_max.filter(|_| rows > 0) else { return Split::Walk };
         let span = max - min + 1;
         if span > DENSE_KEYS * rows as i128 {
             return Split::Walk;
@@ -297,24 +588,38 @@ impl Split {
 
     /// Where the next chunk of `gap` ends, if the gap is cut there: `Some(hi)` leaves
     /// `[hi, gap.hi)` for later. `None` where the walk decides: ask [`next_bound`].
-    pub fn even_bound(&self, gap: &KeyRange) -> Option<Option<i128>> {
+    pub fn even_bound(&self, gap: &KeyRange) -> Option<Option<Key>> {
         let Split::Even { min, max, step } = *self else { return None };
-        let hi = gap.lo.map_or(min, |lo| lo.max(min)) + step;
-        if gap.hi.is_some_and(|end| hi >= end) {
+        let int = |k: &Key| match k.0.as_slice() {
+            [KeyPart::Int(i)] => *i,
+            _ => unreachable!("even steps are of one integer column"),
+        };
+        let hi = gap.lo.as_ref().map_or(min, |lo| int(lo).max(min)) + step;
+        if gap.hi.as_ref().is_some_and(|end| hi >= int(end)) {
             return Some(None);
         }
-        (hi <= max).then_some(Some(hi))
+        (hi <= max).then_some(Some(Key::int(hi)))
     }
 }
 
-/// The smallest and largest chunk key of the table, if it has rows (two index dives).
-pub async fn key_span(conn: &mut Conn, table: &TableSchema, key: usize) -> Result<Option<(i128, i128)>> {
-    let column = quote_ident(&table.columns[key].name);
+/// The smallest and largest key of a table chunked by one integer column that is its whole
+/// primary key, if it has rows (two index dives); `None` for other keys.
+pub async fn key_span(conn: &mut Conn, table: &TableSchema, key: &ChunkKey) -> Result<Option<(i128, i128)>> {
+    let [(name, KeyKind::Int)] = key.columns.as_slice() else { return Ok(None) };
+    if !key.unique {
+        return Ok(None);
+    }
+    let column = quote_ident(name);
     let row: Option<(Value, Value)> = conn
         .query_first(format!("SELECT MIN({column}), MAX({column}) FROM {}", table.id.quoted()))
         .await
         .map_err(|e| Error::source(format!("reading the key span of {}", table.id), e))?;
-    Ok(row.and_then(|(min, max)| Some((value_key(&min)?, value_key(&max)?))))
+    let int = |v: Value| match v {
+        Value::Int(i) => Some(i as i128),
+        Value::UInt(u) => Some(u as i128),
+        _ => None,
+    };
+    Ok(row.and_then(|(min, max)| Some((int(min)?, int(max)?))))
 }
 
 /// One chunk being read inside its own consistent snapshot, page by page in key order, on a
@@ -322,6 +627,7 @@ pub async fn key_span(conn: &mut Conn, table: &TableSchema, key: usize) -> Resul
 /// held whole, so rows of any size take one row's memory) and tells the reader each row.
 pub struct ChunkReader {
     select: String,
+    key_columns: Vec<String>,
     key_list: String,
     terms: Vec<String>,
     params: Vec<Value>,
@@ -335,7 +641,7 @@ pub struct ChunkReader {
 
 impl ChunkReader {
     /// Opens the chunk's snapshot on `conn` and reads its position.
-    pub async fn begin(conn: &mut Conn, table: &TableSchema, key: usize, range: &KeyRange, page_rows: usize) -> Result<Self> {
+    pub async fn begin(conn: &mut Conn, table: &TableSchema, key: &ChunkKey, range: &KeyRange, page_rows: usize) -> Result<Self> {
         let q = |e| Error::source(format!("opening a snapshot for a chunk of {}", table.id), e);
         conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(q)?;
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(q)?;
@@ -343,11 +649,12 @@ impl ChunkReader {
             .await?
             .ok_or_else(|| Error::Preflight("the server reports no binlog_snapshot_position".into()))?;
         let columns: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
-        let key_list = table.primary_key.iter().map(|&i| columns[i].clone()).collect::<Vec<_>>().join(", ");
-        let (terms, params) = range_terms(&columns[key], range);
+        let key_columns: Vec<String> = table.primary_key.iter().map(|&i| columns[i].clone()).collect();
+        let (terms, params) = range_terms(key, range);
         Ok(Self {
             select: format!("SELECT {} FROM {}", columns.join(", "), table.id.quoted()),
-            key_list,
+            key_list: key_columns.join(", "),
+            key_columns,
             terms,
             params,
             primary_key: table.primary_key.clone(),
@@ -367,11 +674,11 @@ impl ChunkReader {
         let mut terms = self.terms.clone();
         let mut params = self.params.clone();
         if let Some(last) = &self.last {
-            terms.push(format!("({}) > ({})", self.key_list, vec!["?"; last.len()].join(", ")));
-            params.extend(last.iter().cloned());
+            let (after, values) = tuple_term(&self.key_columns, ">", last);
+            terms.push(after);
+            params.extend(values);
         }
-        let filter = if terms.is_empty() { String::new() } else { format!(" WHERE {}", terms.join(" AND ")) };
-        Some((format!("{}{filter} ORDER BY {} LIMIT {}", self.select, self.key_list, self.page_rows), params))
+        Some((format!("{}{} ORDER BY {} LIMIT {}", self.select, filter(&terms), self.key_list, self.page_rows), params))
     }
 
     /// A row of the page was read: the next page starts after it.
@@ -394,48 +701,146 @@ impl ChunkReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{Column, TableId};
+
+    fn int(i: i128) -> Option<Key> {
+        Some(Key::int(i))
+    }
 
     fn chunk(lo: Option<i128>, hi: Option<i128>, offset: u64) -> LoadChunk {
-        LoadChunk { range: KeyRange { lo, hi }, position: BinlogPos::new("b.000001", offset), rows: 1, columns: String::new() }
+        LoadChunk {
+            range: KeyRange { lo: lo.map(Key::int), hi: hi.map(Key::int) },
+            position: BinlogPos::new("b.000001", offset),
+            rows: 1,
+            columns: String::new(),
+            key: None,
+        }
+    }
+
+    fn text(t: &str, pad: bool) -> KeyPart {
+        KeyPart::Bytes { bytes: t.as_bytes().to_vec(), pad }
+    }
+
+    fn table(columns: Vec<Column>, primary_key: Vec<usize>) -> TableSchema {
+        TableSchema { id: TableId::new("db", "t"), columns, primary_key, charset: None }
     }
 
     #[test]
     fn dense_single_integer_keys_are_cut_in_even_steps() {
-        assert_eq!(Split::choose(false, Some((1, 1000)), 1000, 100), Split::Walk);
-        assert_eq!(Split::choose(true, None, 0, 100), Split::Walk);
-        assert_eq!(Split::choose(true, Some((1, 100_000)), 1000, 100), Split::Walk, "too sparse");
-        let split = Split::choose(true, Some((1, 2000)), 1000, 100);
+        assert_eq!(Split::choose(None, 0, 100), Split::Walk);
+        assert_eq!(Split::choose(Some((1, 100_000)), 1000, 100), Split::Walk, "too sparse");
+        let split = Split::choose(Some((1, 2000)), 1000, 100);
         assert_eq!(split, Split::Even { min: 1, max: 2000, step: 200 });
-        let range = |lo, hi| KeyRange { lo, hi };
-        assert_eq!(split.even_bound(&range(None, None)), Some(Some(201)));
-        assert_eq!(split.even_bound(&range(Some(201), None)), Some(Some(401)));
+        let range = |lo: Option<i128>, hi: Option<i128>| KeyRange { lo: lo.map(Key::int), hi: hi.map(Key::int) };
+        assert_eq!(split.even_bound(&range(None, None)), Some(int(201)));
+        assert_eq!(split.even_bound(&range(Some(201), None)), Some(int(401)));
         assert_eq!(split.even_bound(&range(Some(1801), None)), None, "past max, the walk: rows inserted since");
         assert_eq!(split.even_bound(&range(Some(201), Some(300))), Some(None), "a gap smaller than a step is one chunk");
         assert_eq!(Split::Walk.even_bound(&range(None, None)), None);
         // an estimate above the real rows never makes a step shorter than the chunk rows
-        assert_eq!(Split::choose(true, Some((1, 500)), 1000, 100), Split::Even { min: 1, max: 500, step: 100 });
+        assert_eq!(Split::choose(Some((1, 500)), 1000, 100), Split::Even { min: 1, max: 500, step: 100 });
     }
 
     #[test]
     fn gaps_are_what_the_committed_chunks_leave_of_the_key_space() {
         assert_eq!(gaps(&[]), vec![KeyRange::ALL]);
         let done = [chunk(None, Some(10), 5), chunk(Some(20), Some(30), 5), chunk(Some(30), Some(40), 5)];
-        assert_eq!(gaps(&done), vec![KeyRange { lo: Some(10), hi: Some(20) }, KeyRange { lo: Some(40), hi: None }]);
+        assert_eq!(gaps(&done), vec![KeyRange { lo: int(10), hi: int(20) }, KeyRange { lo: int(40), hi: None }]);
         assert_eq!(gaps(&[chunk(None, Some(10), 5), chunk(Some(10), None, 5)]), vec![]);
     }
 
     #[test]
-    fn a_change_is_in_the_load_up_to_the_position_of_its_keys_chunk() {
-        let mut loaded = LoadedTable::chunked(vec![chunk(None, Some(10), 100), chunk(Some(10), Some(20), 300)]);
-        let table = TableSchema {
-            id: crate::schema::TableId::new("db", "t"),
-            columns: vec![
-                crate::schema::Column::nullable("id", ColumnType::BigInt),
-                crate::schema::Column::nullable("v", ColumnType::Text),
-            ],
-            primary_key: vec![0],
-            charset: None,
+    fn pad_space_text_orders_as_if_padded_with_spaces() {
+        assert_eq!(text("a", true), text("a   ", true), "trailing spaces do not count");
+        assert!(text("a", true) > text("a\t", true), "but a tab sorts below the space it is compared with");
+        assert!(text("a", true) < text("a!", true));
+        assert!(text("a\t", false) > text("a", false), "NO PAD: a longer string is greater");
+        assert!(text("B", true) < text("a", true), "a _bin collation orders code points, not letters");
+        assert!(text("z", true) < text("é", true));
+        let hash = |p: &KeyPart| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            p.hash(&mut h);
+            h.finish()
         };
+        assert_eq!(hash(&text("a", true)), hash(&text("a  ", true)));
+    }
+
+    #[test]
+    fn keys_keep_their_order_through_the_state_stores_text() {
+        let keys = [
+            Key::int(-5),
+            Key::int(u64::MAX as i128),
+            Key(vec![KeyPart::Int(3), text("x,y", true)]),
+            Key(vec![KeyPart::Bytes { bytes: vec![0, 255, 10], pad: false }, KeyPart::Int(i128::MIN)]),
+        ];
+        for key in &keys {
+            assert_eq!(Key::parse(&key.to_text()).as_ref(), Some(key), "{}", key.to_text());
+        }
+        assert_eq!(Key::parse("42"), Some(Key::int(42)), "bounds recorded as plain integers");
+        assert_eq!(Key::parse("q12"), None);
+        assert!(Key(vec![KeyPart::Int(1), text("b", true)]) < Key(vec![KeyPart::Int(2), text("a", true)]));
+        let key = ChunkKey { columns: vec![("a".into(), KeyKind::Utf8Bin { pad: true }), ("b".into(), KeyKind::Micros)], unique: true };
+        assert_eq!(ChunkKey::parse(&key.to_text()), Some(key));
+    }
+
+    #[test]
+    fn a_chunk_key_is_the_primary_keys_columns_binlake_orders_as_the_server_does() {
+        let mut name = Column::nullable("name", ColumnType::Text);
+        name.storage = Some(Storage::Variable(400));
+        let mut code = Column::nullable("code", ColumnType::Text);
+        code.storage = Some(Storage::Fixed(40));
+        let columns = vec![
+            Column::nullable("id", ColumnType::Int),
+            name,
+            Column::nullable("at", ColumnType::DateTime { fsp: 6 }),
+            Column::nullable("amount", ColumnType::Decimal { precision: 12, scale: 2 }),
+            code,
+            Column::nullable("f", ColumnType::Double),
+        ];
+        let collations = |bin: &'static str| {
+            move |column: &str| match column {
+                "name" => Some(bin.to_string()),
+                "code" => Some("utf8mb4_nopad_bin".to_string()),
+                _ => None,
+            }
+        };
+        let key = chunk_key(&table(columns.clone(), vec![0, 1, 2, 3]), collations("utf8mb4_bin")).unwrap();
+        let kinds: Vec<KeyKind> = key.columns.iter().map(|(_, k)| *k).collect();
+        assert_eq!(kinds, [KeyKind::Int, KeyKind::Utf8Bin { pad: true }, KeyKind::Micros, KeyKind::Decimal { precision: 12, scale: 2 }]);
+        assert!(key.unique);
+        // a case-insensitive collation ends the key: rows sharing the id are one chunk
+        let key = chunk_key(&table(columns.clone(), vec![0, 1]), collations("utf8mb4_general_ci")).unwrap();
+        assert_eq!((key.columns.len(), key.unique), (1, false));
+        let why = chunk_key(&table(columns.clone(), vec![1]), collations("utf8mb4_unicode_ci")).unwrap_err();
+        assert!(why.contains("utf8mb4_unicode_ci"), "{why}");
+        assert_eq!(
+            chunk_key(&table(columns.clone(), vec![1]), collations("utf8mb4_nopad_bin")).unwrap().columns[0].1,
+            KeyKind::Utf8Bin { pad: false }
+        );
+        assert!(chunk_key(&table(columns.clone(), vec![4]), collations("x")).is_err(), "a NO PAD CHAR is stored padded");
+        assert!(chunk_key(&table(columns.clone(), vec![5]), collations("x")).is_err());
+        assert!(chunk_key(&table(columns, vec![]), collations("x")).is_err());
+    }
+
+    #[test]
+    fn ranges_of_composite_keys_are_spelled_out_column_by_column() {
+        let columns = ["`a`".to_string(), "`b`".to_string(), "`c`".to_string()];
+        let values = [Value::Int(1), Value::Int(2), Value::Int(3)];
+        let (term, params) = tuple_term(&columns, ">=", &values);
+        assert_eq!(term, "(`a` > ? OR `a` = ? AND `b` > ? OR `a` = ? AND `b` = ? AND `c` >= ?)");
+        assert_eq!(params.len(), 6);
+        assert_eq!(tuple_term(&columns[..1], "<", &values[..1]).0, "`a` < ?");
+        assert_eq!(decimal_text(-1250, 2), "-12.50");
+        assert_eq!(decimal_text(5, 3), "0.005");
+        assert_eq!(decimal_text(42, 0), "42");
+    }
+
+    #[test]
+    fn a_change_is_in_the_load_up_to_the_position_of_its_keys_chunk() {
+        let key = ChunkKey { columns: vec![("id".into(), KeyKind::Int)], unique: true };
+        let mut loaded = LoadedTable::chunked(key, vec![chunk(None, Some(10), 100), chunk(Some(10), Some(20), 300)]);
+        let table = table(vec![Column::nullable("id", ColumnType::BigInt), Column::nullable("v", ColumnType::Text)], vec![0]);
         let at = |o| BinlogPos::new("b.000001", o);
         let row = |k| vec![Cell::Int(k), Cell::Text("x".into())];
         assert_eq!(loaded.judge(&table, &row(3), &at(100)), Judged::Loaded);
@@ -446,15 +851,35 @@ mod tests {
         // keys of ranges not begun are read later, with every change so far
         assert_eq!(loaded.judge(&table, &row(20), &at(900)), Judged::Loaded);
         assert_eq!(loaded.judge(&table, &[Cell::UInt(u64::MAX), Cell::Null], &at(900)), Judged::Loaded);
-        loaded.set(KeyRange { lo: Some(20), hi: None }, ChunkState::Opening);
+        // a key of another form cannot be placed while a chunk may still hold it
+        assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(200)), Judged::Unplaceable);
+        assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(301)), Judged::Streamed(None));
+        loaded.set(KeyRange { lo: int(20), hi: None }, ChunkState::Opening);
         assert_eq!(loaded.judge(&table, &row(25), &at(900)), Judged::Opening);
-        loaded.set(KeyRange { lo: Some(20), hi: None }, ChunkState::Reading(at(500)));
+        loaded.set(KeyRange { lo: int(20), hi: None }, ChunkState::Reading(at(500)));
         assert_eq!(loaded.judge(&table, &row(25), &at(500)), Judged::Loaded);
-        assert_eq!(loaded.judge(&table, &row(25), &at(501)), Judged::Streamed(Some(Some(20))));
-        assert!(!loaded.is_committed(Some(20)) && loaded.is_committed(Some(10)));
+        assert_eq!(loaded.judge(&table, &row(25), &at(501)), Judged::Streamed(Some(int(20))));
+        assert!(!loaded.is_committed(&int(20)) && loaded.is_committed(&int(10)));
         assert_eq!((loaded.oldest(), loaded.newest()), (Some(&at(100)), Some(&at(300))));
         let whole = LoadedTable::whole(at(100));
         assert_eq!(whole.judge(&table, &row(99), &at(100)), Judged::Loaded);
         assert_eq!(whole.judge(&table, &row(99), &at(101)), Judged::Streamed(None));
+    }
+
+    #[test]
+    fn text_and_composite_keys_find_their_chunk() {
+        let key = ChunkKey { columns: vec![("k".into(), KeyKind::Utf8Bin { pad: true }), ("n".into(), KeyKind::Int)], unique: true };
+        let bound = |t: &str, n| Some(Key(vec![text(t, true), KeyPart::Int(n)]));
+        let range = |lo, hi| KeyRange { lo, hi };
+        let mut loaded = LoadedTable::chunked(key, vec![]);
+        loaded.set(range(None, bound("b", 5)), ChunkState::Committed(BinlogPos::new("b.000001", 100)));
+        loaded.set(range(bound("b", 5), bound("m", 0)), ChunkState::Committed(BinlogPos::new("b.000001", 300)));
+        let table = table(vec![Column::nullable("n", ColumnType::Int), Column::nullable("k", ColumnType::Text)], vec![1, 0]);
+        let at = BinlogPos::new("b.000001", 200);
+        let row = |n, k: &str| vec![Cell::Int(n), Cell::Text(k.into())];
+        assert_eq!(loaded.judge(&table, &row(4, "b"), &at), Judged::Streamed(None), "(b, 4) is in the first chunk, as of 100");
+        assert_eq!(loaded.judge(&table, &row(5, "b "), &at), Judged::Loaded, "(b , 5) = (b, 5) opens the second, as of 300");
+        assert_eq!(loaded.judge(&table, &row(9, "B"), &at), Judged::Streamed(None), "B sorts before b");
+        assert_eq!(loaded.judge(&table, &row(0, "m"), &at), Judged::Loaded, "not begun yet");
     }
 }

@@ -25,7 +25,7 @@ pub use self::sqlite::SqliteStore as Store;
 use crate::error::Result;
 use crate::position::BinlogPos;
 use crate::schema::{TableId, TableSchema};
-use crate::source::chunks::KeyRange;
+use crate::source::chunks::{ChunkKey, Key, KeyRange};
 
 /// Where a table is in its life: being loaded (the next run loads it from a new snapshot),
 /// streaming, or gone from the source (its files stop at the statement that dropped it).
@@ -127,6 +127,9 @@ pub struct LoadChunk {
     pub rows: u64,
     /// The table's columns as the chunk was read (see `source::chunks::columns_fingerprint`).
     pub columns: String,
+    /// What `range` is a range of; `None` for chunks committed before binlake recorded it
+    /// (see `ChunkKey::legacy`).
+    pub key: Option<ChunkKey>,
 }
 
 /// A full load in progress, as `binlake status` shows it.

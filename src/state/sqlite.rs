@@ -263,18 +263,19 @@ impl StateStore for SqliteStore {
         }
         for chunk in chunks {
             sqlx::query(
-                "INSERT INTO load_chunks (database_name, table_name, generation, key_from, key_to, binlog_file, binlog_offset, rows, columns, committed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO load_chunks (database_name, table_name, generation, key_from, key_to, binlog_file, binlog_offset, rows, columns, chunk_key, committed_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&table.database)
             .bind(&table.table)
             .bind(generation)
-            .bind(chunk.range.lo.map(|k| k.to_string()))
-            .bind(chunk.range.hi.map(|k| k.to_string()))
+            .bind(chunk.range.lo.as_ref().map(Key::to_text))
+            .bind(chunk.range.hi.as_ref().map(Key::to_text))
             .bind(&chunk.position.file)
             .bind(chunk.position.offset as i64)
             .bind(chunk.rows as i64)
             .bind(&chunk.columns)
+            .bind(chunk.key.as_ref().map(ChunkKey::to_text))
             .bind(&now)
             .execute(&mut *tx)
             .await?;
@@ -375,7 +376,7 @@ impl StateStore for SqliteStore {
 
     async fn load_chunks(&self, table: &TableId) -> Result<Vec<LoadChunk>> {
         let rows = sqlx::query(
-            "SELECT c.key_from, c.key_to, c.binlog_file, c.binlog_offset, c.rows, c.columns FROM load_chunks c JOIN tables t \
+            "SELECT c.key_from, c.key_to, c.binlog_file, c.binlog_offset, c.rows, c.columns, c.chunk_key FROM load_chunks c JOIN tables t \
              ON t.database_name = c.database_name AND t.table_name = c.table_name AND t.load_generation = c.generation \
              WHERE c.database_name = ? AND c.table_name = ?",
         )
@@ -383,8 +384,8 @@ impl StateStore for SqliteStore {
         .bind(&table.table)
         .fetch_all(&self.pool)
         .await?;
-        let bound = |text: Option<String>| -> Result<Option<i128>> {
-            text.map(|t| t.parse().map_err(|_| Error::Internal(format!("a chunk bound of {table} is not an integer: {t}")))).transpose()
+        let bound = |text: Option<String>| -> Result<Option<Key>> {
+            text.map(|t| Key::parse(&t).ok_or_else(|| Error::Internal(format!("a chunk bound of {table} is not a key: {t}")))).transpose()
         };
         let mut chunks = Vec::with_capacity(rows.len());
         for r in rows {
@@ -393,9 +394,13 @@ impl StateStore for SqliteStore {
                 position: BinlogPos::new(r.get::<String, _>(2), r.get::<i64, _>(3) as u64),
                 rows: r.get::<i64, _>(4) as u64,
                 columns: r.get(5),
+                key: r
+                    .get::<Option<String>, _>(6)
+                    .map(|t| ChunkKey::parse(&t).ok_or_else(|| Error::Internal(format!("the chunk key of {table} is unreadable: {t}"))))
+                    .transpose()?,
             });
         }
-        chunks.sort_by_key(|c| c.range);
+        chunks.sort_by(|a, b| a.range.cmp(&b.range));
         Ok(chunks)
     }
 
@@ -765,11 +770,13 @@ mod tests {
         };
         let table = &schema.id;
         let generation = store.begin_load(table).await.unwrap();
-        let chunk = |lo, hi, offset| LoadChunk {
-            range: KeyRange { lo, hi },
+        let key = ChunkKey { columns: vec![("id".into(), crate::source::chunks::KeyKind::Int)], unique: true };
+        let chunk = |lo: Option<i128>, hi: Option<i128>, offset| LoadChunk {
+            range: KeyRange { lo: lo.map(Key::int), hi: hi.map(Key::int) },
             position: BinlogPos::new("mysql-bin.000001", offset),
             rows: 10,
             columns: "id bigint NO".into(),
+            key: Some(key.clone()),
         };
         let file =
             |key: &str| ClosedFile { key: key.into(), table: table.clone(), rows: 10, bytes: 1, first_position: None, key_moves: vec![] };

@@ -13,6 +13,8 @@ use crate::common::*;
 /// Rows of the large table, and the keys the workload writes to (inserts past its end).
 const ROWS: u64 = 2_000_000;
 const KEYS: u64 = ROWS * 13 / 10;
+/// Its chunk rows and workers.
+const BIG_CHUNKING: [&str; 2] = ["20000", "4"];
 
 /// A user with only REPLICATION SLAVE, REPLICATION CLIENT and SELECT: nothing can be written to
 /// the source.
@@ -22,13 +24,22 @@ async fn read_only_url(db: &mut TestDb) -> String {
     mysql_url().replace("binlake:binlake@", "binlake_ro:ro@")
 }
 
-fn chunked_run(state: &std::path::Path, lake: &Lake, merged: &Lake, source: &str, db: &str, until: bool) -> std::process::Command {
+/// `binlake run` of `db` with `chunking` (`[rows, workers]`) and small files.
+fn chunked_run(
+    state: &std::path::Path,
+    lake: &Lake,
+    merged: &Lake,
+    source: &str,
+    db: &str,
+    chunking: [&str; 2],
+    until: bool,
+) -> std::process::Command {
     let mut cmd = binlake(state);
     cmd.args(["run", "--source", source, "--target", &lake.url, "--lake", &merged.url, "--tables", &format!("{db}.*")]);
     // CDC files and merges every second: they are committed while chunks are still read
     cmd.args(["--cdc-max-batch-interval", "1", "--merge-interval", "1"]);
     // small files: each is committed with its chunks, so kills land between commits
-    cmd.args(["--snapshot-chunk-rows", "20000", "--snapshot-workers", "4", "--max-file-size", "1024"]);
+    cmd.args(["--snapshot-chunk-rows", chunking[0], "--snapshot-workers", chunking[1], "--max-file-size", "1024"]);
     // key updates as D + I, so a consumer that replays by key sees the old key go
     cmd.arg("--split-key-updates");
     cmd.args(["--progress-interval", "1"]);
@@ -116,8 +127,10 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     let mut rng = Rng::new(5);
     let mut logs = String::new();
     for kill in 0..3 {
-        let mut child =
-            chunked_run(state.path(), &lake, &merged, &source, &db.name, false).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let mut child = chunked_run(state.path(), &lake, &merged, &source, &db.name, BIG_CHUNKING, false)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(rng.range(1_000, 3_000))).await;
         child.kill().unwrap(); // SIGKILL
         let out = child.wait_with_output().unwrap();
@@ -133,7 +146,7 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     assert!(seen > 0, "the sampler never saw a transaction of binlake's\n{logs}");
     assert!(longest <= Duration::from_secs(3), "a transaction of binlake's was open for {longest:?}\n{logs}");
     assert!(transactions > 100, "the writer committed only {transactions} transactions");
-    let out = run_ok(&mut chunked_run(state.path(), &lake, &merged, &source, &db.name, true));
+    let out = run_ok(&mut chunked_run(state.path(), &lake, &merged, &source, &db.name, BIG_CHUNKING, true));
     logs.push_str(&String::from_utf8_lossy(&out.stderr));
     assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
     assert!(logs.contains("read from one consistent snapshot, not in chunks"), "{logs}");
@@ -145,27 +158,7 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     assert!(progress.contains("of_about=") && progress.contains("of_chunks=") && progress.contains("eta_s="), "{progress}");
 
     for (table, key) in [("big", &[0usize][..]), ("pairs", &[0, 1][..]), ("loose", &[][..])] {
-        // Chunks that were committed are never read again: no key twice in the LOAD files.
-        let mut loaded: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-        let files = lake.files(&db.name, table).await;
-        for f in files.iter().filter(|k| k.rsplit('/').next().unwrap().starts_with("LOAD")) {
-            for row in lake.read(f).await.1 {
-                let k: Vec<String> = if key.is_empty() { row.clone() } else { key.iter().map(|&i| row[i].clone()).collect() };
-                *loaded.entry(k).or_default() += 1;
-            }
-        }
-        if !key.is_empty() {
-            let twice: Vec<_> = loaded.iter().filter(|(_, n)| **n > 1).take(5).collect();
-            assert!(twice.is_empty(), "{table}: keys in more than one LOAD row: {twice:?}");
-        }
-        let expected = keyed(db.rows(table).await, key);
-        let actual = replay(&lake.changes(&db.name, table).await, key);
-        let extra: Vec<_> = actual.keys().filter(|k| !expected.contains_key(*k)).take(10).collect();
-        let missing: Vec<_> = expected.keys().filter(|k| !actual.contains_key(*k)).take(10).collect();
-        assert!(extra.is_empty() && missing.is_empty(), "{table}: keys only in the lake {extra:?}, only in the source {missing:?}\n{logs}");
-        for (k, row) in &expected {
-            assert_eq!(actual.get(k), Some(row), "{table}: row {k:?}");
-        }
+        assert_files_equal_source(&mut db, &lake, table, key, "*", &logs).await;
     }
     // The stream ran beside the load: a CDC file of the small table was committed before the
     // large table's last LOAD file.
@@ -188,6 +181,140 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let big_loads = lake.files(&db.name, "big").await.iter().filter(|k| k.contains("/LOAD")).count();
     assert!(big_loads >= 4, "4 workers write at least 4 LOAD files, not {big_loads}");
+}
+
+/// No key twice in a table's LOAD files (committed chunks are never read again), and its LOAD
+/// and CDC files replayed by `key` (column indexes; none: whole rows) equal the source's
+/// `columns` (`*`, or expressions that print them as the lake's reader does).
+async fn assert_files_equal_source(db: &mut TestDb, lake: &Lake, table: &str, key: &[usize], columns: &str, logs: &str) {
+    let mut loaded: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+    let files = lake.files(&db.name, table).await;
+    for f in files.iter().filter(|k| k.rsplit('/').next().unwrap().starts_with("LOAD")) {
+        for row in lake.read(f).await.1 {
+            let k: Vec<String> = if key.is_empty() { row.clone() } else { key.iter().map(|&i| row[i].clone()).collect() };
+            *loaded.entry(k).or_default() += 1;
+        }
+    }
+    if !key.is_empty() {
+        let twice: Vec<_> = loaded.iter().filter(|(_, n)| **n > 1).take(5).collect();
+        assert!(twice.is_empty(), "{table}: keys in more than one LOAD row: {twice:?}");
+    }
+    let expected = keyed(db.selected(&format!("SELECT {columns} FROM `{}`.`{table}`", db.name)).await, key);
+    let actual = replay(&lake.changes(&db.name, table).await, key);
+    let extra: Vec<_> = actual.keys().filter(|k| !expected.contains_key(*k)).take(10).collect();
+    let missing: Vec<_> = expected.keys().filter(|k| !actual.contains_key(*k)).take(10).collect();
+    assert!(extra.is_empty() && missing.is_empty(), "{table}: keys only in the lake {extra:?}, only in the source {missing:?}\n{logs}");
+    for (k, row) in &expected {
+        assert_eq!(actual.get(k), Some(row), "{table}: row {k:?}");
+    }
+}
+
+/// Keys of every kind binlake orders as the server does are loaded in chunks, exactly, while
+/// they are written to (key updates that move rows between chunks included) and binlake is
+/// killed midway; a key of a case-insensitive collation is chunked by the integer before it,
+/// or, first in its key, makes the table load from one snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_of_text_decimal_time_and_several_columns_are_chunked_exactly() {
+    let mut db = TestDb::new("chunk_keys").await;
+    db.exec("CREATE TABLE codes (code VARCHAR(40) COLLATE utf8mb4_bin PRIMARY KEY, v INT)").await;
+    // upper and lower case, a tab (below the space PAD SPACE compares with), accents
+    db.exec(
+        "INSERT INTO codes SELECT CONCAT(ELT(1 + seq % 5, 'a', 'B', 'é', 'b\t', 'Z'), LPAD(seq * 7919 % 100000, 6, '0')), seq \
+         FROM seq_1_to_12000",
+    )
+    .await;
+    db.exec("CREATE TABLE events (tenant INT, at DATETIME, name VARBINARY(20), v INT, PRIMARY KEY (tenant, at, name))").await;
+    db.exec(
+        "INSERT INTO events SELECT seq % 3, TIMESTAMP('2026-01-01') + INTERVAL (seq DIV 3) SECOND, \
+         CONCAT(CHAR(seq % 200), 'n'), seq FROM seq_1_to_12000",
+    )
+    .await;
+    db.exec("CREATE TABLE amounts (amount DECIMAL(12,2) PRIMARY KEY, v INT)").await;
+    db.exec("INSERT INTO amounts SELECT (CAST(seq AS SIGNED) - 6000) * 1.25, seq FROM seq_1_to_12000").await;
+    db.exec("CREATE TABLE people (name VARCHAR(40) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT)").await;
+    db.exec("INSERT INTO people SELECT CONCAT('p', seq), seq FROM seq_1_to_3000").await;
+    db.exec("CREATE TABLE tagged (tenant INT, tag VARCHAR(20) COLLATE utf8mb4_general_ci, v INT, PRIMARY KEY (tenant, tag))").await;
+    db.exec("INSERT INTO tagged SELECT seq DIV 10, CONCAT('t', seq % 10), seq FROM seq_1_to_12000").await;
+    let source = read_only_url(&mut db).await;
+    let (lake, merged, state) = (Lake::local(), Lake::local(), state_dir());
+    let run = |until: bool| {
+        // small chunks, two workers and a pause after each chunk: the load lasts seconds
+        let mut cmd = chunked_run(state.path(), &lake, &merged, &source, &db.name, ["400", "2"], until);
+        cmd.env("BINLAKE_TEST_CHUNK_PAUSE_MS", "100");
+        cmd
+    };
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let db_name = db.name.clone();
+    let writer = tokio::spawn(async move {
+        let mut conn = connect(&mysql_url()).await;
+        conn.query_drop(format!("USE `{db_name}`")).await.unwrap();
+        let mut rng = Rng::new(77);
+        let mut transactions = 0u64;
+        while !*stop_rx.borrow_and_update() {
+            let n = rng.range(1, 100_000);
+            let mut tx = conn.start_transaction(Default::default()).await.unwrap();
+            for sql in [
+                // a key moves to another chunk, or to one far along
+                format!(
+                    "UPDATE IGNORE codes SET code = CONCAT(ELT(1 + {n} % 5, 'Z', 'a', 'b\t', 'é', 'B'), code) WHERE code LIKE '%{:06}'",
+                    n * 31 % 100000
+                ),
+                format!("INSERT IGNORE INTO codes VALUES (CONCAT('b', LPAD({n}, 6, '0')), {n})"),
+                format!("DELETE FROM codes WHERE code LIKE 'a%{:03}'", n % 1000),
+                format!(
+                    "UPDATE IGNORE events SET at = at + INTERVAL 1 SECOND, v = v + 1 WHERE tenant = {} AND v % 500 = {}",
+                    n % 3,
+                    n % 500
+                ),
+                format!("INSERT IGNORE INTO events VALUES ({}, NOW(), 'new', {n})", n % 4),
+                format!("UPDATE IGNORE amounts SET amount = -amount WHERE v = {}", n % 12000),
+                format!("DELETE FROM amounts WHERE v = {}", n * 7 % 12000),
+                format!("UPDATE people SET v = v + 1 WHERE name = 'p{}'", n % 3000),
+                format!("UPDATE IGNORE tagged SET tenant = tenant + 1 WHERE tenant = {} AND tag = 't{}'", n % 1200, n % 10),
+            ] {
+                if rng.range(0, 3) == 0 {
+                    tx.query_drop(sql).await.unwrap();
+                }
+            }
+            tx.commit().await.unwrap();
+            transactions += 1;
+            tokio::time::sleep(Duration::from_millis(rng.range(0, 5))).await;
+        }
+        transactions
+    });
+    let mut child = run(false).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    child.kill().unwrap(); // SIGKILL, midway
+    let mut logs = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    let mut child = run(false).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    stop_tx.send(true).unwrap();
+    let transactions = writer.await.unwrap();
+    child.kill().unwrap();
+    logs.push_str(&String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr));
+    assert!(transactions > 100, "the writer committed only {transactions} transactions");
+    let out = run_ok(&mut run(true));
+    logs.push_str(&String::from_utf8_lossy(&out.stderr));
+    assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
+    let said = |table: &str, words: &str| logs.lines().any(|l| l.contains(&format!("{}.{table}", db.name)) && l.contains(words));
+    for table in ["codes", "events", "amounts"] {
+        assert!(said(table, "chunks end where an index walk"), "{table} was not chunked:\n{logs}");
+    }
+    assert!(said("tagged", "key=\"tenant\""), "tagged is chunked by its integer column:\n{logs}");
+    assert!(said("people", "collation utf8mb4_general_ci"), "why people is read from one snapshot:\n{logs}");
+    let events = "tenant, DATE_FORMAT(at, '%Y-%m-%dT%H:%i:%sZ'), LOWER(HEX(name)), v";
+    for (table, key, columns) in [
+        ("codes", &[0usize][..], "*"),
+        ("events", &[0, 1, 2][..], events),
+        ("amounts", &[0][..], "*"),
+        ("people", &[0][..], "*"),
+        ("tagged", &[0, 1][..], "*"),
+    ] {
+        assert_files_equal_source(&mut db, &lake, table, key, columns, &logs).await;
+    }
+    let out = verify(state.path(), &db.name, &merged.url);
+    assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
 
 /// `binlake status` of a load stopped midway: the table is being loaded, with the server's

@@ -60,7 +60,12 @@ impl TestDb {
     /// Rows of `table` as text, keyed by the `key` columns (all columns when `key` is empty,
     /// with a counter for identical rows).
     pub async fn rows(&mut self, table: &str) -> Vec<Vec<String>> {
-        let rows: Vec<mysql_async::Row> = self.conn.query(format!("SELECT * FROM `{}`.`{table}`", self.name)).await.unwrap();
+        self.selected(&format!("SELECT * FROM `{}`.`{table}`", self.name)).await
+    }
+
+    /// The rows of `query` as text.
+    pub async fn selected(&mut self, query: &str) -> Vec<Vec<String>> {
+        let rows: Vec<mysql_async::Row> = self.conn.query(query).await.unwrap();
         rows.into_iter()
             .map(|r| {
                 (0..r.len())
