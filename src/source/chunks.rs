@@ -413,24 +413,44 @@ pub struct LoadedTable {
     /// The begun chunks by lower bound (`None` first): their ranges do not overlap. A key no
     /// chunk covers is in a range not begun yet.
     chunks: std::collections::BTreeMap<Option<Key>, (Option<Key>, ChunkState)>,
+    /// The newest chunk's position once every chunk is committed: every later change is
+    /// streamed, whatever its key, so the stream's rows skip the key lookup.
+    settled: Option<BinlogPos>,
 }
 
 impl LoadedTable {
     /// A table read from one snapshot at `position`.
     pub fn whole(position: BinlogPos) -> Self {
-        let chunk = (None, ChunkState::Committed(position));
-        Self { key: None, chunks: [(None, chunk)].into() }
+        let chunk = (None, ChunkState::Committed(position.clone()));
+        Self { key: None, chunks: [(None, chunk)].into(), settled: Some(position) }
     }
 
     /// A table chunked by `key` whose `committed` chunks are all there is so far.
     pub fn chunked(key: ChunkKey, committed: Vec<LoadChunk>) -> Self {
         let chunks = committed.into_iter().map(|c| (c.range.lo, (c.range.hi, ChunkState::Committed(c.position)))).collect();
-        Self { key: Some(key), chunks }
+        let mut table = Self { key: Some(key), chunks, settled: None };
+        table.settle();
+        table
     }
 
     /// The chunk of `range` goes to `state`.
     pub fn set(&mut self, range: KeyRange, state: ChunkState) {
         self.chunks.insert(range.lo, (range.hi, state));
+        self.settle();
+    }
+
+    /// Notes whether the load is done: its chunks all committed and covering the whole key
+    /// space (while ranges are not begun yet, their keys' changes go into their chunks).
+    fn settle(&mut self) {
+        let mut next: Option<&Option<Key>> = Some(&None);
+        for (lo, (hi, state)) in &self.chunks {
+            if next != Some(lo) || !matches!(state, ChunkState::Committed(_)) {
+                self.settled = None;
+                return;
+            }
+            next = hi.as_ref().map(|_| hi);
+        }
+        self.settled = if next.is_none() { self.newest().cloned() } else { None };
     }
 
     /// The oldest committed chunk's position.
@@ -454,6 +474,9 @@ impl LoadedTable {
     /// event wrote it, is in the LOAD files: it is when the event ends at or before the
     /// position of the chunk that holds the row's key, or when that chunk is read later.
     pub fn judge(&self, table: &TableSchema, row: &[Cell], at: &BinlogPos) -> Judged {
+        if self.settled.as_ref().is_some_and(|newest| at > newest) {
+            return Judged::Streamed(None);
+        }
         let found = match &self.key {
             // a table read whole is one chunk of every key
             None => self.chunks.iter().next(),
@@ -461,10 +484,6 @@ impl LoadedTable {
                 Some(key) => {
                     let key = Some(key);
                     self.chunks.range(..=&key).next_back().filter(|(_, (hi, _))| hi.is_none() || *hi > key)
-                }
-                // after every chunk, no chunk holds the change
-                None if self.chunks.values().all(|(_, state)| matches!(state, ChunkState::Committed(p) if p < at)) => {
-                    return Judged::Streamed(None);
                 }
                 None => return Judged::Unplaceable,
             },
@@ -852,8 +871,7 @@ mod tests {
         assert_eq!(loaded.judge(&table, &row(20), &at(900)), Judged::Loaded);
         assert_eq!(loaded.judge(&table, &[Cell::UInt(u64::MAX), Cell::Null], &at(900)), Judged::Loaded);
         // a key of another form cannot be placed while a chunk may still hold it
-        assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(200)), Judged::Unplaceable);
-        assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(301)), Judged::Streamed(None));
+        assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(301)), Judged::Unplaceable);
         loaded.set(KeyRange { lo: int(20), hi: None }, ChunkState::Opening);
         assert_eq!(loaded.judge(&table, &row(25), &at(900)), Judged::Opening);
         loaded.set(KeyRange { lo: int(20), hi: None }, ChunkState::Reading(at(500)));
@@ -861,6 +879,15 @@ mod tests {
         assert_eq!(loaded.judge(&table, &row(25), &at(501)), Judged::Streamed(Some(int(20))));
         assert!(!loaded.is_committed(&int(20)) && loaded.is_committed(&int(10)));
         assert_eq!((loaded.oldest(), loaded.newest()), (Some(&at(100)), Some(&at(300))));
+        // once chunks cover every key and all are committed, every later change is streamed
+        loaded.set(KeyRange { lo: int(20), hi: None }, ChunkState::Committed(at(500)));
+        assert_eq!(loaded.judge(&table, &row(25), &at(500)), Judged::Loaded);
+        assert_eq!(loaded.judge(&table, &row(3), &at(100)), Judged::Loaded);
+        assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(501)), Judged::Streamed(None));
+        let mut gap = LoadedTable::chunked(ChunkKey::legacy(&table).unwrap(), vec![chunk(None, Some(10), 100), chunk(Some(20), None, 100)]);
+        assert_eq!(gap.judge(&table, &row(15), &at(900)), Judged::Loaded, "a range not begun is read later");
+        gap.set(KeyRange { lo: int(10), hi: int(20) }, ChunkState::Committed(at(300)));
+        assert_eq!(gap.judge(&table, &row(15), &at(900)), Judged::Streamed(None));
         let whole = LoadedTable::whole(at(100));
         assert_eq!(whole.judge(&table, &row(99), &at(100)), Judged::Loaded);
         assert_eq!(whole.judge(&table, &row(99), &at(101)), Judged::Streamed(None));
