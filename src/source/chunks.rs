@@ -633,9 +633,11 @@ pub async fn key_span(conn: &mut Conn, table: &TableSchema, key: &ChunkKey) -> R
         .query_first(format!("SELECT MIN({column}), MAX({column}) FROM {}", table.id.quoted()))
         .await
         .map_err(|e| Error::source(format!("reading the key span of {}", table.id), e))?;
+    // the text protocol: MIN and MAX arrive as digits
     let int = |v: Value| match v {
         Value::Int(i) => Some(i as i128),
         Value::UInt(u) => Some(u as i128),
+        Value::Bytes(b) => std::str::from_utf8(&b).ok()?.parse().ok(),
         _ => None,
     };
     Ok(row.and_then(|(min, max)| Some((int(min)?, int(max)?))))

@@ -150,6 +150,9 @@ async fn a_chunked_load_under_writes_and_sigkills_is_exact() {
     logs.push_str(&String::from_utf8_lossy(&out.stderr));
     assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
     assert!(logs.contains("read from one consistent snapshot, not in chunks"), "{logs}");
+    // a dense one-column integer key is cut in even steps, with no query per chunk
+    let big = format!("{}.big", db.name);
+    assert!(logs.lines().any(|l| l.contains("chunks are even steps of its key") && l.contains(&big)), "{logs}");
     // a progress line per table every --progress-interval, with the estimate and the rate
     let progress = logs
         .lines()
