@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
@@ -152,6 +152,26 @@ async fn key_collations(conn: &mut mysql_async::Conn, table: &TableSchema) -> Re
     Ok(rows.into_iter().collect())
 }
 
+/// A chunked full load running beside the stream.
+pub(super) struct ChunkLoad {
+    shared: Arc<Chunking>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChunkLoad {
+    /// Stops the load and waits until every worker has returned. A worker that is committing
+    /// finishes its commit; one reading a chunk drops it at the next page (its file stays
+    /// pending, for recovery to remove). Waiting matters: the state store runs a commit on a
+    /// thread of its own, so a worker merely dropped could still commit its files after the
+    /// next session's recovery had removed them as never committed.
+    pub(super) async fn stop(self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        if let Err(e) = self.task.await {
+            warn!(error = %e, "the chunked full load ended abnormally.");
+        }
+    }
+}
+
 /// What the chunk workers share.
 struct Chunking {
     source: Source,
@@ -172,6 +192,14 @@ struct Chunking {
     /// See [`test_pause_after_chunk`].
     pause_after_chunk: Option<Duration>,
     board: Arc<Board>,
+    /// The session ends: workers return without committing more.
+    stopping: AtomicBool,
+}
+
+impl Chunking {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
 }
 
 /// What a session loads: tables in chunks, beside the stream, and tables from one snapshot,
@@ -273,8 +301,8 @@ impl Pipeline {
 
     /// Starts reading the chunks of `plan` with `snapshot-workers` connections, telling
     /// `board` where each chunk is; the tables are marked loaded on it once all are committed.
-    /// Dropping the returned set stops the load.
-    pub(super) fn start_chunked(&self, plan: LoadPlan, board: Arc<Board>) -> tokio::task::JoinSet<()> {
+    /// The session ends it with [`ChunkLoad::stop`].
+    pub(super) fn start_chunked(&self, plan: LoadPlan, board: Arc<Board>) -> ChunkLoad {
         let mut todo = VecDeque::new();
         for (i, (_, done)) in plan.chunked.iter().enumerate() {
             todo.extend(chunks::gaps(done).into_iter().map(|gap| (i, gap)));
@@ -312,14 +340,15 @@ impl Pipeline {
             progress_interval: self.s.progress_interval,
             pause_after_chunk: test_pause_after_chunk(),
             board,
+            stopping: AtomicBool::new(false),
         });
-        let mut load = tokio::task::JoinSet::new();
-        load.spawn(async move {
-            if let Err(e) = load_chunks(&shared, workers).await {
-                shared.board.fail(e);
+        let running = shared.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = load_chunks(&running, workers).await {
+                running.board.fail(e);
             }
         });
-        load
+        ChunkLoad { shared, task }
     }
 
     /// Loads `tables` (with their generations) from one consistent snapshot. Returns true when
@@ -451,6 +480,9 @@ async fn load_chunks(shared: &Arc<Chunking>, workers: usize) -> Result<()> {
         }
     }
     reporter.tick(&shared.tables);
+    if shared.stopping() {
+        return Ok(());
+    }
     for table in &shared.tables {
         let snapshot = shared.store.finish_load(&table.schema, table.generation).await?;
         shared.board.loaded(&table.schema.id);
@@ -481,6 +513,9 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
     let task_start = timestamp_text(chrono::Utc::now());
     let mut group: Option<Group> = None;
     loop {
+        if shared.stopping() {
+            return Ok(());
+        }
         let next = {
             let mut todo = shared.todo.lock().await;
             // The table this worker's files are of, else the one waiting longest: every table
@@ -545,6 +580,9 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
         let mut rows = 0u64;
         let read = |e| Error::source(format!("reading a chunk of {}", schema.id), e);
         while let Some((query, params)) = reader.next_page() {
+            if shared.stopping() {
+                return Ok(());
+            }
             // DMS's "transfer time", once per page.
             let transferred =
                 if shared.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };

@@ -294,7 +294,7 @@ impl Pipeline {
         // With a MariaDB GTID checkpoint that covers every table's snapshot, a binlog file that
         // is gone (failover to another server, or purged) can still be found by GTID.
         let by_gtid = committed_gtid.filter(|g| !g.is_empty() && board.done_at(&start));
-        let _load = plan.filter(|p| p.chunked().next().is_some()).map(|plan| self.start_chunked(plan, board.clone()));
+        let load = plan.filter(|p| p.chunked().next().is_some()).map(|plan| self.start_chunked(plan, board.clone()));
         let streamed = match self.stream(StreamFrom::Position(start.clone()), &mut tracker, &board, stop).await {
             Err(Error::BinlogPurged { detail, .. }) if by_gtid.is_some() => {
                 let gtid = by_gtid.expect("checked");
@@ -308,6 +308,10 @@ impl Pipeline {
             }
             other => other,
         };
+        // The load ends with the session, and has ended before anything else touches the state.
+        if let Some(load) = load {
+            load.stop().await;
+        }
         if matches!(streamed, Ok(Ended::Stopped)) && board.loading() {
             info!("stopped during the full load; it goes on with the chunks not yet committed on the next run.");
         }
