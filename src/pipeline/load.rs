@@ -140,18 +140,6 @@ fn test_pause_after_chunk() -> Option<Duration> {
     std::env::var("BINLAKE_TEST_CHUNK_PAUSE_MS").ok()?.parse().ok().map(Duration::from_millis)
 }
 
-/// The collations of `table`'s columns, by name (`None` for columns without one).
-async fn key_collations(conn: &mut mysql_async::Conn, table: &TableSchema) -> Result<std::collections::HashMap<String, Option<String>>> {
-    let rows: Vec<(String, Option<String>)> = conn
-        .exec(
-            "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (&table.id.database, &table.id.table),
-        )
-        .await
-        .map_err(|e| Error::source(format!("reading the collations of {}", table.id), e))?;
-    Ok(rows.into_iter().collect())
-}
-
 /// A chunked full load running beside the stream.
 pub(super) struct ChunkLoad {
     shared: Arc<Chunking>,
@@ -229,16 +217,19 @@ impl Pipeline {
         for table in tables {
             let mut generation = self.store.begin_load(&table.id).await?;
             let mut done = self.store.load_chunks(&table.id).await?;
-            let key = if exact_positions {
-                let collations = key_collations(&mut conn, &table).await?;
-                chunks::chunk_key(&table, |name| collations.get(name).cloned().flatten())
+            let server = if exact_positions {
+                Ok(chunks::ServerColumns::read(&mut conn, &table).await?)
             } else {
-                Err("MySQL sources are read from one snapshot for now".into())
+                Err("MySQL sources are read from one snapshot for now".to_string())
             };
+            let key = server.and_then(|columns| {
+                let key = chunks::chunk_key(&table, |name| columns.collation(name).map(str::to_string))?;
+                Ok((key, columns.fingerprint()))
+            });
             match key {
-                Ok(key) => {
-                    let columns = chunks::columns_fingerprint(&mut conn, &table).await?;
-                    let same_key = |c: &LoadChunk| c.key.clone().or_else(|| ChunkKey::legacy(&table)).as_ref() == Some(&key);
+                Ok((key, columns)) => {
+                    let legacy = ChunkKey::legacy(&table);
+                    let same_key = |c: &LoadChunk| c.key.as_ref().or(legacy.as_ref()) == Some(&key);
                     if done.iter().any(|c| c.columns != columns || !same_key(c)) {
                         warn!(table = %table.id, "the table's columns or key changed since its full load began; it is loaded anew.");
                         self.store.set_phase(&table.id, crate::state::Phase::Loading).await?;
@@ -561,7 +552,7 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
         let Some((index, range)) = next else { return Ok(()) };
         let table = &shared.tables[index];
         let schema = &table.schema;
-        if chunks::columns_fingerprint(&mut conn, schema).await? != table.columns {
+        if chunks::ServerColumns::read(&mut conn, schema).await?.fingerprint() != table.columns {
             shared.store.set_phase(&schema.id, crate::state::Phase::Loading).await?;
             return Err(Error::Disconnected(format!("the columns of {} changed during its full load; it is loaded anew", schema.id)));
         }

@@ -504,18 +504,32 @@ impl LoadedTable {
     }
 }
 
-/// Reads the table's columns as the server has them now, in a form that changes with any
-/// change of a column: a chunk is only read with the schema its load started with.
-pub async fn columns_fingerprint(conn: &mut Conn, table: &TableSchema) -> Result<String> {
-    let rows: Vec<(String, String, String, Option<String>)> = conn
-        .exec(
-            "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLLATION_NAME FROM information_schema.COLUMNS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-            (&table.id.database, &table.id.table),
-        )
-        .await
-        .map_err(|e| Error::source(format!("reading the columns of {}", table.id), e))?;
-    Ok(rows.iter().map(|(n, t, null, c)| format!("{n} {t} {null} {}", c.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", "))
+/// A table's columns as the server has them now: name, type, nullability, collation.
+pub struct ServerColumns(Vec<(String, String, String, Option<String>)>);
+
+impl ServerColumns {
+    pub async fn read(conn: &mut Conn, table: &TableSchema) -> Result<Self> {
+        let rows = conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLLATION_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&table.id.database, &table.id.table),
+            )
+            .await
+            .map_err(|e| Error::source(format!("reading the columns of {}", table.id), e))?;
+        Ok(Self(rows))
+    }
+
+    /// The columns in a form that changes with any change of a column: a chunk is only read
+    /// with the schema its load started with.
+    pub fn fingerprint(&self) -> String {
+        self.0.iter().map(|(n, t, null, c)| format!("{n} {t} {null} {}", c.as_deref().unwrap_or(""))).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The collation of the column `name`, if it has one.
+    pub fn collation(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, ..)| n == name).and_then(|(.., c)| c.as_deref())
+    }
 }
 
 /// A `WHERE` term comparing the tuple `columns` with `values` by `op` (`>=`, `>` or `<`),
