@@ -11,7 +11,7 @@ use futures::stream::BoxStream;
 
 use crate::schema::{Column, ColumnType};
 use crate::sink::settings::CsvOptions;
-use crate::value::{Cell, parse_date, parse_datetime};
+use crate::value::{Cell, parse_date, parse_datetime, unhex};
 
 /// One field: `None` for NULL.
 pub type Field = Option<String>;
@@ -139,14 +139,6 @@ pub fn cell(column: &Column, field: &Field) -> Result<Cell, String> {
         Bit { .. } | Binary | Geometry => Cell::Bytes(unhex(text).ok_or_else(bad)?),
         Time { .. } | Text | Enum(_) | Set(_) | Json | Uuid | Inet4 | Inet6 => Cell::Text(text.clone()),
     })
-}
-
-/// DMS writes binary values as hexadecimal text.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]

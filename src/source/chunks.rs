@@ -133,10 +133,7 @@ impl Key {
         }
         let part = |p: &KeyPart| match p {
             KeyPart::Int(i) => format!("i{i}"),
-            KeyPart::Bytes { bytes, pad } => {
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                format!("{}{hex}", if *pad { 's' } else { 'x' })
-            }
+            KeyPart::Bytes { bytes, pad } => format!("{}{}", if *pad { 's' } else { 'x' }, crate::value::hex(bytes)),
         };
         self.0.iter().map(part).collect::<Vec<_>>().join(",")
     }
@@ -147,14 +144,10 @@ impl Key {
         }
         let part = |p: &str| -> Option<KeyPart> {
             let (tag, rest) = p.split_at_checked(1)?;
-            let hex = || -> Option<Vec<u8>> {
-                (rest.len() % 2 == 0).then_some(())?;
-                (0..rest.len()).step_by(2).map(|i| u8::from_str_radix(&rest[i..i + 2], 16).ok()).collect()
-            };
             match tag {
                 "i" => rest.parse().ok().map(KeyPart::Int),
-                "x" => Some(KeyPart::Bytes { bytes: hex()?, pad: false }),
-                "s" => Some(KeyPart::Bytes { bytes: hex()?, pad: true }),
+                "x" => Some(KeyPart::Bytes { bytes: crate::value::unhex(rest)?, pad: false }),
+                "s" => Some(KeyPart::Bytes { bytes: crate::value::unhex(rest)?, pad: true }),
                 _ => None,
             }
         };
