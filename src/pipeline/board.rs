@@ -69,7 +69,12 @@ impl Board {
 
     /// The table's full load is done.
     pub fn loaded(&self, table: &TableId) {
-        self.state().loading.remove(table);
+        let mut state = self.state();
+        state.loading.remove(table);
+        if let Some(loaded) = state.tables.get_mut(table) {
+            loaded.settle();
+        }
+        drop(state);
         self.changed.notify_waiters();
         self.settled.notify_one();
     }

@@ -406,8 +406,8 @@ pub struct LoadedTable {
     /// The begun chunks by lower bound (`None` first): their ranges do not overlap. A key no
     /// chunk covers is in a range not begun yet.
     chunks: std::collections::BTreeMap<Option<Key>, (Option<Key>, ChunkState)>,
-    /// The newest chunk's position once every chunk is committed: every later change is
-    /// streamed, whatever its key, so the stream's rows skip the key lookup.
+    /// The newest chunk's position once the load is done ([`LoadedTable::settle`]): every
+    /// later change is streamed, whatever its key, so the stream's rows skip the key lookup.
     settled: Option<BinlogPos>,
 }
 
@@ -429,12 +429,13 @@ impl LoadedTable {
     /// The chunk of `range` goes to `state`.
     pub fn set(&mut self, range: KeyRange, state: ChunkState) {
         self.chunks.insert(range.lo, (range.hi, state));
-        self.settle();
+        self.settled = None;
     }
 
-    /// Notes whether the load is done: its chunks all committed and covering the whole key
-    /// space (while ranges are not begun yet, their keys' changes go into their chunks).
-    fn settle(&mut self) {
+    /// Notes whether the load is done (asked when it ends, not on every chunk, which would
+    /// make a load of n chunks cost n² here): its chunks all committed and covering the whole
+    /// key space (while ranges are not begun yet, their keys' changes go into their chunks).
+    pub fn settle(&mut self) {
         let mut next: Option<&Option<Key>> = Some(&None);
         for (lo, (hi, state)) in &self.chunks {
             if next != Some(lo) || !matches!(state, ChunkState::Committed(_)) {
@@ -890,12 +891,14 @@ mod tests {
         assert_eq!((loaded.oldest(), loaded.newest()), (Some(&at(100)), Some(&at(300))));
         // once chunks cover every key and all are committed, every later change is streamed
         loaded.set(KeyRange { lo: int(20), hi: None }, ChunkState::Committed(at(500)));
+        loaded.settle();
         assert_eq!(loaded.judge(&table, &row(25), &at(500)), Judged::Loaded);
         assert_eq!(loaded.judge(&table, &row(3), &at(100)), Judged::Loaded);
         assert_eq!(loaded.judge(&table, &[Cell::Text("3".into()), Cell::Null], &at(501)), Judged::Streamed(None));
         let mut gap = LoadedTable::chunked(ChunkKey::legacy(&table).unwrap(), vec![chunk(None, Some(10), 100), chunk(Some(20), None, 100)]);
         assert_eq!(gap.judge(&table, &row(15), &at(900)), Judged::Loaded, "a range not begun is read later");
         gap.set(KeyRange { lo: int(10), hi: int(20) }, ChunkState::Committed(at(300)));
+        gap.settle();
         assert_eq!(gap.judge(&table, &row(15), &at(900)), Judged::Streamed(None));
         let whole = LoadedTable::whole(at(100));
         assert_eq!(whole.judge(&table, &row(99), &at(100)), Judged::Loaded);
