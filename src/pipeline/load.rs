@@ -374,23 +374,13 @@ impl Pipeline {
                         if self.s.output.task_start_time_for_full_load { task_start.clone() } else { timestamp_text(chrono::Utc::now()) };
                     for row in rows {
                         let row = snapshot::cells(schema, row)?;
-                        batch.close_if_full(&schema.id, self.s.output.max_file_size).await?;
-                        if !batch.has_open(&schema.id) {
-                            batch.open(schema, None).await?;
-                        }
                         loaded += 1;
                         // The table's nth LOAD row carries the snapshot position and n: LOAD rows
                         // are ordered among themselves and before every CDC row of the table,
                         // whose events all end after the snapshot position.
                         let sequence = if sequenced { position.sequence(self.sequence_epoch, loaded) } else { String::new() };
-                        batch
-                            .append(
-                                &schema.id,
-                                &RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence, position: &position },
-                                row,
-                                None,
-                            )
-                            .await?;
+                        let meta = RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence, position: &position };
+                        batch.append_load(schema, &meta, row, self.s.output.max_file_size).await?;
                     }
                     if logged.elapsed() >= self.s.progress_interval {
                         logged = Instant::now();
@@ -581,17 +571,13 @@ async fn chunk_worker(shared: Arc<Chunking>) -> Result<()> {
             while let Some(row) = page.next().await.map_err(read)? {
                 reader.read(&row);
                 let row = snapshot::cells(schema, row)?;
-                group.batch.close_if_full(&schema.id, shared.output.max_file_size).await?;
-                if !group.batch.has_open(&schema.id) {
-                    group.batch.open(schema, None).await?;
-                }
                 rows += 1;
                 // A chunk's nth row carries the chunk's position and n: every CDC row of its
                 // keys ends after that position.
                 let sequence =
                     if shared.prefix.sequence.is_some() { position.sequence(shared.sequence_epoch, rows) } else { String::new() };
                 let meta = RowMeta { op: Op::Insert, timestamp: &transferred, sequence: &sequence, position: &position };
-                group.batch.append(&schema.id, &meta, row, None).await?;
+                group.batch.append_load(schema, &meta, row, shared.output.max_file_size).await?;
             }
             table.rows.fetch_add(reader.page_rows_read(), Ordering::Relaxed);
         }

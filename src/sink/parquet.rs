@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder, Int16Builder,
-    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder, UInt8Builder, UInt16Builder,
-    UInt32Builder, UInt64Builder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
+    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder, UInt8Builder,
+    UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Schema, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -381,28 +381,52 @@ impl ColumnBuilder {
         Ok(8)
     }
 
+    /// The column's values so far; the builder starts again with room for as many, so that
+    /// the next batch's values are not copied and faulted in again and again as it grows.
     pub(crate) fn finish(&mut self) -> ArrayRef {
+        macro_rules! primitive {
+            ($b:expr, $t:ty) => {{
+                let array = $b.finish();
+                *$b = <$t>::with_capacity(array.len()).with_data_type(array.data_type().clone());
+                Arc::new(array)
+            }};
+        }
+        macro_rules! bytes {
+            ($b:expr, $t:ty) => {{
+                let array = $b.finish();
+                *$b = <$t>::with_capacity(array.len(), array.value_data().len().min(MAX_REUSED_BYTES));
+                Arc::new(array)
+            }};
+        }
         match self {
-            Self::Bool(b) => Arc::new(b.finish()),
-            Self::I8(b) => Arc::new(b.finish()),
-            Self::I16(b) => Arc::new(b.finish()),
-            Self::I32(b) => Arc::new(b.finish()),
-            Self::I64(b) => Arc::new(b.finish()),
-            Self::U8(b) => Arc::new(b.finish()),
-            Self::U16(b) => Arc::new(b.finish()),
-            Self::U32(b) => Arc::new(b.finish()),
-            Self::U64(b) => Arc::new(b.finish()),
-            Self::F32(b) => Arc::new(b.finish()),
-            Self::F64(b) => Arc::new(b.finish()),
-            Self::Decimal(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("valid decimal type")),
-            Self::Date(b) => Arc::new(b.finish()),
-            Self::Micros(b) => Arc::new(b.finish()),
-            Self::Millis(b) => Arc::new(b.finish()),
-            Self::Utf8(b) => Arc::new(b.finish()),
-            Self::Binary(b) => Arc::new(b.finish()),
+            Self::Bool(b) => {
+                let array = b.finish();
+                *b = BooleanBuilder::with_capacity(array.len());
+                Arc::new(array)
+            }
+            Self::I8(b) => primitive!(b, Int8Builder),
+            Self::I16(b) => primitive!(b, Int16Builder),
+            Self::I32(b) => primitive!(b, Int32Builder),
+            Self::I64(b) => primitive!(b, Int64Builder),
+            Self::U8(b) => primitive!(b, UInt8Builder),
+            Self::U16(b) => primitive!(b, UInt16Builder),
+            Self::U32(b) => primitive!(b, UInt32Builder),
+            Self::U64(b) => primitive!(b, UInt64Builder),
+            Self::F32(b) => primitive!(b, Float32Builder),
+            Self::F64(b) => primitive!(b, Float64Builder),
+            Self::Decimal(b, ..) => primitive!(b, Decimal128Builder),
+            Self::Date(b) => primitive!(b, Date32Builder),
+            Self::Micros(b) => primitive!(b, TimestampMicrosecondBuilder),
+            Self::Millis(b) => primitive!(b, TimestampMillisecondBuilder),
+            Self::Utf8(b) => bytes!(b, StringBuilder),
+            Self::Binary(b) => bytes!(b, BinaryBuilder),
         }
     }
 }
+
+/// The most value bytes a builder keeps room for between batches: a batch of a few large
+/// values must not keep their size reserved.
+const MAX_REUSED_BYTES: usize = 1 << 20;
 
 /// The fewest bytes whose two's complement holds every value of `precision` digits.
 fn decimal_bytes(precision: u32) -> u32 {

@@ -713,7 +713,10 @@ impl ChunkReader {
     /// A row of the page was read: the next page starts after it.
     pub fn read(&mut self, row: &Row) {
         *self.in_page.get_or_insert(0) += 1;
-        self.last = Some(self.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect());
+        // Refilled in place: this runs for every row.
+        let last = self.last.get_or_insert_with(Vec::new);
+        last.clear();
+        last.extend(self.primary_key.iter().map(|&i| row.as_ref(i).cloned().unwrap_or(Value::NULL)));
     }
 
     /// Rows of the page read so far.
