@@ -194,11 +194,47 @@ pub fn max_bytes_per_char(charset: Option<&str>) -> u64 {
 pub struct TableSchema {
     pub id: TableId,
     pub columns: Vec<Column>,
-    /// Indexes into `columns` of the primary key, in key order; empty without a primary key.
+    /// Indexes into `columns` of the key that identifies a row, in key order: the primary key,
+    /// or for a table without one its first UNIQUE key whose columns are all NOT NULL (the
+    /// index InnoDB clusters such a table by); empty without either.
     pub primary_key: Vec<usize>,
     /// The table's default character set: the one of text columns added without their own.
     #[serde(default)]
     pub charset: Option<String>,
+    /// Of a table without a PRIMARY KEY, its UNIQUE keys of whole columns (indexes into
+    /// `columns`, in key order) in the server's order: the ones that can identify a row once
+    /// their columns are NOT NULL (a prefix or a hash of a TEXT/BLOB is unique without being
+    /// able to stand for the row).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique_keys: Vec<Vec<usize>>,
+    /// Whether `primary_key` is one of `unique_keys`: the table has no PRIMARY KEY.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_is_unique: bool,
+}
+
+impl TableSchema {
+    /// A table with no UNIQUE keys besides its primary key (if any).
+    pub fn new(id: TableId, columns: Vec<Column>, primary_key: Vec<usize>, charset: Option<String>) -> Self {
+        TableSchema { id, columns, primary_key, charset, unique_keys: Vec::new(), key_is_unique: false }
+    }
+
+    /// Chooses the row key of a table without a PRIMARY KEY as InnoDB chooses the index it
+    /// clusters the table by: the first UNIQUE key whose columns are all NOT NULL.
+    pub fn choose_row_key(&mut self) {
+        if !self.primary_key.is_empty() && !self.key_is_unique {
+            return;
+        }
+        let columns = &self.columns;
+        match self.unique_keys.iter().find(|k| !k.is_empty() && k.iter().all(|&i| !columns[i].nullable)) {
+            Some(key) => (self.primary_key, self.key_is_unique) = (key.clone(), true),
+            None => (self.primary_key, self.key_is_unique) = (Vec::new(), false),
+        }
+    }
+
+    /// The names of the row key's columns.
+    pub fn key_names(&self) -> Vec<&str> {
+        self.primary_key.iter().map(|&i| self.columns[i].name.as_str()).collect()
+    }
 }
 
 impl Column {

@@ -23,12 +23,12 @@ pub fn schema(source: &TableSchema) -> Arc<TableSchema> {
     columns.extend([time(START), time(END)]);
     let mut primary_key = source.primary_key.clone();
     primary_key.push(source.columns.len());
-    Arc::new(TableSchema {
-        id: TableId::new(&source.id.database, format!("{}__history", source.id.table)),
+    Arc::new(TableSchema::new(
+        TableId::new(&source.id.database, format!("{}__history", source.id.table)),
         columns,
         primary_key,
-        charset: source.charset.clone(),
-    })
+        source.charset.clone(),
+    ))
 }
 
 /// One change of a key at a commit time: the new row, or `None` for a delete.

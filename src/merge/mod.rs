@@ -100,7 +100,7 @@ impl Merger {
             let schema = Arc::new(epochs.with_added_defaults(&catalog[&id]));
             if schema.primary_key.is_empty() {
                 if self.warned_keyless.insert(id.clone()) {
-                    warn!(table = %id, "not merged: the table has no primary key (its LOAD and CDC files are still written).");
+                    warn!(table = %id, "not merged: the table has no primary key nor a UNIQUE key of NOT NULL columns (its LOAD and CDC files are still written).");
                 }
                 continue;
             }
@@ -494,12 +494,12 @@ mod tests {
 
     fn schema() -> Arc<TableSchema> {
         let column = |name: &str, ty| Column::nullable(name, ty);
-        Arc::new(TableSchema {
-            id: TableId::new("shop", "items"),
-            columns: vec![column("id", ColumnType::Int), column("name", ColumnType::Text), column("qty", ColumnType::BigInt)],
-            primary_key: vec![0],
-            charset: None,
-        })
+        Arc::new(TableSchema::new(
+            TableId::new("shop", "items"),
+            vec![column("id", ColumnType::Int), column("name", ColumnType::Text), column("qty", ColumnType::BigInt)],
+            vec![0],
+            None,
+        ))
     }
 
     struct Change {

@@ -98,7 +98,7 @@ pub async fn run(command: &VerifyCommand) -> Result<bool> {
     for id in ids {
         let schema = &catalog[&id];
         if schema.primary_key.is_empty() {
-            println!("{id}: skipped (no primary key, not merged)");
+            println!("{id}: skipped (no primary key nor UNIQUE key of NOT NULL columns, not merged)");
             continue;
         }
         let verdict = loop {

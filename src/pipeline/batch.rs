@@ -312,12 +312,12 @@ mod tests {
         let objects = Arc::new(InMemory::new());
         let target = Target { store: objects.clone(), prefix: String::new(), display: "memory".into() };
         let column = |name: &str, ty| Column::nullable(name, ty);
-        let table = TableSchema {
-            id: TableId::new("shop", "orders"),
-            columns: vec![column("id", ColumnType::Int), column("note", ColumnType::Text)],
-            primary_key: vec![0],
-            charset: None,
-        };
+        let table = TableSchema::new(
+            TableId::new("shop", "orders"),
+            vec![column("id", ColumnType::Int), column("note", ColumnType::Text)],
+            vec![0],
+            None,
+        );
         Fixture { _dir: dir, store, objects, target, table }
     }
 

@@ -332,7 +332,7 @@ fn key_kind(ty: &ColumnType, storage: Option<Storage>, collation: Option<&str>) 
 /// collation by name.
 pub fn chunk_key(table: &TableSchema, collation: impl Fn(&str) -> Option<String>) -> std::result::Result<ChunkKey, String> {
     if table.primary_key.is_empty() {
-        return Err("it has no primary key".into());
+        return Err("it has no primary key nor a UNIQUE key of NOT NULL columns".into());
     }
     let mut columns = Vec::new();
     let mut why = None;
@@ -341,7 +341,7 @@ pub fn chunk_key(table: &TableSchema, collation: impl Fn(&str) -> Option<String>
         match key_kind(&column.ty, column.storage, collation(&column.name).as_deref()) {
             Ok(kind) => columns.push((column.name.clone(), kind)),
             Err(e) => {
-                why = Some(format!("its primary key column {} has {e}", column.name));
+                why = Some(format!("its key column {} has {e}", column.name));
                 break;
             }
         }
@@ -754,7 +754,7 @@ mod tests {
     }
 
     fn table(columns: Vec<Column>, primary_key: Vec<usize>) -> TableSchema {
-        TableSchema { id: TableId::new("db", "t"), columns, primary_key, charset: None }
+        TableSchema::new(TableId::new("db", "t"), columns, primary_key, None)
     }
 
     #[test]

@@ -45,8 +45,35 @@ pub enum Ddl {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateBody {
-    Columns { columns: Vec<ColumnDef>, primary_key: Vec<String>, charset: Option<String> },
+    /// `unique_keys`: the UNIQUE keys of whole columns, in definition order.
+    Columns {
+        columns: Vec<ColumnDef>,
+        primary_key: Vec<String>,
+        unique_keys: Vec<Vec<String>>,
+        charset: Option<String>,
+    },
     Like(TableId),
+}
+
+/// Whether a column definition makes the column a UNIQUE key of its own.
+pub fn declares_unique(def: &ColumnDef) -> bool {
+    def.options.iter().any(|o| matches!(o.option, ColumnOption::Unique(_)))
+}
+
+/// A key's columns as CREATE or ALTER TABLE names them.
+#[derive(Debug, Clone, PartialEq)]
+struct KeyDef {
+    columns: Vec<String>,
+    /// No part is a prefix (`name(10)`) or an expression.
+    whole: bool,
+}
+
+/// A definition of CREATE TABLE's list that is not a column.
+enum Definition {
+    PrimaryKey(KeyDef),
+    Unique(KeyDef),
+    /// Other indexes and constraints: they change no column.
+    Other,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +112,9 @@ pub enum AlterOp {
     },
     AddPrimaryKey(Vec<String>),
     DropPrimaryKey,
+    /// ADD UNIQUE, DROP INDEX: the UNIQUE keys may change (a dropped index is known by its
+    /// name only).
+    UniqueKeys,
     /// CONVERT TO CHARACTER SET: every text column and the table default.
     ConvertCharset(String),
     DefaultCharset(String),
@@ -174,8 +204,15 @@ impl Statement<'_> {
             let database = self.identifier()?;
             return Ok(vec![Ddl::DatabaseCharset { charset: self.table_charset(), database }]);
         }
+        if self.word("UNIQUE") {
+            self.expect_word("INDEX")?;
+            self.if_exists_clause();
+            self.identifier()?;
+            self.expect_word("ON")?;
+            return Ok(vec![Ddl::Alter { table: self.table_name()?, ops: vec![AlterOp::UniqueKeys] }]);
+        }
         if !self.word("TABLE") {
-            return Ok(Vec::new()); // views, indexes, triggers, users...
+            return Ok(Vec::new()); // views, other indexes, triggers, users...
         }
         let if_not_exists = self.if_exists_clause();
         let table = self.table_name()?;
@@ -192,17 +229,23 @@ impl Statement<'_> {
         }
         let mut columns = Vec::new();
         let mut primary_key = Vec::new();
+        let mut unique_keys = Vec::new();
         loop {
-            if let Some(key) = self.definition_key()? {
-                if let Some(key) = key {
-                    primary_key = key;
+            match self.definition_key()? {
+                Some(Definition::PrimaryKey(key)) => primary_key = key.columns,
+                Some(Definition::Unique(key)) if key.whole => unique_keys.push(key.columns),
+                Some(_) => {}
+                None => {
+                    let def = self.column_def()?;
+                    for option in &def.options {
+                        match option.option {
+                            ColumnOption::PrimaryKey(_) => primary_key = vec![def.name.value.clone()],
+                            ColumnOption::Unique(_) => unique_keys.push(vec![def.name.value.clone()]),
+                            _ => {}
+                        }
+                    }
+                    columns.push(def);
                 }
-            } else {
-                let def = self.column_def()?;
-                if def.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))) {
-                    primary_key = vec![def.name.value.clone()];
-                }
-                columns.push(def);
             }
             if self.token(&Token::RParen) {
                 break;
@@ -214,12 +257,11 @@ impl Statement<'_> {
         if self.selects {
             return Err("CREATE TABLE ... SELECT".into());
         }
-        Ok(vec![Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, charset }, if_not_exists }])
+        Ok(vec![Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, unique_keys, charset }, if_not_exists }])
     }
 
-    /// A table-level definition of CREATE TABLE that is not a column: `Some(Some(key))` for
-    /// the primary key, `Some(None)` for indexes and constraints that change no column.
-    fn definition_key(&mut self) -> Parsed<Option<Option<Vec<String>>>> {
+    /// A table-level definition of CREATE TABLE that is not a column.
+    fn definition_key(&mut self) -> Parsed<Option<Definition>> {
         if self.word("CONSTRAINT") {
             if !self.peek_word(&["PRIMARY", "UNIQUE", "FOREIGN", "CHECK"]) {
                 self.identifier()?;
@@ -228,10 +270,14 @@ impl Statement<'_> {
             return Ok(None);
         }
         if self.word("PRIMARY") {
-            return Ok(Some(Some(self.key_columns()?)));
+            self.expect_word("KEY")?;
+            return Ok(Some(Definition::PrimaryKey(self.key_parts("PRIMARY KEY")?)));
+        }
+        if self.word("UNIQUE") {
+            return Ok(Some(Definition::Unique(self.key_parts("UNIQUE key")?)));
         }
         self.skip_definition();
-        Ok(Some(None))
+        Ok(Some(Definition::Other))
     }
 
     fn alter(&mut self) -> Parsed<Vec<Ddl>> {
@@ -271,10 +317,16 @@ impl Statement<'_> {
                 self.identifier()?;
             }
             if self.word("PRIMARY") {
-                ops.push(AlterOp::AddPrimaryKey(self.key_columns()?));
+                self.expect_word("KEY")?;
+                ops.push(AlterOp::AddPrimaryKey(self.key_parts("PRIMARY KEY")?.columns));
                 return Ok(());
             }
-            if self.peek_word(&["KEY", "INDEX", "UNIQUE", "FULLTEXT", "SPATIAL", "FOREIGN", "CHECK", "PARTITION"]) || self.period_for() {
+            if self.peek_word(&["UNIQUE"]) {
+                ops.push(AlterOp::UniqueKeys);
+                self.skip_definition();
+                return Ok(());
+            }
+            if self.peek_word(&["KEY", "INDEX", "FULLTEXT", "SPATIAL", "FOREIGN", "CHECK", "PARTITION"]) || self.period_for() {
                 self.skip_definition();
                 return Ok(());
             }
@@ -311,9 +363,8 @@ impl Statement<'_> {
             if self.peek_word(&["INDEX", "KEY"]) {
                 // DROP INDEX `PRIMARY` drops the primary key.
                 self.p.next_token();
-                if matches!(&self.p.peek_token().token, Token::Word(w) if w.value.eq_ignore_ascii_case("PRIMARY")) {
-                    ops.push(AlterOp::DropPrimaryKey);
-                }
+                let primary = matches!(&self.p.peek_token().token, Token::Word(w) if w.value.eq_ignore_ascii_case("PRIMARY"));
+                ops.push(if primary { AlterOp::DropPrimaryKey } else { AlterOp::UniqueKeys });
                 self.skip_definition();
                 return Ok(());
             }
@@ -401,10 +452,11 @@ impl Statement<'_> {
         }
         if self.word("INDEX") {
             // DROP INDEX `PRIMARY` ON t drops the primary key.
+            self.if_exists_clause();
             let primary = self.identifier()?.eq_ignore_ascii_case("PRIMARY");
             self.expect_word("ON")?;
             let table = self.table_name()?;
-            return Ok(if primary { vec![Ddl::Alter { table, ops: vec![AlterOp::DropPrimaryKey] }] } else { Vec::new() });
+            return Ok(vec![Ddl::Alter { table, ops: vec![if primary { AlterOp::DropPrimaryKey } else { AlterOp::UniqueKeys }] }]);
         }
         if self.any_word(&["TABLE", "TABLES"]).is_none() {
             return Ok(Vec::new());
@@ -448,26 +500,33 @@ impl Statement<'_> {
         })
     }
 
-    /// After PRIMARY: `KEY [name] [USING x] (col[(len)] [ASC|DESC], ...)`.
-    fn key_columns(&mut self) -> Parsed<Vec<String>> {
-        self.expect_word("KEY")?;
+    /// After PRIMARY KEY or UNIQUE: `[INDEX|KEY] [name] [USING x] (part, ...) [options]`, each
+    /// part `col [(len)] [ASC|DESC]` or (MySQL's functional parts) `(expr) [ASC|DESC]`.
+    fn key_parts(&mut self, what: &str) -> Parsed<KeyDef> {
         while !self.token(&Token::LParen) {
             if self.at_end() {
-                return Err("PRIMARY KEY without columns".into());
+                return Err(format!("{what} without columns"));
             }
             self.p.next_token();
         }
-        let mut columns = Vec::new();
+        let mut key = KeyDef { columns: Vec::new(), whole: true };
         loop {
-            columns.push(self.identifier()?);
-            // a prefix length, ASC/DESC
+            if self.p.peek_token().token == Token::LParen {
+                key.whole = false;
+            } else {
+                key.columns.push(self.identifier()?);
+            }
+            // a prefix length or an expression, ASC/DESC
             let mut depth = 0;
             loop {
                 match self.p.peek_token().token {
-                    Token::LParen => depth += 1,
+                    Token::LParen => {
+                        key.whole = false;
+                        depth += 1
+                    }
                     Token::RParen if depth > 0 => depth -= 1,
                     Token::RParen | Token::Comma if depth == 0 => break,
-                    Token::EOF => return Err("unterminated PRIMARY KEY".into()),
+                    Token::EOF => return Err(format!("unterminated {what}")),
                     _ => {}
                 }
                 self.p.next_token();
@@ -478,7 +537,7 @@ impl Statement<'_> {
             self.expect(&Token::Comma)?;
         }
         self.skip_definition(); // USING BTREE, COMMENT ...
-        Ok(columns)
+        Ok(key)
     }
 
     /// A `[DEFAULT] CHARACTER SET [=] x` or `[DEFAULT] COLLATE [=] y` among table options:
@@ -860,7 +919,7 @@ mod tests {
 
     #[test]
     fn create_table_with_keys_and_options() {
-        let Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, charset }, .. } =
+        let Ddl::Create { table, body: CreateBody::Columns { columns, primary_key, unique_keys, charset }, .. } =
             one("CREATE TABLE t (id INT NOT NULL AUTO_INCREMENT, name VARCHAR(50) CHARACTER SET utf8mb4, e ENUM('a','b''c'), \
              CONSTRAINT pk PRIMARY KEY (id, name), KEY idx (name), UNIQUE KEY u (e), FOREIGN KEY (id) REFERENCES x(id)) \
              ENGINE=InnoDB DEFAULT CHARSET=latin1 PARTITION BY HASH(id) PARTITIONS 4")
@@ -870,12 +929,37 @@ mod tests {
         assert_eq!(table, TableId::new("shop", "t"));
         assert_eq!(columns.iter().map(|c| c.name.value.as_str()).collect::<Vec<_>>(), ["id", "name", "e"]);
         assert_eq!(primary_key, ["id", "name"]);
+        assert_eq!(unique_keys, [["e"]]);
         assert_eq!(charset.as_deref(), Some("latin1"));
         let Ddl::Create { body: CreateBody::Columns { primary_key, charset, .. }, .. } = one("CREATE TABLE t (k BIGINT PRIMARY KEY)")
         else {
             panic!()
         };
         assert_eq!((primary_key, charset), (vec!["k".to_string()], None));
+    }
+
+    #[test]
+    fn unique_keys_of_whole_columns_are_read_in_definition_order() {
+        let Ddl::Create { body: CreateBody::Columns { primary_key, unique_keys, .. }, .. } =
+            one("CREATE TABLE t (a INT NOT NULL UNIQUE, b VARCHAR(20) NOT NULL, c INT, d TEXT, \
+             UNIQUE KEY pre (b(5)), CONSTRAINT two UNIQUE (c, a DESC), UNIQUE INDEX f ((a + 1)), UNIQUE USING BTREE (d))")
+        else {
+            panic!()
+        };
+        assert!(primary_key.is_empty());
+        // The prefix and the expression cannot stand for a row; the tracker leaves out TEXT.
+        assert_eq!(unique_keys, [vec!["a"], vec!["c", "a"], vec!["d"]]);
+        for q in [
+            "ALTER TABLE t ADD UNIQUE (a)",
+            "ALTER TABLE t ADD CONSTRAINT u UNIQUE KEY (a)",
+            "ALTER TABLE t DROP INDEX u",
+            "ALTER TABLE t DROP KEY u",
+            "CREATE UNIQUE INDEX u ON t (a)",
+            "DROP INDEX u ON t",
+        ] {
+            assert_eq!(one(q), Ddl::Alter { table: TableId::new("shop", "t"), ops: vec![AlterOp::UniqueKeys] }, "{q}");
+        }
+        assert_eq!(one("ALTER TABLE t ADD INDEX i (a)"), Ddl::Alter { table: TableId::new("shop", "t"), ops: vec![] });
     }
 
     #[test]

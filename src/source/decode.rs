@@ -733,12 +733,12 @@ mod tests {
     ];
 
     fn partial_update(diff_path: &str, partial: bool) -> Result<(Vec<Cell>, Vec<Cell>), String> {
-        let schema = TableSchema {
-            id: crate::schema::TableId::new("db", "t"),
-            columns: vec![Column { name: "id".into(), ..col(ColumnType::Int) }, Column { name: "j".into(), ..col(ColumnType::Json) }],
-            primary_key: vec![],
-            charset: None,
-        };
+        let schema = TableSchema::new(
+            crate::schema::TableId::new("db", "t"),
+            vec![Column { name: "id".into(), ..col(ColumnType::Int) }, Column { name: "j".into(), ..col(ColumnType::Json) }],
+            vec![],
+            None,
+        );
         let wire = [WireColumn { ty: Wire::MYSQL_TYPE_LONG, meta: [0, 0] }, WireColumn { ty: Wire::MYSQL_TYPE_JSON, meta: [4, 0] }];
         // Before image: null bitmap, id 1, the whole document.
         let mut data = vec![0x00, 1, 0, 0, 0];

@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::error::{Error, Result};
 use crate::position::{BinlogPos, MariadbGtidPos};
-use crate::schema::{Column, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema};
+use crate::schema::{Column, InformationSchemaColumn, SchemaOptions, Storage, TableFilter, TableId, TableSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -352,6 +352,7 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
         .await
         .map_err(|e| Error::source(format!("reading the primary key of {id}"), e))?;
     let primary_key = key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
+    let unique_keys = if key.is_empty() { unique_keys(conn, id, &columns).await? } else { Vec::new() };
     let collation: Option<Option<String>> = conn
         .exec_first(
             "SELECT TABLE_COLLATION FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -360,7 +361,40 @@ pub async fn load_schema(conn: &mut Conn, id: &TableId, options: SchemaOptions) 
         .await
         .map_err(|e| Error::source(format!("reading the character set of {id}"), e))?;
     let charset = collation.flatten().map(|c| crate::source::ddl::charset_of_collation(&c));
-    Ok(TableSchema { id: id.clone(), columns, primary_key, charset })
+    let mut schema = TableSchema { unique_keys, ..TableSchema::new(id.clone(), columns, primary_key, charset) };
+    schema.choose_row_key();
+    Ok(schema)
+}
+
+/// The table's UNIQUE keys of whole columns, in `SHOW INDEX` order: the server's order of its
+/// keys, whose first one of NOT NULL columns InnoDB clusters a table without a primary key by.
+async fn unique_keys(conn: &mut Conn, id: &TableId, columns: &[Column]) -> Result<Vec<Vec<usize>>> {
+    let rows: Vec<Row> =
+        conn.query(format!("SHOW INDEX FROM {}", id.quoted())).await.map_err(|e| Error::source(format!("reading the keys of {id}"), e))?;
+    // (name, columns, usable)
+    let mut keys: Vec<(String, Vec<usize>, bool)> = Vec::new();
+    for row in rows {
+        let field = |name: &str| {
+            row.columns_ref().iter().position(|c| c.name_str().eq_ignore_ascii_case(name)).and_then(|i| row.as_ref(i)).cloned()
+        };
+        let text = |name: &str| field(name).and_then(|v| mysql_async::from_value_opt::<Option<String>>(v).ok().flatten());
+        let (Some(name), Some(non_unique)) = (text("Key_name"), text("Non_unique")) else { continue };
+        if name == "PRIMARY" || non_unique != "0" {
+            continue;
+        }
+        // A prefix, an expression (MySQL's functional keys) or a TEXT/BLOB column (MariaDB's
+        // hash of a long value) makes a key unusable as the row's identity.
+        let column = text("Column_name").and_then(|c| columns.iter().position(|k| k.name.eq_ignore_ascii_case(&c)));
+        let whole = text("Sub_part").is_none() && column.is_some_and(|i| !matches!(columns[i].storage, Some(Storage::Blob(_))));
+        match keys.last_mut() {
+            Some((key, parts, usable)) if *key == name => {
+                parts.extend(column);
+                *usable &= whole;
+            }
+            _ => keys.push((name, column.into_iter().collect(), whole)),
+        }
+    }
+    Ok(keys.into_iter().filter(|(.., usable)| *usable).map(|(_, parts, _)| parts).collect())
 }
 
 /// Whether `id` is a base table at the source now, under exactly that name (as

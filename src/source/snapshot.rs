@@ -210,7 +210,11 @@ pub(crate) fn cells(table: &TableSchema, row: Row) -> Result<Vec<Cell>> {
                         std::cmp::Ordering::Greater => values[k].as_sql(false),
                     })
                     .collect();
-                let key = if key.is_empty() { "(none: the table has no primary key)".to_string() } else { format!("({})", key.join(", ")) };
+                let key = if key.is_empty() {
+                    "(none: the table has no primary key nor a UNIQUE key of NOT NULL columns)".to_string()
+                } else {
+                    format!("({})", key.join(", "))
+                };
                 return Err(Error::SnapshotDecode {
                     table: table.id.to_string(),
                     key,

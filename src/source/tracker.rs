@@ -19,7 +19,9 @@ use mysql_async::binlog::events::TableMapEvent;
 use sqlparser::ast::{ColumnDef, ColumnOption, ObjectName};
 
 use crate::position::BinlogPos;
-use crate::schema::{Column, ColumnType, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema, max_bytes_per_char};
+use crate::schema::{
+    Column, ColumnType, InformationSchemaColumn, SchemaOptions, Storage, TableFilter, TableId, TableSchema, max_bytes_per_char,
+};
 use crate::source::Charsets;
 use crate::source::binlog::Catalog;
 use crate::source::ddl::{self, AlterOp, CreateBody, Ddl, Position};
@@ -157,7 +159,7 @@ impl Tracker {
                     });
                     ops.retain(|op| !matches!(op, AlterOp::RenameTo(_)));
                     match self.altered(&self.tables[&table], &ops) {
-                        Ok(Altered { schema, renamed, rows_changed }) => {
+                        Ok(Altered { schema, renamed, rows_changed, rekeyed }) => {
                             let schema = Arc::new(schema);
                             if self.replicated(&table) {
                                 if rows_changed {
@@ -165,13 +167,21 @@ impl Tracker {
                                         table: table.clone(),
                                         why: "the statement changed rows without row events (a column the server fills, a column dropped and added again, a partition or tablespace operation)".into(),
                                     });
+                                } else if rekeyed {
+                                    effects.push(Effect::Reload {
+                                        table: table.clone(),
+                                        why: "the statement may change the key that identifies its rows (its primary key, or the UNIQUE key of NOT NULL columns of a table without one)".into(),
+                                    });
                                 } else if schema != self.tables[&table] {
                                     effects.push(Effect::Schema { schema: schema.clone(), renamed });
                                 }
+                                self.tables.insert(table.clone(), schema);
+                            } else if rekeyed {
+                                self.tables.remove(&table); // its swap, if any, reloads the table
                             } else {
                                 self.shadow_renames.entry(table.clone()).or_default().extend(renamed);
+                                self.tables.insert(table.clone(), schema);
                             }
-                            self.tables.insert(table.clone(), schema);
                         }
                         Err(reason) if self.replicated(&table) => effects.push(Effect::Unknown { table: table.clone(), reason }),
                         Err(_) => {
@@ -278,11 +288,10 @@ impl Tracker {
                 let schema = self.tables.get(&source).ok_or_else(|| format!("{source} is not followed"))?;
                 Ok(TableSchema { id: table.clone(), ..(**schema).clone() })
             }
-            CreateBody::Columns { columns, primary_key, charset } => {
+            CreateBody::Columns { columns, primary_key, unique_keys, charset } => {
                 let charset =
                     charset.or_else(|| self.db_charsets.get(&table.database).cloned()).unwrap_or_else(|| self.server_charset.clone());
-                let mut schema = TableSchema { id: table.clone(), columns: Vec::new(), primary_key: Vec::new(), charset: Some(charset) };
-                let mut key = Vec::new();
+                let mut schema = TableSchema::new(table.clone(), Vec::new(), Vec::new(), Some(charset));
                 for def in &columns {
                     schema.columns.push(self.column(
                         def,
@@ -290,10 +299,17 @@ impl Tracker {
                         primary_key.iter().any(|k| k.eq_ignore_ascii_case(&def.name.value)),
                     )?);
                 }
-                for name in &primary_key {
-                    key.push(index_of(&schema.columns, name)?);
+                schema.primary_key = primary_key.iter().map(|name| index_of(&schema.columns, name)).collect::<Result<_, _>>()?;
+                if schema.primary_key.is_empty() {
+                    for key in &unique_keys {
+                        let key: Vec<usize> = key.iter().map(|name| index_of(&schema.columns, name)).collect::<Result<_, _>>()?;
+                        // MariaDB keeps a UNIQUE TEXT/BLOB as a hash of the value: no row key.
+                        if !key.iter().any(|&i| matches!(schema.columns[i].storage, Some(Storage::Blob(_)))) {
+                            schema.unique_keys.push(key);
+                        }
+                    }
+                    schema.choose_row_key();
                 }
-                schema.primary_key = key;
                 Ok(schema)
             }
         }
@@ -310,7 +326,14 @@ impl Tracker {
         let mut before: Vec<Option<String>> = columns.iter().map(|c| Some(c.name.clone())).collect();
         let mut dropped: Vec<String> = Vec::new();
         let mut rows_changed = false;
-        let mut key: Vec<String> = table.primary_key.iter().map(|&i| table.columns[i].name.clone()).collect();
+        let names = |key: &[usize]| -> Vec<String> { key.iter().map(|&i| table.columns[i].name.clone()).collect() };
+        let mut key = names(&table.primary_key);
+        let mut unique_keys: Vec<Vec<String>> = table.unique_keys.iter().map(|k| names(k)).collect();
+        // A table without a PRIMARY KEY is identified by a UNIQUE key of NOT NULL columns,
+        // which the server may choose anew after the statement: it is read from the server.
+        let has_primary = !table.primary_key.is_empty() && !table.key_is_unique;
+        let mut rekeyed = false;
+        let in_unique = |unique_keys: &[Vec<String>], name: &str| unique_keys.iter().flatten().any(|k| k.eq_ignore_ascii_case(name));
         let mut charset = table.charset.clone();
         let find = |columns: &[Column], before: &[Option<String>], name: &str| -> Result<usize, String> {
             before
@@ -335,6 +358,7 @@ impl Tracker {
                         return Err(format!("column {} already exists", def.name.value));
                     }
                     rows_changed |= dropped.iter().any(|d| d.eq_ignore_ascii_case(&def.name.value)) || ddl::computed_on_add(def);
+                    rekeyed |= !has_primary && ddl::declares_unique(def);
                     let column = self.column(def, charset.as_deref(), false)?;
                     if def.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))) {
                         key = vec![column.name.clone()];
@@ -347,7 +371,11 @@ impl Tracker {
                     Ok(i) => {
                         let gone = columns.remove(i);
                         before.remove(i);
+                        rekeyed |= !has_primary && in_unique(&unique_keys, &gone.name);
                         key.retain(|k| !k.eq_ignore_ascii_case(&gone.name));
+                        // The server drops the column from its keys, and a key left empty.
+                        unique_keys.iter_mut().for_each(|u| u.retain(|k| !k.eq_ignore_ascii_case(&gone.name)));
+                        unique_keys.retain(|u| !u.is_empty());
                         dropped.push(gone.name);
                     }
                     Err(_) if *if_exists => {}
@@ -360,9 +388,11 @@ impl Tracker {
                         Err(e) => return Err(e),
                     };
                     let current = columns[i].name.clone();
-                    let in_key = key.iter().any(|k| k.eq_ignore_ascii_case(&current));
+                    let in_key = has_primary && key.iter().any(|k| k.eq_ignore_ascii_case(&current));
                     let column = self.column(def, charset.as_deref(), in_key)?;
-                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(&current)) {
+                    rekeyed |= !has_primary
+                        && (in_unique(&unique_keys, &current) && column.nullable != columns[i].nullable || ddl::declares_unique(def));
+                    for k in key.iter_mut().chain(unique_keys.iter_mut().flatten()).filter(|k| k.eq_ignore_ascii_case(&current)) {
                         *k = column.name.clone();
                     }
                     if current != column.name {
@@ -380,7 +410,7 @@ impl Tracker {
                 AlterOp::RenameColumn { old, new } => {
                     let i = find(&columns, &before, old)?;
                     let current = columns[i].name.clone();
-                    for k in key.iter_mut().filter(|k| k.eq_ignore_ascii_case(&current)) {
+                    for k in key.iter_mut().chain(unique_keys.iter_mut().flatten()).filter(|k| k.eq_ignore_ascii_case(&current)) {
                         *k = new.clone();
                     }
                     renamed.push((current, new.clone()));
@@ -399,6 +429,7 @@ impl Tracker {
                     }
                 }
                 AlterOp::DropPrimaryKey => key.clear(),
+                AlterOp::UniqueKeys => rekeyed |= !has_primary,
                 AlterOp::ConvertCharset(to) => {
                     for c in columns.iter_mut().filter(|c| c.charset.is_some()) {
                         c.storage = c.storage.map(|s| s.converted(c.charset.as_deref(), Some(to)));
@@ -411,8 +442,18 @@ impl Tracker {
                 AlterOp::RenameTo(_) => {}
             }
         }
-        let primary_key = key.iter().map(|k| index_of(&columns, k)).collect::<Result<_, _>>()?;
-        Ok(Altered { schema: TableSchema { id: table.id.clone(), columns, primary_key, charset }, renamed, rows_changed })
+        let renamed_key = names(&table.primary_key)
+            .into_iter()
+            .map(|k| renamed.iter().fold(k, |k, (old, new)| if k.eq_ignore_ascii_case(old) { new.clone() } else { k }));
+        rekeyed |= !renamed_key.eq(key.iter().cloned());
+        let index = |key: &[String]| key.iter().map(|k| index_of(&columns, k)).collect::<Result<Vec<_>, _>>();
+        let schema = TableSchema {
+            primary_key: index(&key)?,
+            unique_keys: unique_keys.iter().map(|k| index(k)).collect::<Result<_, _>>()?,
+            key_is_unique: table.key_is_unique,
+            ..TableSchema::new(table.id.clone(), columns, Vec::new(), charset)
+        };
+        Ok(Altered { schema, renamed, rows_changed, rekeyed })
     }
 
     /// A column as `information_schema` would describe it after the DDL.
@@ -514,6 +555,9 @@ struct Altered {
     schema: TableSchema,
     renamed: Vec<(String, String)>,
     rows_changed: bool,
+    /// The row key may have changed: the table's history under one key is no base for
+    /// another.
+    rekeyed: bool,
 }
 
 fn index_of(columns: &[Column], name: &str) -> Result<usize, String> {
@@ -564,6 +608,53 @@ mod tests {
         s.columns.iter().map(|c| c.name.as_str()).collect()
     }
 
+    fn create(t: &mut Tracker, q: &str) -> TableSchema {
+        let Ddl::Create { table, body, .. } = ddl::parse(q, "shop").remove(0) else { panic!("{q}") };
+        let schema = t.created(&table, body).unwrap();
+        t.insert(Arc::new(schema.clone()), None);
+        schema
+    }
+
+    #[test]
+    fn a_table_without_a_primary_key_is_identified_by_its_first_unique_key_of_not_null_columns() {
+        let mut t = tracker();
+        let s = create(
+            &mut t,
+            "CREATE TABLE codes (n INT, code VARCHAR(8) NOT NULL, note TEXT NOT NULL, region INT NOT NULL, \
+             UNIQUE (n), UNIQUE (note), UNIQUE (region, code), UNIQUE (code))",
+        );
+        // (n) has a nullable column; a UNIQUE TEXT is a hash in MariaDB.
+        assert_eq!((s.primary_key.clone(), s.key_is_unique, s.unique_keys.clone()), (vec![3, 1], true, vec![vec![0], vec![3, 1], vec![1]]));
+        // A renamed key column keeps the key; a column that changes nothing else neither.
+        let effects = run(&mut t, "ALTER TABLE codes RENAME COLUMN code TO label, ADD COLUMN extra INT FIRST", 10);
+        let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+        assert_eq!((s.key_names(), s.key_is_unique), (vec!["region", "label"], true));
+        // Whatever may change which key the server identifies rows by reloads the table.
+        for q in [
+            "ALTER TABLE codes MODIFY n INT NOT NULL",
+            "ALTER TABLE codes MODIFY region INT NULL",
+            "ALTER TABLE codes DROP COLUMN region",
+            "ALTER TABLE codes DROP INDEX region",
+            "ALTER TABLE codes ADD UNIQUE (extra)",
+            "ALTER TABLE codes ADD COLUMN k INT NOT NULL UNIQUE",
+            "ALTER TABLE codes ADD PRIMARY KEY (region)",
+            "CREATE UNIQUE INDEX e ON codes (extra)",
+            "DROP INDEX e ON codes",
+        ] {
+            let mut t = tracker();
+            t.insert(s.clone(), None);
+            let effects = run(&mut t, q, 20);
+            assert!(matches!(&effects[..], [Effect::Reload { why, .. }] if why.contains("key")), "{q}: {effects:?}");
+        }
+        // A table with a primary key keeps it whatever its UNIQUE keys do.
+        for q in ["ALTER TABLE stores ADD UNIQUE (name)", "DROP INDEX name ON stores"] {
+            assert!(run(&mut t, q, 30).is_empty(), "{q}");
+        }
+        // Without a UNIQUE key of NOT NULL columns, a table has no key.
+        let s = create(&mut t, "CREATE TABLE notes (n INT, body VARCHAR(10), UNIQUE KEY (n), UNIQUE (body(3)))");
+        assert_eq!((s.primary_key.clone(), s.key_is_unique), (vec![], false));
+    }
+
     #[test]
     fn alter_table_changes_columns_in_place() {
         let mut t = tracker();
@@ -581,7 +672,9 @@ mod tests {
         assert_eq!((s.primary_key.clone(), s.columns[0].ty.clone(), s.columns[0].nullable), (vec![0], ColumnType::BigInt, false));
         let effects =
             run(&mut t, "ALTER TABLE stores DROP PRIMARY KEY, ADD PRIMARY KEY (name, nation), CONVERT TO CHARACTER SET latin1", 30);
-        let [Effect::Schema { schema: s, .. }] = &effects[..] else { panic!("{effects:?}") };
+        // Rows identified by another key: the table's history is no base for the new one.
+        assert!(matches!(&effects[..], [Effect::Reload { why, .. }] if why.contains("key")), "{effects:?}");
+        let s = &t.tables[&TableId::new("shop", "stores")];
         assert_eq!(
             (s.primary_key.clone(), s.columns[2].charset.as_deref(), s.charset.as_deref()),
             (vec![2, 1], Some("latin1"), Some("latin1"))

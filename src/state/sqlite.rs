@@ -762,12 +762,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.db").display().to_string()).await.unwrap();
         store.acquire_lease().await.unwrap();
-        let schema = TableSchema {
-            id: TableId::new("shop", "orders"),
-            columns: vec![crate::schema::Column::nullable("id", crate::schema::ColumnType::BigInt)],
-            primary_key: vec![0],
-            charset: None,
-        };
+        let schema = TableSchema::new(
+            TableId::new("shop", "orders"),
+            vec![crate::schema::Column::nullable("id", crate::schema::ColumnType::BigInt)],
+            vec![0],
+            None,
+        );
         let table = &schema.id;
         let generation = store.begin_load(table).await.unwrap();
         let key = ChunkKey { columns: vec![("id".into(), crate::source::chunks::KeyKind::Int)], unique: true };

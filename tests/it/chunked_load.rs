@@ -215,7 +215,8 @@ async fn assert_files_equal_source(db: &mut TestDb, lake: &Lake, table: &str, ke
 /// Keys of every kind binlake orders as the server does are loaded in chunks, exactly, while
 /// they are written to (key updates that move rows between chunks included) and binlake is
 /// killed midway; a key of a case-insensitive collation is chunked by the integer before it,
-/// or, first in its key, makes the table load from one snapshot.
+/// or, first in its key, makes the table load from one snapshot. A table without a primary key
+/// is chunked and merged by its UNIQUE key of NOT NULL columns.
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_of_text_decimal_time_and_several_columns_are_chunked_exactly() {
     let mut db = TestDb::new("chunk_keys").await;
@@ -238,6 +239,14 @@ async fn keys_of_text_decimal_time_and_several_columns_are_chunked_exactly() {
     db.exec("INSERT INTO people SELECT CONCAT('p', seq), seq FROM seq_1_to_3000").await;
     db.exec("CREATE TABLE tagged (tenant INT, tag VARCHAR(20) COLLATE utf8mb4_general_ci, v INT, PRIMARY KEY (tenant, tag))").await;
     db.exec("INSERT INTO tagged SELECT seq DIV 10, CONCAT('t', seq % 10), seq FROM seq_1_to_12000").await;
+    // No primary key: rows are identified by the first UNIQUE key of NOT NULL columns (serial;
+    // n may be NULL).
+    db.exec(
+        "CREATE TABLE serials (n INT, serial VARCHAR(20) COLLATE utf8mb4_bin NOT NULL, v INT, \
+         UNIQUE KEY by_n (n), UNIQUE KEY by_serial (serial))",
+    )
+    .await;
+    db.exec("INSERT INTO serials SELECT seq, CONCAT('s', LPAD(seq * 7919 % 100000, 6, '0')), seq FROM seq_1_to_12000").await;
     let source = read_only_url(&mut db).await;
     let (lake, merged, state) = (Lake::local(), Lake::local(), state_dir());
     let run = |until: bool| {
@@ -275,6 +284,10 @@ async fn keys_of_text_decimal_time_and_several_columns_are_chunked_exactly() {
                 format!("DELETE FROM amounts WHERE v = {}", n * 7 % 12000),
                 format!("UPDATE people SET v = v + 1 WHERE name = 'p{}'", n % 3000),
                 format!("UPDATE IGNORE tagged SET tenant = tenant + 1 WHERE tenant = {} AND tag = 't{}'", n % 1200, n % 10),
+                // the key moves far along, the other UNIQUE column becomes NULL
+                format!("UPDATE IGNORE serials SET serial = CONCAT('t', serial), n = NULL WHERE v = {}", n % 12000),
+                format!("INSERT IGNORE INTO serials VALUES (NULL, CONCAT('r', LPAD({n}, 6, '0')), {n})"),
+                format!("DELETE FROM serials WHERE v = {}", n * 7 % 12000),
             ] {
                 if rng.range(0, 3) == 0 {
                     tx.query_drop(sql).await.unwrap();
@@ -301,7 +314,7 @@ async fn keys_of_text_decimal_time_and_several_columns_are_chunked_exactly() {
     logs.push_str(&String::from_utf8_lossy(&out.stderr));
     assert!(logs.contains("the full load goes on after its committed chunks"), "no kill interrupted the chunked load:\n{logs}");
     let said = |table: &str, words: &str| logs.lines().any(|l| l.contains(&format!("{}.{table}", db.name)) && l.contains(words));
-    for table in ["codes", "events", "amounts"] {
+    for table in ["codes", "events", "amounts", "serials"] {
         assert!(said(table, "chunks end where an index walk"), "{table} was not chunked:\n{logs}");
     }
     assert!(said("tagged", "key=\"tenant\""), "tagged is chunked by its integer column:\n{logs}");
@@ -313,11 +326,14 @@ async fn keys_of_text_decimal_time_and_several_columns_are_chunked_exactly() {
         ("amounts", &[0][..], "*"),
         ("people", &[0][..], "*"),
         ("tagged", &[0, 1][..], "*"),
+        ("serials", &[1][..], "*"),
     ] {
         assert_files_equal_source(&mut db, &lake, table, key, columns, &logs).await;
     }
     let out = verify(state.path(), &db.name, &merged.url);
-    assert!(out.status.success(), "verify: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "verify: {said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("serials") && !said.contains("skipped"), "every table is merged and verified: {said}");
 }
 
 /// `binlake status` of a load stopped midway: the table is being loaded, with the server's

@@ -375,3 +375,48 @@ async fn the_merged_table_follows_schema_changes_in_order() {
     let out = verify(state.path(), &db.name, &lake.url);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+/// A table without a primary key is identified by its first UNIQUE key of NOT NULL columns; a
+/// statement that may change which key that is reloads the table, and the merged table
+/// follows: a keyless table that gains such a key is merged from then on, a table whose key
+/// moves to another UNIQUE key is merged by the new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_of_the_key_that_identifies_rows_reloads_the_table() {
+    let mut db = TestDb::new("ddl_rekey").await;
+    db.exec("CREATE TABLE logs (n INT NOT NULL, code VARCHAR(10) NOT NULL, v INT)").await;
+    db.exec("INSERT INTO logs SELECT seq, CONCAT('c', seq), seq FROM seq_1_to_50").await;
+    db.exec("CREATE TABLE tags (a INT NOT NULL, b INT, v INT, UNIQUE KEY by_a (a))").await;
+    db.exec("INSERT INTO tags SELECT seq, 1000 + seq, seq FROM seq_1_to_50").await;
+    let (target, lake, state) = (Lake::local(), Lake::local(), state_dir());
+    let log = run_with_lake(state.path(), &target, &lake, &db.name);
+    assert!(log.contains("not merged: the table has no primary key nor a UNIQUE key"), "{log}");
+
+    for sql in [
+        "UPDATE logs SET v = v + 1 WHERE n <= 10",
+        "ALTER TABLE logs ADD UNIQUE KEY by_code (code)",
+        // a key update: the old row goes
+        "UPDATE logs SET code = CONCAT('x', code), v = -v WHERE n = 3",
+        "DELETE FROM logs WHERE n = 4",
+        "UPDATE tags SET a = a + 100 WHERE a = 5",
+        "ALTER TABLE tags MODIFY b INT NOT NULL, ADD UNIQUE KEY by_b (b)",
+        "ALTER TABLE tags DROP INDEX by_a",
+        // no longer the key: a row keeps its identity
+        "UPDATE tags SET a = a + 1000 WHERE b = 1007",
+        "UPDATE tags SET b = 2000 WHERE b = 1008",
+    ] {
+        db.exec(sql).await;
+    }
+    let log = run_with_lake(state.path(), &target, &lake, &db.name);
+    for table in ["logs", "tags"] {
+        let said = log.lines().any(|l| l.contains(&format!("{}.{table}", db.name)) && l.contains("the key that identifies its rows"));
+        assert!(said, "{table} is reloaded for its new key:\n{log}");
+    }
+    for (table, key) in [("logs", "code"), ("tags", "b")] {
+        let (replayed, _) = replay_by_name(state.path(), &target, &TableId::new(&db.name, table), key).await;
+        assert_rows_match(table, &replayed, &source_rows(&mut db, table, key).await, &[], &[]);
+    }
+    let out = verify(state.path(), &db.name, &lake.url);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "verify: {said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("logs") && said.contains("tags") && !said.contains("skipped"), "both tables are merged: {said}");
+}

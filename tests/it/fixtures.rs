@@ -95,7 +95,7 @@ impl Catalog for TableMapCatalog {
             };
             columns.push(Column { name, ty, unsigned, nullable: true, charset, default: None, large: false, storage: None });
         }
-        Some(Arc::new(TableSchema { id: id.clone(), columns, primary_key: vec![], charset: None }))
+        Some(Arc::new(TableSchema::new(id.clone(), columns, vec![], None)))
     }
 }
 
