@@ -87,7 +87,12 @@ impl ParquetEncoder {
             .set_dictionary_page_size_limit(p.dict_page_size_limit)
             .set_max_row_group_row_count(Some(p.row_group_length))
             .set_max_row_group_bytes(Some(memory.row_group_bytes))
-            .set_statistics_enabled(if p.statistics { EnabledStatistics::Page } else { EnabledStatistics::None })
+            // As DMS writes them: statistics per column chunk and in each page's header, no
+            // page index. A page index is held in memory for every row group until the file
+            // closes: it would grow with the file, not with the open row group.
+            .set_statistics_enabled(if p.statistics { EnabledStatistics::Chunk } else { EnabledStatistics::None })
+            .set_write_page_header_statistics(p.statistics)
+            .set_offset_index_disabled(true)
             .set_created_by(format!("binlake version {}", env!("CARGO_PKG_VERSION")));
         for name in large {
             let column = ColumnPath::from(name);
