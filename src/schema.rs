@@ -238,6 +238,12 @@ impl TableSchema {
 }
 
 impl Column {
+    /// Whether a UNIQUE key on the whole column is a hash of its values (MariaDB's for TEXT
+    /// and BLOB), which cannot identify a row.
+    pub fn unique_is_hashed(&self) -> bool {
+        matches!(self.storage, Some(Storage::Blob(_)))
+    }
+
     /// A nullable, signed column with no charset, default or storage: binlake's own columns
     /// (the history's validity times) and the tests' tables.
     pub fn nullable(name: &str, ty: ColumnType) -> Self {

@@ -146,8 +146,7 @@ pub type SchemaPath = [SchemaStep];
 
 /// The table properties naming the source table and its primary key.
 fn table_properties(schema: &TableSchema) -> HashMap<String, Option<String>> {
-    let key_names: Vec<&str> = schema.primary_key.iter().map(|&i| schema.columns[i].name.as_str()).collect();
-    [(SOURCE_PROPERTY.to_string(), Some(schema.id.to_string())), (KEY_PROPERTY.to_string(), Some(key_names.join(",")))].into()
+    [(SOURCE_PROPERTY.to_string(), Some(schema.id.to_string())), (KEY_PROPERTY.to_string(), Some(schema.key_names().join(",")))].into()
 }
 
 /// Whether every value of a Delta type is exactly a value of another.

@@ -23,7 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::error::{Error, Result};
 use crate::position::{BinlogPos, MariadbGtidPos};
-use crate::schema::{Column, InformationSchemaColumn, SchemaOptions, Storage, TableFilter, TableId, TableSchema};
+use crate::schema::{Column, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -385,7 +385,7 @@ async fn unique_keys(conn: &mut Conn, id: &TableId, columns: &[Column]) -> Resul
         // A prefix, an expression (MySQL's functional keys) or a TEXT/BLOB column (MariaDB's
         // hash of a long value) makes a key unusable as the row's identity.
         let column = text("Column_name").and_then(|c| columns.iter().position(|k| k.name.eq_ignore_ascii_case(&c)));
-        let whole = text("Sub_part").is_none() && column.is_some_and(|i| !matches!(columns[i].storage, Some(Storage::Blob(_))));
+        let whole = text("Sub_part").is_none() && column.is_some_and(|i| !columns[i].unique_is_hashed());
         match keys.last_mut() {
             Some((key, parts, usable)) if *key == name => {
                 parts.extend(column);

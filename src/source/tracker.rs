@@ -19,9 +19,7 @@ use mysql_async::binlog::events::TableMapEvent;
 use sqlparser::ast::{ColumnDef, ColumnOption, ObjectName};
 
 use crate::position::BinlogPos;
-use crate::schema::{
-    Column, ColumnType, InformationSchemaColumn, SchemaOptions, Storage, TableFilter, TableId, TableSchema, max_bytes_per_char,
-};
+use crate::schema::{Column, ColumnType, InformationSchemaColumn, SchemaOptions, TableFilter, TableId, TableSchema, max_bytes_per_char};
 use crate::source::Charsets;
 use crate::source::binlog::Catalog;
 use crate::source::ddl::{self, AlterOp, CreateBody, Ddl, Position};
@@ -303,8 +301,7 @@ impl Tracker {
                 if schema.primary_key.is_empty() {
                     for key in &unique_keys {
                         let key: Vec<usize> = key.iter().map(|name| index_of(&schema.columns, name)).collect::<Result<_, _>>()?;
-                        // MariaDB keeps a UNIQUE TEXT/BLOB as a hash of the value: no row key.
-                        if !key.iter().any(|&i| matches!(schema.columns[i].storage, Some(Storage::Blob(_)))) {
+                        if !key.iter().any(|&i| schema.columns[i].unique_is_hashed()) {
                             schema.unique_keys.push(key);
                         }
                     }
@@ -589,14 +586,7 @@ mod tests {
             true,
             Charsets { databases: HashMap::from([("shop".into(), "utf8mb4".into())]), server: "latin1".into() },
         );
-        let schema = t.created(
-            &TableId::new("shop", "stores"),
-            match ddl::parse("CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(20))", "shop").remove(0) {
-                Ddl::Create { body, .. } => body,
-                _ => unreachable!(),
-            },
-        );
-        t.insert(Arc::new(schema.unwrap()), None);
+        create(&mut t, "CREATE TABLE stores (id INT PRIMARY KEY, name VARCHAR(20))");
         t
     }
 
